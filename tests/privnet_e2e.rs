@@ -1,0 +1,236 @@
+//! Self-tests of the private Tor network harness (tests/privnet/, docs/privnet.md).
+//!
+//! One network, several checks in sequence (starting networks in parallel would overload a
+//! 2-core machine). Needs root (network namespace), `tor` and `tor-gencert`.
+
+#[path = "privnet/mod.rs"]
+mod privnet;
+
+use privnet::{FetchError, PrivNet, wait_for};
+use std::time::Duration;
+
+fn netns_of(pid: u32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("unreadable: {e}"))
+}
+
+#[test]
+fn private_tor_network_self_test() {
+    let net = PrivNet::start().expect("private Tor network did not become ready");
+    let t = net.timings().clone();
+    eprintln!("privnet timings: {t:?}");
+
+    // --- Containment: every tor runs in the loopback-only namespace, with the required flags.
+    let ns = net.netns();
+    assert_eq!(ns.interfaces().unwrap(), vec!["lo".to_string()]);
+    let holder_ns = netns_of(ns.holder_pid());
+    assert_ne!(
+        holder_ns,
+        netns_of(std::process::id()),
+        "holder shares our namespace"
+    );
+    let me = std::process::id().to_string();
+    for node in net.nodes() {
+        let pid = node.pid().expect("node running");
+        assert_eq!(
+            netns_of(pid),
+            holder_ns,
+            "{} is outside the namespace",
+            node.name
+        );
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let args: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        assert!(
+            args.windows(2)
+                .any(|w| w[0] == "--defaults-torrc" && w[1] == "/dev/null"),
+            "{}: {args:?}",
+            node.name
+        );
+        let torrc = std::fs::read_to_string(&node.torrc).unwrap();
+        assert!(
+            torrc
+                .lines()
+                .any(|l| l == format!("__OwningControllerProcess {me}")),
+            "{}: no __OwningControllerProcess",
+            node.name
+        );
+        let auths: Vec<&str> = torrc
+            .lines()
+            .filter(|l| l.starts_with("DirAuthority "))
+            .collect();
+        assert_eq!(auths.len(), 3, "{}", node.name);
+        for l in auths {
+            assert!(l.contains(" 127.0.0.1:"), "{l}");
+        }
+        let owning = node
+            .control()
+            .unwrap()
+            .command_ok("GETCONF __OwningControllerProcess")
+            .unwrap();
+        assert!(
+            owning
+                .lines
+                .iter()
+                .any(|l| l == &format!("__OwningControllerProcess={me}")),
+            "{}: {owning}",
+            node.name
+        );
+    }
+
+    // --- The network formed a consensus listing all 6 routers.
+    let nicks = net.consensus_nicknames().unwrap();
+    for n in net.authorities().iter().chain(net.relays()) {
+        assert!(
+            nicks.contains(&n.name),
+            "{} not in consensus {nicks:?}",
+            n.name
+        );
+    }
+
+    // --- The onion-service node is bootstrapped with a circuit.
+    let onion = net.onion_node();
+    assert_eq!(onion.bootstrap_progress().unwrap(), 100);
+    assert_eq!(onion.getinfo("status/circuit-established").unwrap(), "1");
+    assert_eq!(onion.getinfo("network-liveness").unwrap(), "up");
+    // The authorities recommend the running version.
+    wait_for(
+        "status/version/current = recommended",
+        Duration::from_secs(60),
+        || match onion.getinfo("status/version/current") {
+            Ok(v) if v == "recommended" => Ok(()),
+            Ok(v) => Err(v),
+            Err(e) => Err(e.0),
+        },
+    )
+    .unwrap();
+
+    // --- HS_DESC UPLOADED for every service; addresses are 56 base32 characters.
+    let services = net.services();
+    assert_eq!(services.len(), 2);
+    for s in services {
+        assert_eq!(s.onion.len(), 56);
+        assert!(
+            s.onion
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'))
+        );
+        assert!(
+            net.onion_events().hs_desc_count("UPLOADED", &s.onion) > 0,
+            "no upload for {}",
+            s.role
+        );
+    }
+    assert_ne!(services[0].onion, services[1].onion);
+
+    // --- A fetch through the onion reaches a server the test runs inside the namespace...
+    let token = format!("privnet-self-test-{}", std::process::id());
+    let server =
+        privnet::StaticServer::start(net.bind_service("source").unwrap(), token.clone()).unwrap();
+    let resp = wait_for(
+        "HTTP through the source onion",
+        Duration::from_secs(120),
+        || {
+            net.fetch_onion("source", "/", Duration::from_secs(30))
+                .map_err(|e| e.to_string())
+        },
+    )
+    .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, token);
+    drop(server);
+    eprintln!(
+        "privnet: first onion fetch ok at {:?} after launch",
+        net.elapsed()
+    );
+
+    // ... and fails when nothing listens behind the service (so the check above can fail).
+    match net.fetch_onion("metrics", "/", Duration::from_secs(60)) {
+        Err(FetchError::Socks(code)) => eprintln!("no backend: SOCKS reply 0x{code:02X}"),
+        Err(e) => eprintln!("no backend: {e}"),
+        Ok(r) => panic!("fetch without a backend succeeded: {}", r.status),
+    }
+    // An unknown onion address fails too (tor refuses a malformed v3 address at once).
+    assert!(
+        net.http_get_via_client("aaaa.onion", 80, "/", Duration::from_secs(30))
+            .is_err()
+    );
+
+    // --- The relay under test is in the consensus with Running and Valid, with accounting on.
+    let relay = net.relay_under_test();
+    assert_eq!(relay.name, "RelayUnderTest");
+    let fpr = relay.fingerprint().unwrap();
+    let file = std::fs::read_to_string(relay.fingerprint_file()).unwrap();
+    assert_eq!(file.trim(), format!("RelayUnderTest {fpr}"));
+    assert_eq!(relay.getinfo("fingerprint").unwrap(), fpr);
+    let flags = wait_for(
+        "relay under test Running+Valid",
+        Duration::from_secs(90),
+        || {
+            let flags = net.consensus_flags(&fpr).map_err(|e| e.0)?;
+            if flags.iter().any(|f| f == "Running") && flags.iter().any(|f| f == "Valid") {
+                Ok(flags)
+            } else {
+                Err(format!("flags {flags:?}"))
+            }
+        },
+    )
+    .unwrap();
+    eprintln!("relay under test flags: {flags:?}");
+    assert_eq!(relay.getinfo("accounting/enabled").unwrap(), "1");
+    assert_eq!(relay.getinfo("accounting/hibernating").unwrap(), "awake");
+
+    // --- Stopping: every tor and the namespace holder are gone after drop.
+    let mut pids: Vec<u32> = net.nodes().iter().filter_map(|n| n.pid()).collect();
+    pids.push(net.netns().holder_pid());
+    let root = net.root_dir().to_path_buf();
+    let t_stop = std::time::Instant::now();
+    drop(net);
+    eprintln!("privnet: stopped in {:?}", t_stop.elapsed());
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} still exists"
+        );
+    }
+    assert!(!root.exists(), "temp dir {} not removed", root.display());
+}
+
+#[test]
+fn bootstrap_progress_parser() {
+    use privnet::control::bootstrap_progress;
+    assert_eq!(
+        bootstrap_progress("NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY=\"Done\""),
+        Some(100)
+    );
+    assert_eq!(
+        bootstrap_progress("WARN BOOTSTRAP PROGRESS=14 TAG=handshake SUMMARY=\"x\""),
+        Some(14)
+    );
+    assert_eq!(bootstrap_progress("NOTICE BOOTSTRAP TAG=done"), None);
+}
+
+#[test]
+fn wait_for_times_out_with_the_last_reason() {
+    let mut n = 0;
+    let e = wait_for(
+        "never",
+        Duration::from_millis(600),
+        || -> Result<(), String> {
+            n += 1;
+            Err(format!("try {n}"))
+        },
+    )
+    .unwrap_err();
+    assert!(e.0.contains("never") && e.0.contains("try"), "{e}");
+    assert!(n >= 2 && n < 10, "{n} polls");
+    let v = wait_for("soon", Duration::from_secs(5), || {
+        n += 1;
+        if n > 12 { Ok(n) } else { Err("not yet".into()) }
+    })
+    .unwrap();
+    assert!(v > 12);
+}
