@@ -1,1 +1,84 @@
-//! placeholder
+//! securedrop-tor-exporter: a privacy-preserving Prometheus exporter for the tor daemons of
+//! SecureDrop servers.
+//!
+//! A background refresher asks tor's control port for everything in one batched `GETINFO` per
+//! interval and publishes a [`snapshot::Snapshot`]; `/metrics` only encodes the last snapshot, so
+//! scrapes never reach tor. A second control connection listens to `HS_DESC` events for onion
+//! service health. Series that would reveal when or how often sources connect are never exported
+//! (see `docs/privacy.md`).
+//!
+//! # Layout
+//! - [`control`]: tor's control protocol: sans-I/O reply parser ([`control::reply`]), the
+//!   allow-listed command encoder ([`control::command`]), authentication maths
+//!   ([`control::auth`]) and the tokio client ([`control::client`]).
+//! - [`config`]: figment-based configuration, validation and error messages.
+//! - [`status`]: parses the batched GETINFO answer into typed values.
+//! - [`traffic`]: coarsening of byte counters (quantum and period).
+//! - [`relay`]: relay-only series (fingerprint, flags, reachability, bandwidth, accounting).
+//! - [`onion`]: onion-service health from HS_DESC events, labelled by role name.
+//! - [`snapshot`]: the shared last-known state.
+//! - [`refresher`]: the task that keeps the snapshot fresh, with backoff.
+//! - [`metrics`]: encoding (OpenMetrics and classic text) with prometheus-client.
+//! - [`http`]: the axum/hyper server with its limits.
+//! - [`systemd`]: READY/STATUS/WATCHDOG notifications.
+//! - [`logging`]: journald or stderr.
+//! - [`keys`]: x25519 client-authorization keys in tor's file formats.
+
+pub mod config;
+pub mod control;
+pub mod http;
+pub mod keys;
+pub mod logging;
+pub mod metrics;
+pub mod onion;
+pub mod refresher;
+pub mod relay;
+pub mod snapshot;
+pub mod status;
+pub mod systemd;
+pub mod traffic;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::Config;
+pub use config::ControlAddress;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("HTTP server failed: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Serves `/metrics` on `listener` and keeps the snapshot fresh until `shutdown` completes.
+/// The caller binds the listener (so tests can bind port 0, and `main` can report bind errors).
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let shared = snapshot::Shared::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(refresher::run(
+        config.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    tasks.spawn(onion::run(config.clone(), shared.clone(), stop_rx.clone()));
+    tasks.spawn(systemd::run(shared.clone(), stop_rx.clone()));
+    let registry = Arc::new(metrics::registry(shared));
+    let app = http::router(registry);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    systemd::ready();
+    let served = http::serve(listener, app, config.web.header_read_timeout, stop_rx).await;
+    systemd::stopping();
+    while tasks.join_next().await.is_some() {}
+    served.map_err(RunError::from)
+}

@@ -1,0 +1,652 @@
+//! Configuration: defaults → config.toml → config.d/*.toml → environment → command-line flags.
+//!
+//! Everything is checked before the exporter binds a socket or talks to tor, and every error names
+//! where the bad value came from (file or variable), the key, and what was expected. Values of
+//! `onion_services` are addresses, which must never be printed, so their errors name the key only.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::control::OnionAddress;
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/securedrop-tor-exporter/config.toml";
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/securedrop-tor-exporter/config.d";
+pub const ENV_PREFIX: &str = "SECUREDROP_TOR_EXPORTER_";
+/// Not 9099 (atx tor_exporter) or 9035 (tor's MetricsPort convention): see README.
+pub const DEFAULT_PORT: u16 = 9747;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub web: WebConfig,
+    pub tor: TorConfig,
+    pub traffic: TrafficConfig,
+    pub onion: OnionConfig,
+    pub log: LogConfig,
+    /// Role name → onion address. See docs/interfaces.md.
+    pub onion_services: OnionServices,
+}
+
+/// Role name → onion address. Its Debug output shows the roles only.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OnionServices(pub BTreeMap<String, String>);
+
+impl fmt::Debug for OnionServices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl std::ops::Deref for OnionServices {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub listen_address: SocketAddr,
+    pub allow_non_loopback: bool,
+    /// How long a client may take to send its request head.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TorConfig {
+    pub control_address: ControlAddress,
+    pub cookie_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Longest wait between reconnection attempts.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficConfig {
+    pub quantum_bytes: u64,
+    #[serde(with = "humantime_serde")]
+    pub period: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnionConfig {
+    /// How often to HSFETCH our own descriptors; 0 turns the self-probe off (the default).
+    #[serde(with = "humantime_serde")]
+    pub self_probe_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    pub target: LogTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    /// journald when the journal socket exists, else stderr.
+    Auto,
+    Journald,
+    Stderr,
+}
+
+/// `unix:/path` or `HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ControlAddress {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen_address: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            allow_non_loopback: false,
+            header_read_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for TorConfig {
+    fn default() -> Self {
+        TorConfig {
+            control_address: ControlAddress::Unix(PathBuf::from("/run/tor/control")),
+            cookie_file: None,
+            password_file: None,
+            refresh_interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for TrafficConfig {
+    fn default() -> Self {
+        TrafficConfig {
+            quantum_bytes: 16 * 1024 * 1024,
+            period: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Default for OnionConfig {
+    fn default() -> Self {
+        OnionConfig {
+            self_probe_interval: Duration::ZERO,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel::Info,
+            target: LogTarget::Auto,
+        }
+    }
+}
+
+impl fmt::Display for ControlAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ControlAddress::Unix(p) => write!(f, "unix:{}", p.display()),
+            ControlAddress::Tcp(hp) => f.write_str(hp),
+        }
+    }
+}
+
+impl TryFrom<String> for ControlAddress {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.starts_with('/') {
+                return Ok(ControlAddress::Unix(PathBuf::from(path)));
+            }
+            return Err("expected unix:/absolute/path".into());
+        }
+        match s.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+                Ok(ControlAddress::Tcp(s))
+            }
+            _ => Err("expected unix:/path or HOST:PORT".into()),
+        }
+    }
+}
+
+impl From<ControlAddress> for String {
+    fn from(a: ControlAddress) -> String {
+        a.to_string()
+    }
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The main file; `explicit` means it was named on the command line and must exist.
+    pub file: PathBuf,
+    pub explicit: bool,
+    /// Drop-in directory whose `*.toml` files are merged in name order; missing is fine.
+    pub dir: Option<PathBuf>,
+    /// Environment variables are read unless this is false (tests).
+    pub env: bool,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            file: DEFAULT_CONFIG_FILE.into(),
+            explicit: false,
+            dir: Some(DEFAULT_CONFIG_DIR.into()),
+            env: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("cannot read config directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// figment's message already names the key, the expected form and the file or variable.
+    #[error("invalid configuration: {0}")]
+    Figment(String),
+    #[error("invalid configuration: key `{key}` (from {origin}): expected {expected}")]
+    Invalid {
+        key: String,
+        origin: String,
+        expected: String,
+    },
+}
+
+/// Loads and validates the configuration. `overrides` holds the command-line flags.
+pub fn load(
+    sources: &Sources,
+    overrides: Vec<(String, figment::value::Value)>,
+) -> Result<Config, ConfigError> {
+    let figment = figment(sources, overrides)?;
+    let config: Config = figment
+        .extract()
+        .map_err(|e| ConfigError::Figment(describe(e)))?;
+    validate(&config, &figment)?;
+    Ok(config)
+}
+
+fn figment(
+    sources: &Sources,
+    overrides: Vec<(String, figment::value::Value)>,
+) -> Result<Figment, ConfigError> {
+    let mut f = Figment::from(Serialized::defaults(Config::default()));
+    if sources.explicit {
+        if !sources.file.exists() {
+            return Err(ConfigError::Missing(sources.file.clone()));
+        }
+        f = f.merge(Toml::file_exact(&sources.file));
+    } else {
+        f = f.merge(Toml::file(&sources.file));
+    }
+    if let Some(dir) = &sources.dir {
+        for file in dropins(dir)? {
+            f = f.merge(Toml::file_exact(file));
+        }
+    }
+    if sources.env {
+        f = f.merge(Env::prefixed(ENV_PREFIX).split("__"));
+    }
+    Ok(f.merge(Flags(overrides)))
+}
+
+/// Command-line flags as a figment provider, so errors say "command-line flag".
+struct Flags(Vec<(String, figment::value::Value)>);
+
+impl figment::Provider for Flags {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("command-line flag")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = figment::value::Dict::new();
+        for (key, value) in &self.0 {
+            let nested = figment::util::nest(key, value.clone());
+            if let figment::value::Value::Dict(_, d) = nested {
+                dict = merge_dicts(dict, d);
+            }
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+fn merge_dicts(mut a: figment::value::Dict, b: figment::value::Dict) -> figment::value::Dict {
+    use figment::value::Value;
+    for (k, v) in b {
+        let merged = match (a.remove(&k), v) {
+            (Some(Value::Dict(_, x)), Value::Dict(tag, y)) => Value::Dict(tag, merge_dicts(x, y)),
+            (_, v) => v,
+        };
+        a.insert(k, merged);
+    }
+    a
+}
+
+fn dropins(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ConfigError::Dir {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Figment errors, one per line, each with its key and origin.
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let mut s = e.kind.to_string();
+            if !e.path.is_empty() {
+                s = format!("key `{}`: {s}", e.path.join("."));
+            }
+            if let Some(md) = &e.metadata {
+                match &md.source {
+                    Some(src) => s.push_str(&format!(" (in {src})")),
+                    None => s.push_str(&format!(" (from {})", md.name)),
+                }
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn origin(figment: &Figment, key: &str) -> String {
+    match figment.find_metadata(key) {
+        Some(md) => match &md.source {
+            Some(src) => src.to_string(),
+            None => md.name.to_string(),
+        },
+        None => "defaults".into(),
+    }
+}
+
+fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
+    let invalid = |key: &str, expected: &str| ConfigError::Invalid {
+        key: key.to_owned(),
+        origin: origin(figment, key),
+        expected: expected.to_owned(),
+    };
+    if !c.web.allow_non_loopback && !c.web.listen_address.ip().is_loopback() {
+        return Err(invalid(
+            "web.listen_address",
+            "a loopback address (127.0.0.0/8 or ::1): the metrics are reached through the client-authorized onion service; set web.allow_non_loopback = true to override",
+        ));
+    }
+    if c.tor.refresh_interval < Duration::from_millis(100) {
+        return Err(invalid("tor.refresh_interval", "at least 100ms"));
+    }
+    if c.tor.timeout.is_zero() {
+        return Err(invalid("tor.timeout", "a duration above 0"));
+    }
+    if c.tor.max_backoff < Duration::from_millis(100) {
+        return Err(invalid("tor.max_backoff", "at least 100ms"));
+    }
+    if c.traffic.quantum_bytes == 0 {
+        return Err(invalid(
+            "traffic.quantum_bytes",
+            "a number of bytes above 0",
+        ));
+    }
+    if !c.onion.self_probe_interval.is_zero()
+        && c.onion.self_probe_interval < Duration::from_secs(60)
+    {
+        return Err(invalid(
+            "onion.self_probe_interval",
+            "0 (off) or at least 60s",
+        ));
+    }
+    for (role, address) in c.onion_services.iter() {
+        let key = format!("onion_services.{role}");
+        if role.is_empty()
+            || role.len() > 32
+            || !role
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return Err(invalid(&key, "a role name of 1-32 characters [a-z0-9_-]"));
+        }
+        if OnionAddress::new(address).is_err() {
+            // The value is an address: say what is wrong without repeating it.
+            return Err(invalid(
+                &key,
+                "a v3 onion address (56 characters of a-z and 2-7, optionally with .onion)",
+            ));
+        }
+    }
+    let mut seen = BTreeMap::new();
+    for (role, address) in c.onion_services.iter() {
+        let a = OnionAddress::new(address)
+            .map(|a| a.expose().to_owned())
+            .unwrap_or_default();
+        if let Some(other) = seen.insert(a, role.clone()) {
+            return Err(invalid(
+                &format!("onion_services.{role}"),
+                &format!("an address not already named `{other}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The onion services as parsed addresses (validated by `load`).
+    pub fn onion_roles(&self) -> Vec<(String, OnionAddress)> {
+        self.onion_services
+            .iter()
+            .filter_map(|(role, a)| OnionAddress::new(a).ok().map(|a| (role.clone(), a)))
+            .collect()
+    }
+
+    /// The configuration as TOML, with onion addresses replaced by a placeholder.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        for v in c.onion_services.0.values_mut() {
+            *v = "<redacted>".into();
+        }
+        toml_string(&c)
+    }
+}
+
+fn toml_string(c: &Config) -> String {
+    toml::to_string(c).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn sources(file: &Path) -> Sources {
+        Sources {
+            file: file.to_owned(),
+            explicit: true,
+            dir: None,
+            env: false,
+        }
+    }
+
+    fn write(content: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(content.as_bytes()).unwrap();
+        f
+    }
+
+    fn no_overrides() -> Vec<(String, figment::value::Value)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Sources {
+            file: "/nonexistent/config.toml".into(),
+            explicit: false,
+            dir: None,
+            env: false,
+        };
+        let c = load(&s, no_overrides()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.web.listen_address.to_string(), "127.0.0.1:9747");
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error_naming_it() {
+        let s = sources(Path::new("/nonexistent/x.toml"));
+        let e = load(&s, no_overrides()).unwrap_err().to_string();
+        assert!(
+            e.contains("/nonexistent/x.toml") && e.contains("does not exist"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let f = write("[web]\nlisten_adress = \"127.0.0.1:1\"\n");
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen_adress"), "{e}");
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+        assert!(e.contains("expected"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_names_file_key_and_expectation() {
+        let f = write("[tor]\nrefresh_interval = \"soon\"\n");
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tor.refresh_interval"), "{e}");
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn non_loopback_listen_is_refused_unless_allowed() {
+        let f = write("[web]\nlisten_address = \"0.0.0.0:9747\"\n");
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.listen_address")
+                && e.contains("loopback")
+                && e.contains(&f.path().display().to_string()),
+            "{e}"
+        );
+        let f = write("[web]\nlisten_address = \"0.0.0.0:9747\"\nallow_non_loopback = true\n");
+        assert!(load(&sources(f.path()), no_overrides()).is_ok());
+        let f = write("[web]\nlisten_address = \"[::1]:9747\"\n");
+        assert!(load(&sources(f.path()), no_overrides()).is_ok());
+    }
+
+    #[test]
+    fn control_address_forms() {
+        let f = write("[tor]\ncontrol_address = \"127.0.0.1:9051\"\n");
+        let c = load(&sources(f.path()), no_overrides()).unwrap();
+        assert_eq!(
+            c.tor.control_address,
+            ControlAddress::Tcp("127.0.0.1:9051".into())
+        );
+        let f = write("[tor]\ncontrol_address = \"unix:relative\"\n");
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tor.control_address") && e.contains("unix:/absolute/path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_onion_address_error_does_not_repeat_it() {
+        let secret = format!("{}1", "x".repeat(55));
+        let f = write(&format!("[onion_services]\nsource = \"{secret}\"\n"));
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("onion_services.source") && e.contains(&f.path().display().to_string()),
+            "{e}"
+        );
+        assert!(!e.contains(&secret), "{e}");
+        let ok = write(&format!(
+            "[onion_services]\nsource = \"{}\"\n",
+            "x".repeat(56)
+        ));
+        let c = load(&sources(ok.path()), no_overrides()).unwrap();
+        assert!(
+            !format!("{c:?}").contains(&"x".repeat(56)),
+            "Debug must not show addresses"
+        );
+    }
+
+    #[test]
+    fn dropins_merge_in_name_order_and_redaction_hides_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = "a".repeat(56);
+        let b = "b".repeat(56);
+        std::fs::write(
+            dir.path().join("40-sd.toml"),
+            format!("[onion_services]\nsource = \"{a}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("50-metrics.toml"),
+            format!("[onion_services]\nmetrics = \"{b}.onion\"\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("README"), "not toml").unwrap();
+        let s = Sources {
+            file: "/nonexistent".into(),
+            explicit: false,
+            dir: Some(dir.path().into()),
+            env: false,
+        };
+        let c = load(&s, no_overrides()).unwrap();
+        assert_eq!(c.onion_roles().len(), 2);
+        let shown = c.to_redacted_toml();
+        assert!(!shown.contains(&a) && !shown.contains(&b), "{shown}");
+        assert!(shown.contains("metrics = \"<redacted>\""));
+    }
+
+    #[test]
+    fn overrides_beat_files() {
+        let f = write("[tor]\nrefresh_interval = \"10s\"\n");
+        let o = vec![
+            ("tor.refresh_interval".to_string(), "7s".into()),
+            ("tor.timeout".to_string(), "1s".into()),
+        ];
+        let c = load(&sources(f.path()), o).unwrap();
+        assert_eq!(c.tor.refresh_interval, Duration::from_secs(7));
+        assert_eq!(c.tor.timeout, Duration::from_secs(1));
+        let bad = vec![("tor.timeout".to_string(), "never".into())];
+        let e = load(&sources(f.path()), bad).unwrap_err().to_string();
+        assert!(
+            e.contains("tor.timeout") && e.contains("command-line flag"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,330 @@
+//! The thin tokio shell around the sans-I/O core: a socket, timeouts and the auth handshake.
+//!
+//! Every connect, read and write has a deadline, because a frozen tor (SIGSTOP, a full disk, a
+//! livelocked main loop) must make the exporter report `tor_up 0`, not hang. Events that arrive
+//! while a command waits for its reply are queued, never mistaken for the reply.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use rand_core::{OsRng, RngCore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::timeout;
+use zeroize::Zeroizing;
+
+use super::auth::{self, AuthError, Method};
+use super::command::{AuthSecret, Command};
+use super::reply::{Limits, Message, ParseError, ReplyParser};
+use crate::config::ControlAddress;
+
+/// Events kept while nobody reads them; older ones are dropped first.
+const MAX_QUEUED_EVENTS: usize = 1024;
+
+/// What can go wrong talking to tor. `kind()` is the `kind` label of the error counter.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot connect to tor's control port at {address}: {source}")]
+    Connect {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("tor's control port did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("tor closed the control connection")]
+    Closed,
+    #[error("control connection I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("tor sent a malformed reply: {0}")]
+    Protocol(#[from] ParseError),
+    #[error("authentication with tor failed: {0}")]
+    Auth(String),
+    #[error("cannot read the control cookie file {path}: {source}")]
+    Cookie {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the control password file {path}: {source}")]
+    Password {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("tor refused {verb}: {status} {text}")]
+    Refused {
+        verb: &'static str,
+        status: u16,
+        text: String,
+    },
+}
+
+impl From<AuthError> for ControlError {
+    fn from(e: AuthError) -> Self {
+        ControlError::Auth(e.to_string())
+    }
+}
+
+impl ControlError {
+    /// A small, fixed set of label values for `tor_exporter_control_errors_total{kind}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ControlError::Connect { .. } => "connect",
+            ControlError::Timeout(_) => "timeout",
+            ControlError::Closed | ControlError::Io(_) => "connection",
+            ControlError::Protocol(_) => "protocol",
+            ControlError::Auth(_) | ControlError::Cookie { .. } | ControlError::Password { .. } => {
+                "auth"
+            }
+            ControlError::Refused { .. } => "refused",
+        }
+    }
+
+    /// All values `kind()` can return, so every series exists from the start.
+    pub const KINDS: &'static [&'static str] = &[
+        "auth",
+        "connect",
+        "connection",
+        "parse",
+        "protocol",
+        "refused",
+        "timeout",
+    ];
+}
+
+/// How to reach and authenticate to tor.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub address: ControlAddress,
+    pub timeout: Duration,
+    pub cookie_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub limits: Limits,
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// An authenticated control connection.
+pub struct Connection {
+    stream: Pin<Box<dyn Stream>>,
+    parser: ReplyParser,
+    events: VecDeque<Message>,
+    dropped_events: u64,
+    timeout: Duration,
+    tor_version: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects and authenticates with the strongest method tor offers.
+    pub async fn connect(opts: &ConnectOptions) -> Result<Self, ControlError> {
+        let t = opts.timeout;
+        let address = opts.address.to_string();
+        let stream: Pin<Box<dyn Stream>> = match &opts.address {
+            ControlAddress::Unix(path) => {
+                let s = timeout(t, tokio::net::UnixStream::connect(path))
+                    .await
+                    .map_err(|_| ControlError::Timeout(t))?
+                    .map_err(|source| ControlError::Connect { address, source })?;
+                Box::pin(s)
+            }
+            ControlAddress::Tcp(host_port) => {
+                let s = timeout(t, tokio::net::TcpStream::connect(host_port.as_str()))
+                    .await
+                    .map_err(|_| ControlError::Timeout(t))?
+                    .map_err(|source| ControlError::Connect { address, source })?;
+                s.set_nodelay(true)?;
+                Box::pin(s)
+            }
+        };
+        let mut conn = Connection {
+            stream,
+            parser: ReplyParser::new(opts.limits),
+            events: VecDeque::new(),
+            dropped_events: 0,
+            timeout: t,
+            tor_version: None,
+        };
+        conn.authenticate(opts).await?;
+        Ok(conn)
+    }
+
+    /// Wraps an already-connected stream (tests use an in-memory duplex) and authenticates.
+    pub async fn from_stream<S>(stream: S, opts: &ConnectOptions) -> Result<Self, ControlError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let mut conn = Connection {
+            stream: Box::pin(stream),
+            parser: ReplyParser::new(opts.limits),
+            events: VecDeque::new(),
+            dropped_events: 0,
+            timeout: opts.timeout,
+            tor_version: None,
+        };
+        conn.authenticate(opts).await?;
+        Ok(conn)
+    }
+
+    /// tor's version as PROTOCOLINFO announced it.
+    pub fn tor_version(&self) -> Option<&str> {
+        self.tor_version.as_deref()
+    }
+
+    async fn authenticate(&mut self, opts: &ConnectOptions) -> Result<(), ControlError> {
+        let info_reply = self.request(&Command::ProtocolInfo).await?;
+        let info = auth::parse_protocolinfo(&info_reply)?;
+        self.tor_version = info.tor_version.clone();
+        let method = auth::choose_method(&info, opts.password_file.is_some())?;
+        let secret = match method {
+            Method::Null => AuthSecret::None,
+            Method::Password => {
+                let path = opts.password_file.clone().unwrap_or_default();
+                let raw =
+                    Zeroizing::new(tokio::fs::read_to_string(&path).await.map_err(|source| {
+                        ControlError::Password {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?);
+                AuthSecret::Password(raw.trim_end_matches(['\r', '\n']).to_owned())
+            }
+            Method::Cookie | Method::SafeCookie => {
+                let path = opts
+                    .cookie_file
+                    .clone()
+                    .or_else(|| info.cookie_file.as_ref().map(PathBuf::from))
+                    .ok_or_else(|| ControlError::Auth("tor named no cookie file".into()))?;
+                let cookie = read_cookie(&path).await?;
+                if method == Method::Cookie {
+                    AuthSecret::Hex(cookie.to_vec())
+                } else {
+                    let mut client_nonce = [0u8; 32];
+                    OsRng.fill_bytes(&mut client_nonce);
+                    let reply = self
+                        .request(&Command::AuthChallenge { client_nonce })
+                        .await?;
+                    let challenge = auth::parse_authchallenge(&reply)?;
+                    let hash = auth::safecookie_response(&cookie[..], &client_nonce, &challenge)?;
+                    AuthSecret::Hex(hash.to_vec())
+                }
+            }
+        };
+        let reply = self.request(&Command::Authenticate(secret)).await?;
+        if !reply.is_ok() {
+            // tor's text here is generic ("Authentication failed: …"), never the secret.
+            return Err(ControlError::Auth(format!(
+                "{} {}",
+                reply.status(),
+                reply.end_text()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sends one allowed command and returns its reply. Events seen meanwhile are queued.
+    /// A non-2xx reply is returned as a message (the caller decides); only I/O and parse
+    /// failures are errors, after which the connection must be dropped.
+    pub async fn request(&mut self, cmd: &Command) -> Result<Message, ControlError> {
+        let bytes = cmd.encode();
+        timeout(self.timeout, self.stream.write_all(&bytes))
+            .await
+            .map_err(|_| ControlError::Timeout(self.timeout))??;
+        loop {
+            let msg = self.read_message().await?;
+            if msg.is_event() {
+                self.queue_event(msg);
+            } else {
+                return Ok(msg);
+            }
+        }
+    }
+
+    /// Like [`request`](Self::request) but a non-2xx reply is an error.
+    pub async fn request_ok(&mut self, cmd: &Command) -> Result<Message, ControlError> {
+        let reply = self.request(cmd).await?;
+        if reply.is_ok() {
+            Ok(reply)
+        } else {
+            Err(ControlError::Refused {
+                verb: cmd.verb(),
+                status: reply.status(),
+                text: reply.end_text().to_owned(),
+            })
+        }
+    }
+
+    /// The next asynchronous event; waits without a deadline (an idle tor sends none), but
+    /// returns an error at once when tor closes the connection.
+    pub async fn next_event(&mut self) -> Result<Message, ControlError> {
+        if let Some(e) = self.events.pop_front() {
+            return Ok(e);
+        }
+        let msg = self.read_message_with(None).await?;
+        if msg.is_event() {
+            Ok(msg)
+        } else {
+            // A reply nobody asked for means we lost track of the stream.
+            Err(ControlError::Protocol(ParseError::BadLine))
+        }
+    }
+
+    /// Events dropped because the queue was full (a peer flooding events).
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events
+    }
+
+    fn queue_event(&mut self, msg: Message) {
+        if self.events.len() >= MAX_QUEUED_EVENTS {
+            self.events.pop_front();
+            self.dropped_events += 1;
+        }
+        self.events.push_back(msg);
+    }
+
+    async fn read_message(&mut self) -> Result<Message, ControlError> {
+        self.read_message_with(Some(self.timeout)).await
+    }
+
+    async fn read_message_with(
+        &mut self,
+        deadline: Option<Duration>,
+    ) -> Result<Message, ControlError> {
+        let mut buf = [0u8; 8192];
+        loop {
+            if let Some(m) = self.parser.next_message() {
+                return Ok(m);
+            }
+            let n = match deadline {
+                Some(t) => timeout(t, self.stream.read(&mut buf))
+                    .await
+                    .map_err(|_| ControlError::Timeout(t))??,
+                None => self.stream.read(&mut buf).await?,
+            };
+            if n == 0 {
+                return Err(ControlError::Closed);
+            }
+            self.parser.feed(&buf[..n])?;
+        }
+    }
+}
+
+/// Reads tor's 32-byte cookie, refusing anything larger before reading it whole.
+async fn read_cookie(path: &Path) -> Result<Zeroizing<Vec<u8>>, ControlError> {
+    let err = |source| ControlError::Cookie {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = tokio::fs::File::open(path).await.map_err(err)?;
+    let mut buf = Zeroizing::new(Vec::with_capacity(33));
+    (&mut f).take(64).read_to_end(&mut buf).await.map_err(err)?;
+    if buf.len() != 32 {
+        return Err(AuthError::BadCookieLength(buf.len()).into());
+    }
+    Ok(buf)
+}

@@ -1,0 +1,256 @@
+//! Command line: parse flags, load the configuration, start logging, run the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use figment::value::Value;
+use securedrop_tor_exporter::config::{self, Sources};
+use securedrop_tor_exporter::keys;
+
+#[derive(Parser, Debug)]
+#[command(name = "securedrop-tor-exporter", version, about = "Privacy-preserving Prometheus exporter for tor on SecureDrop servers", long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the exporter (the default).
+    Serve,
+    /// Validate the configuration, print it (onion addresses redacted) and exit.
+    CheckConfig,
+    /// Manage x25519 client-authorization keys for the metrics onion service.
+    #[command(subcommand)]
+    ClientKey(KeyCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Make a new pair: the public `.auth` line (0644) and the private key (0600). Never overwrites.
+    Generate {
+        #[arg(long, value_name = "PATH")]
+        auth_file: PathBuf,
+        #[arg(long, value_name = "PATH")]
+        private_key_file: PathBuf,
+    },
+    /// Print the `*.auth_private` line for the admin's tor: `<onion56>:descriptor:x25519:<key>`.
+    Show {
+        #[arg(long, value_name = "PATH")]
+        private_key_file: PathBuf,
+        /// The onion service's `hostname` file.
+        #[arg(long, value_name = "PATH")]
+        hostname_file: PathBuf,
+    },
+    /// Print the public `.auth` line that matches a private key.
+    Public {
+        #[arg(long, value_name = "PATH")]
+        private_key_file: PathBuf,
+    },
+}
+
+/// Every configuration key as a flag, named in the Prometheus exporters' dotted style.
+/// Environment variables (`SECUREDROP_TOR_EXPORTER_<SECTION>__<KEY>`) are read by the config loader.
+#[derive(Args, Debug)]
+struct Flags {
+    /// Configuration file; when given it must exist.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Drop-in directory merged after the file, in name order.
+    #[arg(long = "config.dir", global = true, value_name = "DIR", default_value = config::DEFAULT_CONFIG_DIR)]
+    config_dir: PathBuf,
+    /// Address to serve /metrics on [default: 127.0.0.1:9747].
+    #[arg(long = "web.listen-address", global = true, value_name = "HOST:PORT")]
+    web_listen_address: Option<String>,
+    /// Allow a listen address outside loopback.
+    #[arg(long = "web.allow-non-loopback", global = true)]
+    web_allow_non_loopback: bool,
+    /// Time a client may take to send its request head [default: 5s].
+    #[arg(
+        long = "web.header-read-timeout",
+        global = true,
+        value_name = "DURATION"
+    )]
+    web_header_read_timeout: Option<String>,
+    /// tor's control port [default: unix:/run/tor/control].
+    #[arg(
+        long = "tor.control-address",
+        global = true,
+        value_name = "unix:/PATH|HOST:PORT"
+    )]
+    tor_control_address: Option<String>,
+    /// Cookie file, instead of the one tor announces.
+    #[arg(long = "tor.cookie-file", global = true, value_name = "PATH")]
+    tor_cookie_file: Option<String>,
+    /// File holding the control password (HASHEDPASSWORD auth).
+    #[arg(long = "tor.password-file", global = true, value_name = "PATH")]
+    tor_password_file: Option<String>,
+    /// How often to ask tor [default: 5s].
+    #[arg(long = "tor.refresh-interval", global = true, value_name = "DURATION")]
+    tor_refresh_interval: Option<String>,
+    /// Deadline for connecting to tor and for each read and write [default: 2s].
+    #[arg(long = "tor.timeout", global = true, value_name = "DURATION")]
+    tor_timeout: Option<String>,
+    /// Longest wait between reconnection attempts [default: 30s].
+    #[arg(long = "tor.max-backoff", global = true, value_name = "DURATION")]
+    tor_max_backoff: Option<String>,
+    /// Traffic counters move in multiples of this [default: 16777216].
+    #[arg(long = "traffic.quantum-bytes", global = true, value_name = "BYTES")]
+    traffic_quantum_bytes: Option<u64>,
+    /// Traffic counters move at most once per this period [default: 1h].
+    #[arg(long = "traffic.period", global = true, value_name = "DURATION")]
+    traffic_period: Option<String>,
+    /// HSFETCH our own descriptors this often; 0 is off [default: 0s].
+    #[arg(
+        long = "onion.self-probe-interval",
+        global = true,
+        value_name = "DURATION"
+    )]
+    onion_self_probe_interval: Option<String>,
+    /// Name an onion service: ROLE=ADDRESS (repeatable; prefer the config file: flags show in ps).
+    #[arg(long = "onion-service", global = true, value_name = "ROLE=ADDRESS")]
+    onion_service: Vec<String>,
+    /// error, warn, info, debug or trace [default: info].
+    #[arg(long = "log.level", global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// auto, journald or stderr [default: auto].
+    #[arg(long = "log.target", global = true, value_name = "TARGET")]
+    log_target: Option<String>,
+}
+
+impl Flags {
+    fn overrides(&self) -> anyhow::Result<Vec<(String, Value)>> {
+        let mut o: Vec<(String, Value)> = Vec::new();
+        let mut s = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                o.push((k.into(), Value::from(v.clone())));
+            }
+        };
+        s("web.listen_address", &self.web_listen_address);
+        s("web.header_read_timeout", &self.web_header_read_timeout);
+        s("tor.control_address", &self.tor_control_address);
+        s("tor.cookie_file", &self.tor_cookie_file);
+        s("tor.password_file", &self.tor_password_file);
+        s("tor.refresh_interval", &self.tor_refresh_interval);
+        s("tor.timeout", &self.tor_timeout);
+        s("tor.max_backoff", &self.tor_max_backoff);
+        s("traffic.period", &self.traffic_period);
+        s("onion.self_probe_interval", &self.onion_self_probe_interval);
+        s("log.level", &self.log_level);
+        s("log.target", &self.log_target);
+        if self.web_allow_non_loopback {
+            o.push(("web.allow_non_loopback".into(), Value::from(true)));
+        }
+        if let Some(q) = self.traffic_quantum_bytes {
+            o.push(("traffic.quantum_bytes".into(), Value::from(q)));
+        }
+        for pair in &self.onion_service {
+            let (role, addr) = pair
+                .split_once('=')
+                .context("--onion-service: expected ROLE=ADDRESS")?;
+            o.push((
+                format!("onion_services.{role}"),
+                Value::from(addr.to_owned()),
+            ));
+        }
+        Ok(o)
+    }
+
+    fn sources(&self) -> Sources {
+        Sources {
+            file: self
+                .config
+                .clone()
+                .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into()),
+            explicit: self.config.is_some(),
+            dir: Some(self.config_dir.clone()),
+            env: true,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("securedrop-tor-exporter: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Cmd::Serve) {
+        Cmd::ClientKey(k) => client_key(k),
+        Cmd::CheckConfig => {
+            let c = config::load(&cli.flags.sources(), cli.flags.overrides()?)?;
+            print!("{}", c.to_redacted_toml());
+            eprintln!("configuration is valid");
+            Ok(())
+        }
+        Cmd::Serve => {
+            let c = config::load(&cli.flags.sources(), cli.flags.overrides()?)?;
+            securedrop_tor_exporter::logging::init(c.log.level, c.log.target);
+            serve(c)
+        }
+    }
+}
+
+fn serve(c: securedrop_tor_exporter::Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let addr = c.web.listen_address;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(%addr, control = %c.tor.control_address, "serving /metrics");
+        securedrop_tor_exporter::run(listener, c, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn client_key(k: KeyCmd) -> anyhow::Result<()> {
+    match k {
+        KeyCmd::Generate {
+            auth_file,
+            private_key_file,
+        } => {
+            keys::generate_files(&auth_file, &private_key_file)?;
+            eprintln!(
+                "wrote {} (public) and {} (private, 0600)",
+                auth_file.display(),
+                private_key_file.display()
+            );
+        }
+        KeyCmd::Show {
+            private_key_file,
+            hostname_file,
+        } => {
+            let key = keys::PrivateKey::read(&private_key_file)?;
+            let onion = keys::read_hostname(&hostname_file)?;
+            println!("{}", key.auth_private_line(&onion).as_str());
+        }
+        KeyCmd::Public { private_key_file } => {
+            println!("{}", keys::PrivateKey::read(&private_key_file)?.auth_line());
+        }
+    }
+    Ok(())
+}

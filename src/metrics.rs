@@ -1,0 +1,343 @@
+//! Turns a [`Snapshot`] into the exposition text, with `prometheus-client` doing the encoding.
+//!
+//! A collector reads the shared snapshot at scrape time (collect-on-scrape): no per-metric state
+//! to keep in sync, and a scrape never waits on tor. Names follow Prometheus conventions (`_total`
+//! counters, base units in the name, `_info` for info metrics); METRICS.md lists every series.
+
+use std::fmt::Write as _;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::snapshot::{Shared, Snapshot};
+use crate::status::VERSION_STATUSES;
+
+/// The two exposition formats, picked by the `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    /// The classic Prometheus text format 0.0.4.
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// OpenMetrics when the client prefers it (Prometheus does), else classic text (curl, browsers).
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut om = 0.0f32;
+        let mut text = 0.0f32;
+        for part in accept.split(',') {
+            let mut params = part.split(';').map(str::trim);
+            let media = params.next().unwrap_or("").to_ascii_lowercase();
+            let q = params
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => om = om.max(q),
+                "text/plain" | "text/*" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if om > 0.0 && om >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// Reads the shared snapshot on every scrape.
+#[derive(Debug)]
+struct SnapshotCollector {
+    shared: Shared,
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        encode_snapshot(&self.shared.get(), &mut enc)
+    }
+}
+
+/// The registry the HTTP handler encodes, built once at start.
+pub fn registry(shared: Shared) -> Registry {
+    let mut r = Registry::default();
+    r.register(
+        "tor_exporter_build",
+        "Build of securedrop-tor-exporter; always 1.",
+        Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+    );
+    r.register_collector(Box::new(SnapshotCollector { shared }));
+    r
+}
+
+/// Encodes the registry in the requested format.
+pub fn render(registry: &Registry, format: Format) -> String {
+    let mut om = String::with_capacity(4096);
+    if prometheus_client::encoding::text::encode(&mut om, registry).is_err() {
+        // Writing to a String cannot fail; keep a valid (empty) exposition if it ever does.
+        om = "# EOF\n".into();
+    }
+    match format {
+        Format::OpenMetrics => om,
+        Format::Text => openmetrics_to_text(&om),
+    }
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: f64,
+) -> Result<(), std::fmt::Error> {
+    ConstGauge::new(v).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+fn flag(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: Option<bool>,
+) -> Result<(), std::fmt::Error> {
+    match v {
+        Some(b) => gauge(enc, name, help, if b { 1.0 } else { 0.0 }),
+        None => Ok(()),
+    }
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
+    ConstCounter::new(v).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
+}
+
+/// One family with a label per series.
+pub(crate) fn gauge_family<L: prometheus_client::encoding::EncodeLabelSet>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (L, f64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut me = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in series {
+        ConstGauge::new(v).encode(me.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn counter_family<L: prometheus_client::encoding::EncodeLabelSet>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (L, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut me = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in series {
+        ConstCounter::new(v).encode(me.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn info(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    labels: Vec<(&str, String)>,
+) -> Result<(), std::fmt::Error> {
+    Info::new(labels).encode(enc.encode_descriptor(name, help, None, MetricType::Info)?)
+}
+
+fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    gauge(
+        enc,
+        "tor_up",
+        "1 if the last refresh from tor's control port succeeded, else 0.",
+        if s.tor_up { 1.0 } else { 0.0 },
+    )?;
+    if let Some(d) = s.refresh_duration {
+        gauge(
+            enc,
+            "tor_exporter_refresh_duration_seconds",
+            "How long the last refresh from tor took.",
+            d.as_secs_f64(),
+        )?;
+    }
+    if let Some(t) = s.last_success_unix {
+        gauge(
+            enc,
+            "tor_exporter_last_refresh_success_timestamp_seconds",
+            "Unix time of the last successful refresh.",
+            t,
+        )?;
+    }
+    counter_family(
+        enc,
+        "tor_exporter_control_errors",
+        "Errors talking to tor's control port, by kind.",
+        s.errors.iter().map(|(k, v)| ([("kind", *k)], *v)),
+    )?;
+    if let Some(st) = s.status.as_ref().filter(|_| s.tor_up) {
+        if let Some(v) = &st.version {
+            info(
+                enc,
+                "tor_version",
+                "tor's version; always 1.",
+                vec![("version", v.clone())],
+            )?;
+        }
+        if let Some(current) = st.version_status {
+            gauge_family(
+                enc,
+                "tor_version_status",
+                "tor's verdict on its own version from the consensus (status/version/current): 1 for the current state.",
+                VERSION_STATUSES
+                    .iter()
+                    .map(|v| ([("status", *v)], if *v == current { 1.0 } else { 0.0 })),
+            )?;
+        }
+        if let Some(p) = st.bootstrap_progress {
+            gauge(
+                enc,
+                "tor_bootstrap_progress_percent",
+                "Bootstrap progress, 0 to 100 (PROGRESS of status/bootstrap-phase).",
+                f64::from(p),
+            )?;
+        }
+        flag(
+            enc,
+            "tor_enough_dir_info",
+            "1 if tor has enough directory info to build circuits.",
+            st.enough_dir_info,
+        )?;
+        flag(
+            enc,
+            "tor_network_liveness",
+            "1 if tor thinks the network is up (network-liveness).",
+            st.network_liveness,
+        )?;
+        flag(
+            enc,
+            "tor_circuit_established",
+            "1 if tor has built a circuit recently (status/circuit-established).",
+            st.circuit_established,
+        )?;
+        flag(
+            enc,
+            "tor_dormant",
+            "1 if tor is dormant (no activity, reduced work).",
+            st.dormant,
+        )?;
+        if let Some(u) = st.uptime_seconds {
+            gauge(
+                enc,
+                "tor_uptime_seconds",
+                "Seconds since tor started.",
+                u as f64,
+            )?;
+        }
+        if let Some(v) = s.traffic_read_bytes {
+            counter(
+                enc,
+                "tor_traffic_read_bytes",
+                "Bytes tor has read, rounded down to traffic.quantum_bytes and updated at most once per traffic.period.",
+                v,
+            )?;
+        }
+        if let Some(v) = s.traffic_written_bytes {
+            counter(
+                enc,
+                "tor_traffic_written_bytes",
+                "Bytes tor has written, rounded down to traffic.quantum_bytes and updated at most once per traffic.period.",
+                v,
+            )?;
+        }
+        if let Some(r) = &s.relay {
+            crate::relay::encode(r, enc)?;
+        }
+    }
+    crate::onion::encode(&s.onion, enc)?;
+    Ok(())
+}
+
+/// Rewrites prometheus-client's OpenMetrics text into the classic text format: counters and info
+/// metrics take their sample names as family names, `# UNIT` and `# EOF` go.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    let mut help: Option<(&str, &str)> = None;
+    for line in om.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            help = Some((name, text));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let (family, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "info" => (format!("{name}_info"), "gauge"),
+                "gauge" => (name.to_owned(), "gauge"),
+                "histogram" => (name.to_owned(), "histogram"),
+                "summary" => (name.to_owned(), "summary"),
+                "stateset" => (name.to_owned(), "gauge"),
+                _ => (name.to_owned(), "untyped"),
+            };
+            if let Some((h, text)) = help.take() {
+                if h == name {
+                    let _ = writeln!(out, "# HELP {family} {text}");
+                }
+            }
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+        } else if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation() {
+        let prom = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.1")),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text")),
+            Format::OpenMetrics
+        );
+    }
+
+    #[test]
+    fn classic_conversion() {
+        let om = "# HELP a_bytes Bytes.\n# TYPE a_bytes counter\n# UNIT a_bytes bytes\na_bytes_total 3\n# HELP b Info.\n# TYPE b info\nb_info{v=\"1\"} 1\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_text(om),
+            "# HELP a_bytes_total Bytes.\n# TYPE a_bytes_total counter\na_bytes_total 3\n# HELP b_info Info.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n"
+        );
+    }
+}

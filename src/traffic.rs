@@ -1,0 +1,75 @@
+//! Coarsening of tor's byte counters.
+//!
+//! Fine-grained traffic is an access log: a rise of a few hundred KiB at 14:02 says a source
+//! loaded the page at 14:02. So the exported counters move only in whole quanta (default 16 MiB)
+//! and at most once per period (default 1 h). Pure: the caller passes the clock.
+
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Coarsener {
+    quantum: u64,
+    period: Duration,
+    published: Option<(u64, Instant)>,
+}
+
+impl Coarsener {
+    pub fn new(quantum: u64, period: Duration) -> Self {
+        Coarsener {
+            quantum: quantum.max(1),
+            period,
+            published: None,
+        }
+    }
+
+    /// Takes tor's raw counter and returns what may be exported now.
+    pub fn update(&mut self, raw: u64, now: Instant) -> u64 {
+        let floor = raw - raw % self.quantum;
+        match self.published {
+            Some((value, at)) if now.duration_since(at) < self.period && raw >= value => value,
+            _ => {
+                // First value, a period has passed, or tor restarted (raw fell: a counter reset).
+                self.published = Some((floor, now));
+                floor
+            }
+        }
+    }
+
+    /// The last value handed out, if any.
+    pub fn current(&self) -> Option<u64> {
+        self.published.map(|(v, _)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_only_by_whole_quanta_and_once_per_period() {
+        let t0 = Instant::now();
+        let mut c = Coarsener::new(1000, Duration::from_secs(3600));
+        assert_eq!(c.update(2500, t0), 2000);
+        // Within the period nothing moves, however much tor counted.
+        assert_eq!(c.update(9999, t0 + Duration::from_secs(3599)), 2000);
+        // After the period it jumps to the current floor.
+        assert_eq!(c.update(9999, t0 + Duration::from_secs(3600)), 9000);
+        assert_eq!(c.update(10_001, t0 + Duration::from_secs(3601)), 9000);
+        let mut prev = 0;
+        for i in 0..100u64 {
+            let v = c.update(i * 777, t0 + Duration::from_secs(7200 + i * 60));
+            assert_eq!(v % 1000, 0);
+            assert!(v >= prev || i == 0);
+            prev = v;
+        }
+    }
+
+    #[test]
+    fn a_restart_resets_at_once() {
+        let t0 = Instant::now();
+        let mut c = Coarsener::new(100, Duration::from_secs(3600));
+        assert_eq!(c.update(550, t0), 500);
+        assert_eq!(c.update(20, t0 + Duration::from_secs(1)), 0);
+        assert_eq!(c.current(), Some(0));
+    }
+}
