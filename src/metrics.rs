@@ -78,7 +78,7 @@ pub fn registry(shared: Shared) -> Registry {
     let mut r = Registry::default();
     r.register(
         "tor_exporter_build",
-        "Build of securedrop-tor-exporter; always 1.",
+        "Build of securedrop-tor-exporter; always 1",
         Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
     );
     r.register_collector(Box::new(SnapshotCollector { shared }));
@@ -98,11 +98,12 @@ pub fn render(registry: &Registry, format: Format) -> String {
     }
 }
 
-fn gauge(
+/// `V` is i64 for counts and 0/1 states (printed `1`, not `1.0`), f64 for seconds.
+fn gauge<V: prometheus_client::encoding::EncodeGaugeValue + std::fmt::Debug + Send + Sync>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    v: f64,
+    v: V,
 ) -> Result<(), std::fmt::Error> {
     ConstGauge::new(v).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
@@ -114,7 +115,7 @@ fn flag(
     v: Option<bool>,
 ) -> Result<(), std::fmt::Error> {
     match v {
-        Some(b) => gauge(enc, name, help, if b { 1.0 } else { 0.0 }),
+        Some(b) => gauge(enc, name, help, i64::from(b)),
         None => Ok(()),
     }
 }
@@ -133,7 +134,7 @@ pub(crate) fn gauge_family<L: prometheus_client::encoding::EncodeLabelSet>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    series: impl IntoIterator<Item = (L, f64)>,
+    series: impl IntoIterator<Item = (L, i64)>,
 ) -> Result<(), std::fmt::Error> {
     let mut me = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, v) in series {
@@ -168,14 +169,14 @@ fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std:
     gauge(
         enc,
         "tor_up",
-        "1 if the last refresh from tor's control port succeeded, else 0.",
-        if s.tor_up { 1.0 } else { 0.0 },
+        "1 if the last refresh from tor's control port succeeded, else 0",
+        i64::from(s.tor_up),
     )?;
     if let Some(d) = s.refresh_duration {
         gauge(
             enc,
             "tor_exporter_refresh_duration_seconds",
-            "How long the last refresh from tor took.",
+            "How long the last refresh from tor took",
             d.as_secs_f64(),
         )?;
     }
@@ -183,14 +184,14 @@ fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std:
         gauge(
             enc,
             "tor_exporter_last_refresh_success_timestamp_seconds",
-            "Unix time of the last successful refresh.",
+            "Unix time of the last successful refresh",
             t,
         )?;
     }
     counter_family(
         enc,
         "tor_exporter_control_errors",
-        "Errors talking to tor's control port, by kind.",
+        "Errors talking to tor's control port, by kind",
         s.errors.iter().map(|(k, v)| ([("kind", *k)], *v)),
     )?;
     if let Some(st) = s.status.as_ref().filter(|_| s.tor_up) {
@@ -198,7 +199,7 @@ fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std:
             info(
                 enc,
                 "tor_version",
-                "tor's version; always 1.",
+                "tor's version; always 1",
                 vec![("version", v.clone())],
             )?;
         }
@@ -206,57 +207,57 @@ fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std:
             gauge_family(
                 enc,
                 "tor_version_status",
-                "tor's verdict on its own version from the consensus (status/version/current): 1 for the current state.",
+                "tor's verdict on its own version from the consensus (status/version/current): 1 for the current state",
                 VERSION_STATUSES
                     .iter()
-                    .map(|v| ([("status", *v)], if *v == current { 1.0 } else { 0.0 })),
+                    .map(|v| ([("status", *v)], i64::from(*v == current))),
             )?;
         }
         if let Some(p) = st.bootstrap_progress {
             gauge(
                 enc,
                 "tor_bootstrap_progress_percent",
-                "Bootstrap progress, 0 to 100 (PROGRESS of status/bootstrap-phase).",
-                f64::from(p),
+                "Bootstrap progress, 0 to 100 (PROGRESS of status/bootstrap-phase)",
+                i64::from(p),
             )?;
         }
         flag(
             enc,
             "tor_enough_dir_info",
-            "1 if tor has enough directory info to build circuits.",
+            "1 if tor has enough directory info to build circuits",
             st.enough_dir_info,
         )?;
         flag(
             enc,
             "tor_network_liveness",
-            "1 if tor thinks the network is up (network-liveness).",
+            "1 if tor thinks the network is up (network-liveness)",
             st.network_liveness,
         )?;
         flag(
             enc,
             "tor_circuit_established",
-            "1 if tor has built a circuit recently (status/circuit-established).",
+            "1 if tor has built a circuit recently (status/circuit-established)",
             st.circuit_established,
         )?;
         flag(
             enc,
             "tor_dormant",
-            "1 if tor is dormant (no activity, reduced work).",
+            "1 if tor is dormant (no activity, reduced work)",
             st.dormant,
         )?;
         if let Some(u) = st.uptime_seconds {
             gauge(
                 enc,
                 "tor_uptime_seconds",
-                "Seconds since tor started.",
-                u as f64,
+                "Seconds since tor started",
+                i64::try_from(u).unwrap_or(i64::MAX),
             )?;
         }
         if let Some(v) = s.traffic_read_bytes {
             counter(
                 enc,
                 "tor_traffic_read_bytes",
-                "Bytes tor has read, rounded down to traffic.quantum_bytes and updated at most once per traffic.period.",
+                "Bytes tor has read, rounded down to traffic.quantum_bytes and updated at most once per traffic.period",
                 v,
             )?;
         }
@@ -264,7 +265,7 @@ fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std:
             counter(
                 enc,
                 "tor_traffic_written_bytes",
-                "Bytes tor has written, rounded down to traffic.quantum_bytes and updated at most once per traffic.period.",
+                "Bytes tor has written, rounded down to traffic.quantum_bytes and updated at most once per traffic.period",
                 v,
             )?;
         }
