@@ -6,7 +6,7 @@
 #[path = "privnet/mod.rs"]
 mod privnet;
 
-use privnet::{FetchError, PrivNet, wait_for};
+use privnet::{FetchError, Options, PrivNet, wait_for};
 use std::time::Duration;
 
 fn netns_of(pid: u32) -> String {
@@ -17,7 +17,11 @@ fn netns_of(pid: u32) -> String {
 
 #[test]
 fn private_tor_network_self_test() {
-    let net = PrivNet::start().expect("private Tor network did not become ready");
+    // The metrics service requires v3 client authorization, as the product's does.
+    let (client_pub, client_priv) = privnet::x25519_keypair().unwrap();
+    let mut opts = Options::default();
+    opts.services[1].authorized_client = Some(format!("descriptor:x25519:{client_pub}"));
+    let mut net = PrivNet::start_with(opts).expect("private Tor network did not become ready");
     let t = net.timings().clone();
     eprintln!("privnet timings: {t:?}");
 
@@ -148,16 +152,49 @@ fn private_tor_network_self_test() {
     );
 
     // ... and fails when nothing listens behind the service (so the check above can fail).
-    match net.fetch_onion("metrics", "/", Duration::from_secs(60)) {
+    match net.fetch_onion("source", "/", Duration::from_secs(60)) {
         Err(FetchError::Socks(code)) => eprintln!("no backend: SOCKS reply 0x{code:02X}"),
         Err(e) => eprintln!("no backend: {e}"),
         Ok(r) => panic!("fetch without a backend succeeded: {}", r.status),
     }
-    // An unknown onion address fails too (tor refuses a malformed v3 address at once).
+    // A malformed onion address fails too.
     assert!(
         net.http_get_via_client("aaaa.onion", 80, "/", Duration::from_secs(30))
             .is_err()
     );
+
+    // --- Client authorization: without the key tor refuses with 0xF4; with it the fetch works.
+    let metrics_token = format!("privnet-metrics-{}", std::process::id());
+    let server =
+        privnet::StaticServer::start(net.bind_service("metrics").unwrap(), metrics_token.clone())
+            .unwrap();
+    wait_for(
+        "SOCKS 0xF4 (client auth missing)",
+        Duration::from_secs(120),
+        || match net.fetch_onion("metrics", "/", Duration::from_secs(30)) {
+            Err(FetchError::Socks(0xF4)) => Ok(()),
+            Err(e) => Err(e.to_string()),
+            Ok(r) => panic!("fetch without client auth succeeded: {}", r.status),
+        },
+    )
+    .unwrap();
+    let metrics_onion = net.service("metrics").onion.clone();
+    net.add_client_auth(
+        "metrics",
+        &format!("{metrics_onion}:descriptor:x25519:{client_priv}"),
+    )
+    .unwrap();
+    let resp = wait_for(
+        "HTTP through the metrics onion with client auth",
+        Duration::from_secs(120),
+        || {
+            net.fetch_onion("metrics", "/", Duration::from_secs(30))
+                .map_err(|e| e.to_string())
+        },
+    )
+    .unwrap();
+    assert_eq!(resp.body, metrics_token);
+    drop(server);
 
     // --- The relay under test is in the consensus with Running and Valid, with accounting on.
     let relay = net.relay_under_test();
@@ -182,6 +219,22 @@ fn private_tor_network_self_test() {
     eprintln!("relay under test flags: {flags:?}");
     assert_eq!(relay.getinfo("accounting/enabled").unwrap(), "1");
     assert_eq!(relay.getinfo("accounting/hibernating").unwrap(), "awake");
+
+    // --- Restarting the onion node: it bootstraps again and uploads again, and the event
+    // recorder follows the new process.
+    let before = net.onion_events().hs_desc_count("UPLOADED", &metrics_onion);
+    let old_pid = net.onion_node().pid();
+    net.restart_node("onion", Duration::from_secs(120)).unwrap();
+    assert_ne!(net.onion_node().pid(), old_pid);
+    wait_for("uploads after restart", Duration::from_secs(120), || {
+        let n = net.onion_events().hs_desc_count("UPLOADED", &metrics_onion);
+        if n > before {
+            Ok(())
+        } else {
+            Err(format!("{n} uploads"))
+        }
+    })
+    .unwrap();
 
     // --- Stopping: every tor and the namespace holder are gone after drop.
     let mut pids: Vec<u32> = net.nodes().iter().filter_map(|n| n.pid()).collect();
@@ -226,11 +279,24 @@ fn wait_for_times_out_with_the_last_reason() {
     )
     .unwrap_err();
     assert!(e.0.contains("never") && e.0.contains("try"), "{e}");
-    assert!(n >= 2 && n < 10, "{n} polls");
+    assert!((2..10).contains(&n), "{n} polls");
     let v = wait_for("soon", Duration::from_secs(5), || {
         n += 1;
         if n > 12 { Ok(n) } else { Err("not yet".into()) }
     })
     .unwrap();
     assert!(v > 12);
+}
+
+#[test]
+fn base32_matches_rfc4648() {
+    use privnet::base32;
+    assert_eq!(base32(b""), "");
+    assert_eq!(base32(b"f"), "MY");
+    assert_eq!(base32(b"fo"), "MZXQ");
+    assert_eq!(base32(b"foo"), "MZXW6");
+    assert_eq!(base32(b"foob"), "MZXW6YQ");
+    assert_eq!(base32(b"fooba"), "MZXW6YTB");
+    assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+    assert_eq!(base32(&[0u8; 32]).len(), 52);
 }

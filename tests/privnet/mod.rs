@@ -272,6 +272,8 @@ impl Node {
         if let Some(c) = self.child.as_mut() {
             if matches!(c.try_wait(), Ok(None)) {
                 let _ = netns::send_signal(c.id(), netns::SIGTERM);
+                // A tor a test has SIGSTOPped acts on SIGTERM only once continued.
+                let _ = netns::send_signal(c.id(), netns::SIGCONT);
             }
         }
     }
@@ -318,20 +320,30 @@ impl OnionService {
 /// first line (with the time since launch) to a shared list until tor closes the connection.
 pub struct EventLog {
     events: Arc<Mutex<Vec<(Duration, String)>>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    t0: Instant,
 }
 
 impl EventLog {
-    fn start(mut control: Control, events: &[&str], t0: Instant) -> Result<EventLog> {
+    fn new(t0: Instant) -> EventLog {
+        EventLog {
+            events: Arc::new(Mutex::new(Vec::new())),
+            threads: Mutex::new(Vec::new()),
+            t0,
+        }
+    }
+
+    /// Subscribes `control` to `events` and records them (from a thread) until tor closes it.
+    fn attach(&self, mut control: Control, events: &[&str]) -> Result<()> {
         control.setevents(events).map_err(err("SETEVENTS"))?;
-        let store = Arc::new(Mutex::new(Vec::new()));
-        let store2 = store.clone();
+        let store = self.events.clone();
+        let t0 = self.t0;
         let thread = std::thread::spawn(move || {
             loop {
                 match control.next_event(Duration::from_secs(1)) {
                     Ok(Some(ev)) => {
                         let line = ev.lines.first().cloned().unwrap_or_default();
-                        let mut s = store2.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
                         if s.len() < 100_000 {
                             s.push((t0.elapsed(), line));
                         }
@@ -341,10 +353,11 @@ impl EventLog {
                 }
             }
         });
-        Ok(EventLog {
-            events: store,
-            thread: Some(thread),
-        })
+        self.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(thread);
+        Ok(())
     }
 
     /// All events so far: (time since launch, first line, e.g. "HS_DESC UPLOADED <onion> …").
@@ -376,8 +389,9 @@ impl EventLog {
 
 impl Drop for EventLog {
     fn drop(&mut self) {
-        // The thread ends within ~1 s of tor closing the socket; tors are stopped before this.
-        if let Some(t) = self.thread.take() {
+        // A thread ends within ~1 s of tor closing the socket; tors are stopped before this.
+        let threads = std::mem::take(self.threads.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -498,20 +512,40 @@ impl PrivNet {
 
         // Authorities: keys first (their fingerprints go into everybody's DirAuthority lines).
         let keygen_start = Instant::now();
-        let mut dir_authority_lines = Vec::new();
+        write_private(&root_path.join("empty-torrc"), "")?;
+        let mut auths = Vec::new();
         for i in 0..N_AUTH {
-            let name = format!("auth{i}");
-            let node = new_node(&root_path, &name, Kind::Authority)?;
-            let (or_port, dir_port) = (next_port(), next_port());
-            let (v3ident, fpr) = net.make_authority_keys(&node, or_port, dir_port)?;
-            dir_authority_lines.push(format!(
-                "DirAuthority {name} orport={or_port} no-v2 v3ident={v3ident} 127.0.0.1:{dir_port} {fpr}"
-            ));
-            net.nodes.push(Node {
-                or_port: Some(or_port),
-                dir_port: Some(dir_port),
+            let node = new_node(&root_path, &format!("auth{i}"), Kind::Authority)?;
+            auths.push(Node {
+                or_port: Some(next_port()),
+                dir_port: Some(next_port()),
                 ..node
             });
+        }
+        // In parallel: tor-gencert and tor --list-fingerprint take ~2 s each.
+        let idents: Vec<Result<(String, String)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = auths
+                .iter()
+                .map(|node| scope.spawn(|| net.make_authority_keys(node)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("key generation panicked".into()))
+                })
+                .collect()
+        });
+        let mut dir_authority_lines = Vec::new();
+        for (node, ident) in auths.into_iter().zip(idents) {
+            let (v3ident, fpr) = ident?;
+            dir_authority_lines.push(format!(
+                "DirAuthority {} orport={} no-v2 v3ident={v3ident} 127.0.0.1:{} {fpr}",
+                node.name,
+                node.or_port.unwrap_or(0),
+                node.dir_port.unwrap_or(0),
+            ));
+            net.nodes.push(node);
         }
         net.timings.keygen = keygen_start.elapsed();
 
@@ -635,12 +669,9 @@ impl PrivNet {
 
     /// Generates one authority's v3 keys (tor-gencert) and relay identity (tor
     /// --list-fingerprint); returns (v3ident, relay fingerprint).
-    fn make_authority_keys(
-        &self,
-        node: &Node,
-        or_port: u16,
-        dir_port: u16,
-    ) -> Result<(String, String)> {
+    fn make_authority_keys(&self, node: &Node) -> Result<(String, String)> {
+        let or_port = node.or_port.unwrap_or(0);
+        let dir_port = node.dir_port.unwrap_or(0);
         let keys = node.dir.join("keys");
         make_private_dir(&keys)?;
         let id_dir = self.root_path.join(format!("{}-identity", node.name));
@@ -686,7 +717,6 @@ impl PrivNet {
             .ok_or_else(|| Error("no fingerprint line in authority_certificate".into()))?;
 
         let empty = self.root_path.join("empty-torrc");
-        write_private(&empty, "")?;
         let out = self
             .netns()
             .command("tor")
@@ -743,11 +773,15 @@ impl PrivNet {
         let onion = self.onion_node();
         let c = control::connect_until(&onion.control_socket, &onion.cookie_file, deadline)
             .map_err(Error)?;
-        self.onion_events = Some(EventLog::start(c, &["HS_DESC"], t0)?);
+        let log = EventLog::new(t0);
+        log.attach(c, &["HS_DESC"])?;
+        self.onion_events = Some(log);
         let client = self.client();
         let c = control::connect_until(&client.control_socket, &client.cookie_file, deadline)
             .map_err(Error)?;
-        self.client_events = Some(EventLog::start(c, &["HS_DESC"], t0)?);
+        let log = EventLog::new(t0);
+        log.attach(c, &["HS_DESC"])?;
+        self.client_events = Some(log);
 
         // Onion addresses: tor writes `hostname` right after start.
         for i in 0..self.services.len() {
@@ -1133,17 +1167,14 @@ impl PrivNet {
     }
 
     /// Stops one node (SIGTERM, SIGKILL after 10 s) and starts it again with the same torrc and
-    /// keys; returns once it is at bootstrap 100 again (or `timeout`). The event recorders
-    /// follow only the first run of the onion node and the client.
+    /// keys (see `start_node`); returns once it is at bootstrap 100 again, or fails after
+    /// `timeout`.
     pub fn restart_node(&mut self, name: &str, timeout: Duration) -> Result<()> {
-        let idx = self
-            .nodes
-            .iter()
-            .position(|n| n.name == name)
-            .ok_or_else(|| Error(format!("no node {name}")))?;
         self.stop_node(name)?;
-        self.spawn_node(idx)?;
-        let node = &self.nodes[idx];
+        self.start_node(name)?;
+        let node = self
+            .node(name)
+            .ok_or_else(|| Error(format!("no node {name}")))?;
         wait_for(
             &format!("{name} bootstrap 100 after restart"),
             timeout,
@@ -1167,7 +1198,9 @@ impl PrivNet {
         Ok(())
     }
 
-    /// Starts a stopped node again (no waiting).
+    /// Starts a stopped node again. For the onion node and the client it waits (up to 30 s) for
+    /// the control socket and re-attaches the HS_DESC recorder, so `onion_events()` /
+    /// `client_events()` go on recording; otherwise it does not wait.
     pub fn start_node(&mut self, name: &str) -> Result<()> {
         let idx = self
             .nodes
@@ -1177,7 +1210,20 @@ impl PrivNet {
         if self.nodes[idx].child.is_some() {
             return Err(Error(format!("{name} is running")));
         }
-        self.spawn_node(idx)
+        self.spawn_node(idx)?;
+        let node = &self.nodes[idx];
+        let log = match node.kind {
+            Kind::OnionService => self.onion_events.as_ref(),
+            Kind::Client => self.client_events.as_ref(),
+            _ => None,
+        };
+        if let Some(log) = log {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let c = control::connect_until(&node.control_socket, &node.cookie_file, deadline)
+                .map_err(Error)?;
+            log.attach(c, &["HS_DESC"])?;
+        }
+        Ok(())
     }
 
     fn stop_all(&mut self) {
@@ -1211,6 +1257,60 @@ impl Drop for PrivNet {
 }
 
 // ---- helpers ----
+
+/// A fresh x25519 key pair for v3 onion client authorization, made with the `openssl` CLI:
+/// `(public, private)`, each the raw 32 bytes in upper-case RFC 4648 base32 without padding
+/// (52 characters), as tor's `descriptor:x25519:<KEY>` lines want them. Test keys only.
+pub fn x25519_keypair() -> Result<(String, String)> {
+    let run = |args: &[&str], input: &[u8]| -> Result<Vec<u8>> {
+        let mut child = Command::new("openssl")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(err("run openssl"))?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(input).map_err(err("openssl stdin"))?;
+        drop(stdin);
+        let out = child.wait_with_output().map_err(err("openssl"))?;
+        if !out.status.success() {
+            return Err(Error(format!("openssl {} failed", args[0])));
+        }
+        Ok(out.stdout)
+    };
+    let private_der = run(&["genpkey", "-algorithm", "x25519", "-outform", "DER"], b"")?;
+    let public_der = run(
+        &["pkey", "-inform", "DER", "-pubout", "-outform", "DER"],
+        &private_der,
+    )?;
+    // PKCS#8 / SPKI DER of an X25519 key: the raw key is the last 32 bytes.
+    if private_der.len() < 32 || public_der.len() < 32 {
+        return Err("unexpected openssl key encoding".into());
+    }
+    let private = base32(&private_der[private_der.len() - 32..]);
+    let public = base32(&public_der[public_der.len() - 32..]);
+    Ok((public, private))
+}
+
+/// RFC 4648 base32, upper case, no padding.
+pub fn base32(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(data.len().div_ceil(5) * 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &b in data {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
 
 /// A GETINFO on a cached connection; reconnects next time after an error.
 fn poll_getinfo(node: &Node, slot: &mut Option<Control>, key: &str) -> Option<String> {
