@@ -54,7 +54,7 @@ pub async fn serve(
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = shutdown.wait_for(|s| *s) => break,
+            _ = crate::stopped(&mut shutdown) => break,
         };
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
@@ -66,7 +66,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.wait_for(|s| *s) => break,
+            _ = crate::stopped(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
         let conn = hyper::server::conn::http1::Builder::new()

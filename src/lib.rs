@@ -82,3 +82,9 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     served.map_err(RunError::from)
 }
+
+/// Resolves once the shutdown flag is set (or its sender is gone). Returns nothing, so no
+/// non-`Send` borrow of the channel is held across an await.
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}

@@ -14,5 +14,5 @@ pub fn encode(_h: &OnionHealth, _enc: &mut DescriptorEncoder) -> Result<(), std:
 }
 
 pub async fn run(_config: Config, _shared: Shared, mut shutdown: watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
+    crate::stopped(&mut shutdown).await;
 }

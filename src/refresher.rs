@@ -97,7 +97,7 @@ pub async fn run(config: Config, shared: Shared, mut shutdown: watch::Receiver<b
         let wait = delay.saturating_sub(started.elapsed());
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = crate::stopped(&mut shutdown) => return,
         }
     }
 }

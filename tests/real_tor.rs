@@ -1,0 +1,247 @@
+//! End-to-end against a real tor (Debian's `tor`, `DisableNetwork 1`): up, killed, restarted,
+//! frozen and thawed, with the exporter running throughout.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{TestTor, http_get, sample, tor_version, wait_until};
+use securedrop_tor_exporter::{Config, ControlAddress, run};
+
+const INTERVAL: Duration = Duration::from_millis(1000);
+
+struct Exporter {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_exporter(control: &std::path::Path) -> Exporter {
+    let mut config = Config::default();
+    config.tor.control_address = ControlAddress::Unix(control.to_owned());
+    config.tor.refresh_interval = INTERVAL;
+    config.tor.timeout = Duration::from_millis(400);
+    config.tor.max_backoff = INTERVAL;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        run(listener, config, async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("exporter runs");
+    });
+    Exporter {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Exporter {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .expect("exporter stops within 5 s")
+            .unwrap();
+    }
+
+    /// One scrape; asserts it answered 200 quickly and returns `tor_up`.
+    async fn tor_up(&self) -> Option<String> {
+        let t = Instant::now();
+        let r = http_get(self.addr, "/metrics", None).await.expect("scrape");
+        let took = t.elapsed();
+        assert_eq!(r.status, 200);
+        assert!(
+            took < Duration::from_millis(500),
+            "a scrape took {took:?}: scrapes must never wait on tor"
+        );
+        sample(&r.body, "tor_up")
+    }
+}
+
+#[tokio::test]
+async fn real_tor_up_killed_restarted_frozen_thawed() {
+    let mut tor = TestTor::start();
+    let exp = start_exporter(&tor.control_socket()).await;
+
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            exp.tor_up().await.as_deref() == Some("1")
+        })
+        .await,
+        "tor_up never became 1; tor log:\n{}",
+        tor.log()
+    );
+    let body = http_get(exp.addr, "/metrics", None).await.unwrap().body;
+    let version = tor_version();
+    assert!(
+        body.contains(&format!("tor_version_info{{version=\"{version}\"}} 1")),
+        "tor {version} not shown:\n{body}"
+    );
+    for series in [
+        "tor_bootstrap_progress_percent",
+        "tor_network_liveness",
+        "tor_circuit_established",
+        "tor_dormant",
+        "tor_uptime_seconds",
+    ] {
+        assert!(sample(&body, series).is_some(), "{series} missing:\n{body}");
+    }
+    assert_eq!(
+        sample(&body, "tor_network_liveness").as_deref(),
+        Some("0"),
+        "DisableNetwork 1 means the network is down"
+    );
+
+    // SIGKILL: tor_up 0 within two refresh intervals, /metrics answering 200 fast all along.
+    tor.kill();
+    let killed = Instant::now();
+    assert!(
+        wait_until(2 * INTERVAL, || async {
+            exp.tor_up().await.as_deref() == Some("0")
+        })
+        .await,
+        "tor_up still 1 two intervals after SIGKILL"
+    );
+    eprintln!("tor_up 0 after SIGKILL in {:?}", killed.elapsed());
+    let body = http_get(exp.addr, "/metrics", None).await.unwrap().body;
+    assert!(
+        !body.contains("tor_version_info"),
+        "tor's own series must go when it is down:\n{body}"
+    );
+    assert!(
+        body.contains("tor_exporter_build_info"),
+        "the exporter's own series stay:\n{body}"
+    );
+
+    // Start tor again: back to 1 without restarting the exporter.
+    tor.spawn();
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            exp.tor_up().await.as_deref() == Some("1")
+        })
+        .await,
+        "no recovery after restart"
+    );
+
+    // SIGSTOP: a frozen tor counts as down; SIGCONT brings it back.
+    tor.signal("STOP");
+    let frozen = Instant::now();
+    assert!(
+        wait_until(2 * INTERVAL, || async {
+            exp.tor_up().await.as_deref() == Some("0")
+        })
+        .await,
+        "tor_up still 1 two intervals after SIGSTOP"
+    );
+    eprintln!("tor_up 0 after SIGSTOP in {:?}", frozen.elapsed());
+    let body = http_get(exp.addr, "/metrics", None).await.unwrap().body;
+    let timeouts: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("tor_exporter_control_errors_total{kind=\"timeout\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(timeouts >= 1, "a frozen tor shows as a timeout:\n{body}");
+    tor.signal("CONT");
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            exp.tor_up().await.as_deref() == Some("1")
+        })
+        .await,
+        "no recovery after SIGCONT"
+    );
+
+    exp.stop().await;
+    drop(tor);
+}
+
+#[tokio::test]
+async fn no_tor_at_all_still_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = start_exporter(&dir.path().join("no-such-socket")).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            exp.tor_up().await.as_deref() == Some("0")
+        })
+        .await
+    );
+    let r = http_get(exp.addr, "/metrics", None).await.unwrap();
+    assert!(
+        r.body
+            .contains("tor_exporter_control_errors_total{kind=\"connect\"}")
+    );
+    exp.stop().await;
+}
+
+#[tokio::test]
+async fn http_surface() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = start_exporter(&dir.path().join("no-such-socket")).await;
+    let root = http_get(exp.addr, "/", None).await.unwrap();
+    assert_eq!(root.status, 200);
+    assert!(root.body.contains("href=\"/metrics\""));
+    assert_eq!(http_get(exp.addr, "/nope", None).await.unwrap().status, 404);
+    let om = http_get(exp.addr, "/metrics", Some("application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")).await.unwrap();
+    assert!(
+        om.headers
+            .to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text"),
+        "{}",
+        om.headers
+    );
+    assert!(om.body.ends_with("# EOF\n"));
+    let text = http_get(exp.addr, "/metrics", None).await.unwrap();
+    assert!(
+        text.headers
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{}",
+        text.headers
+    );
+    assert!(!text.body.contains("# EOF"));
+
+    // 405 for other methods on known paths.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(exp.addr).await.unwrap();
+    s.write_all(
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 405"), "{out}");
+
+    // An oversized request head is refused, not buffered without bound.
+    let mut s = tokio::net::TcpStream::connect(exp.addr).await.unwrap();
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes()).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("connection closed");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.is_empty() || out.starts_with("HTTP/1.1 431"), "{out}");
+
+    // A client that sends half a head and stalls is cut off by the header-read timeout,
+    // and scrapes keep working meanwhile.
+    let mut idle = tokio::net::TcpStream::connect(exp.addr).await.unwrap();
+    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost:")
+        .await
+        .unwrap();
+    assert_eq!(
+        http_get(exp.addr, "/metrics", None).await.unwrap().status,
+        200
+    );
+    let mut out = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(15), idle.read_to_end(&mut out)).await;
+    assert!(r.is_ok(), "a stalled client was not cut off within 15 s");
+    exp.stop().await;
+}
