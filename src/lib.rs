@@ -16,6 +16,7 @@
 //! - [`traffic`]: coarsening of byte counters (quantum and period).
 //! - [`relay`]: relay-only series (fingerprint, flags, reachability, bandwidth, accounting).
 //! - [`onion`]: onion-service health from HS_DESC events, labelled by role name.
+//! - [`policy`]: the privacy policy: every family that may be exported, with its class.
 //! - [`snapshot`]: the shared last-known state.
 //! - [`refresher`]: the task that keeps the snapshot fresh, with backoff.
 //! - [`metrics`]: encoding (OpenMetrics and classic text) with prometheus-client.
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod onion;
+pub mod policy;
 pub mod refresher;
 pub mod relay;
 pub mod snapshot;

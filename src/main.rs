@@ -27,6 +27,9 @@ enum Cmd {
     /// Manage x25519 client-authorization keys for the metrics onion service.
     #[command(subcommand)]
     ClientKey(KeyCmd),
+    /// Print the `unnamed_…` label this machine gives an onion service with no role name
+    /// (reads the address from standard input, so it stays out of shell history and ps).
+    OnionLabel,
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,6 +190,20 @@ fn main() -> ExitCode {
 fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Cmd::Serve) {
         Cmd::ClientKey(k) => client_key(k),
+        Cmd::OnionLabel => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let addr = securedrop_tor_exporter::control::OnionAddress::new(&line)
+                .map_err(|e| anyhow::anyhow!("standard input: {e}"))?;
+            println!(
+                "{}",
+                securedrop_tor_exporter::onion::unnamed_label(
+                    &securedrop_tor_exporter::onion::label_key(),
+                    &addr
+                )
+            );
+            Ok(())
+        }
         Cmd::CheckConfig => {
             let c = config::load(&cli.flags.sources(), cli.flags.overrides()?)?;
             print!("{}", c.to_redacted_toml());

@@ -7,13 +7,16 @@
 use std::fmt::Write as _;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeMetric,
+};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::policy::{self, Family, Kind};
 use crate::snapshot::{Shared, Snapshot};
 use crate::status::VERSION_STATUSES;
 
@@ -76,11 +79,6 @@ impl Collector for SnapshotCollector {
 /// The registry the HTTP handler encodes, built once at start.
 pub fn registry(shared: Shared) -> Registry {
     let mut r = Registry::default();
-    r.register(
-        "tor_exporter_build",
-        "Build of securedrop-tor-exporter; always 1",
-        Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
-    );
     r.register_collector(Box::new(SnapshotCollector { shared }));
     r
 }
@@ -98,58 +96,94 @@ pub fn render(registry: &Registry, format: Format) -> String {
     }
 }
 
-/// `V` is i64 for counts and 0/1 states (printed `1`, not `1.0`), f64 for seconds.
-fn gauge<V: prometheus_client::encoding::EncodeGaugeValue + std::fmt::Debug + Send + Sync>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    v: V,
-) -> Result<(), std::fmt::Error> {
-    ConstGauge::new(v).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
+fn metric_type(f: &Family) -> MetricType {
+    match f.kind {
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Counter => MetricType::Counter,
+        Kind::Info => MetricType::Info,
+    }
 }
 
-fn flag(
+/// `V` is i64 for counts and 0/1 states (printed `1`, not `1.0`), f64 for seconds.
+pub(crate) fn gauge<V>(
     enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
+    f: &'static Family,
+    v: V,
+) -> Result<(), std::fmt::Error>
+where
+    V: EncodeGaugeValue + std::fmt::Debug + Send + Sync,
+{
+    debug_assert!(f.kind == Kind::Gauge && f.labels.is_empty(), "{}", f.name);
+    ConstGauge::new(v).encode(enc.encode_descriptor(f.name, f.help, None, metric_type(f))?)
+}
+
+pub(crate) fn flag(
+    enc: &mut DescriptorEncoder,
+    f: &'static Family,
     v: Option<bool>,
 ) -> Result<(), std::fmt::Error> {
     match v {
-        Some(b) => gauge(enc, name, help, i64::from(b)),
+        Some(b) => gauge(enc, f, i64::from(b)),
         None => Ok(()),
     }
 }
 
-fn counter(
+pub(crate) fn counter(
     enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
+    f: &'static Family,
     v: u64,
 ) -> Result<(), std::fmt::Error> {
-    ConstCounter::new(v).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
+    debug_assert!(f.kind == Kind::Counter && f.labels.is_empty(), "{}", f.name);
+    ConstCounter::new(v).encode(enc.encode_descriptor(f.name, f.help, None, metric_type(f))?)
 }
 
-/// One family with a label per series.
-pub(crate) fn gauge_family<L: prometheus_client::encoding::EncodeLabelSet>(
+/// One family with labelled series; nothing is written when there are no series.
+pub(crate) fn gauge_family<L: EncodeLabelSet>(
     enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
+    f: &'static Family,
     series: impl IntoIterator<Item = (L, i64)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut me = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    debug_assert!(f.kind == Kind::Gauge, "{}", f.name);
+    let mut series = series.into_iter().peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let mut me = enc.encode_descriptor(f.name, f.help, None, metric_type(f))?;
     for (labels, v) in series {
         ConstGauge::new(v).encode(me.encode_family(&labels)?)?;
     }
     Ok(())
 }
 
-pub(crate) fn counter_family<L: prometheus_client::encoding::EncodeLabelSet>(
+/// Like [`gauge_family`] for float values (timestamps).
+pub(crate) fn gauge_family_f64<L: EncodeLabelSet>(
     enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
+    f: &'static Family,
+    series: impl IntoIterator<Item = (L, f64)>,
+) -> Result<(), std::fmt::Error> {
+    debug_assert!(f.kind == Kind::Gauge, "{}", f.name);
+    let mut series = series.into_iter().peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let mut me = enc.encode_descriptor(f.name, f.help, None, metric_type(f))?;
+    for (labels, v) in series {
+        ConstGauge::new(v).encode(me.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn counter_family<L: EncodeLabelSet>(
+    enc: &mut DescriptorEncoder,
+    f: &'static Family,
     series: impl IntoIterator<Item = (L, u64)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut me = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    debug_assert!(f.kind == Kind::Counter, "{}", f.name);
+    let mut series = series.into_iter().peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let mut me = enc.encode_descriptor(f.name, f.help, None, metric_type(f))?;
     for (labels, v) in series {
         ConstCounter::new(v).encode(me.encode_family(&labels)?)?;
     }
@@ -158,116 +192,59 @@ pub(crate) fn counter_family<L: prometheus_client::encoding::EncodeLabelSet>(
 
 pub(crate) fn info(
     enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
+    f: &'static Family,
     labels: Vec<(&str, String)>,
 ) -> Result<(), std::fmt::Error> {
-    Info::new(labels).encode(enc.encode_descriptor(name, help, None, MetricType::Info)?)
+    debug_assert!(f.kind == Kind::Info, "{}", f.name);
+    Info::new(labels).encode(enc.encode_descriptor(f.name, f.help, None, metric_type(f))?)
 }
 
 fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-    gauge(
+    info(
         enc,
-        "tor_up",
-        "1 if the last refresh from tor's control port succeeded, else 0",
-        i64::from(s.tor_up),
+        &policy::BUILD,
+        vec![("version", env!("CARGO_PKG_VERSION").to_owned())],
     )?;
+    gauge(enc, &policy::UP, i64::from(s.tor_up))?;
     if let Some(d) = s.refresh_duration {
-        gauge(
-            enc,
-            "tor_exporter_refresh_duration_seconds",
-            "How long the last refresh from tor took",
-            d.as_secs_f64(),
-        )?;
+        gauge(enc, &policy::REFRESH_DURATION, d.as_secs_f64())?;
     }
     if let Some(t) = s.last_success_unix {
-        gauge(
-            enc,
-            "tor_exporter_last_refresh_success_timestamp_seconds",
-            "Unix time of the last successful refresh",
-            t,
-        )?;
+        gauge(enc, &policy::LAST_SUCCESS, t)?;
     }
     counter_family(
         enc,
-        "tor_exporter_control_errors",
-        "Errors talking to tor's control port, by kind",
+        &policy::CONTROL_ERRORS,
         s.errors.iter().map(|(k, v)| ([("kind", *k)], *v)),
     )?;
     if let Some(st) = s.status.as_ref().filter(|_| s.tor_up) {
         if let Some(v) = &st.version {
-            info(
-                enc,
-                "tor_version",
-                "tor's version; always 1",
-                vec![("version", v.clone())],
-            )?;
+            info(enc, &policy::VERSION, vec![("version", v.clone())])?;
         }
         if let Some(current) = st.version_status {
             gauge_family(
                 enc,
-                "tor_version_status",
-                "tor's verdict on its own version from the consensus (status/version/current): 1 for the current state",
+                &policy::VERSION_STATUS,
                 VERSION_STATUSES
                     .iter()
                     .map(|v| ([("status", *v)], i64::from(*v == current))),
             )?;
         }
         if let Some(p) = st.bootstrap_progress {
-            gauge(
-                enc,
-                "tor_bootstrap_progress_percent",
-                "Bootstrap progress, 0 to 100 (PROGRESS of status/bootstrap-phase)",
-                i64::from(p),
-            )?;
+            gauge(enc, &policy::BOOTSTRAP, i64::from(p))?;
         }
-        flag(
-            enc,
-            "tor_enough_dir_info",
-            "1 if tor has enough directory info to build circuits",
-            st.enough_dir_info,
-        )?;
-        flag(
-            enc,
-            "tor_network_liveness",
-            "1 if tor thinks the network is up (network-liveness)",
-            st.network_liveness,
-        )?;
-        flag(
-            enc,
-            "tor_circuit_established",
-            "1 if tor has built a circuit recently (status/circuit-established)",
-            st.circuit_established,
-        )?;
-        flag(
-            enc,
-            "tor_dormant",
-            "1 if tor is dormant (no activity, reduced work)",
-            st.dormant,
-        )?;
+        flag(enc, &policy::ENOUGH_DIR_INFO, st.enough_dir_info)?;
+        flag(enc, &policy::NETWORK_LIVENESS, st.network_liveness)?;
+        flag(enc, &policy::CIRCUIT_ESTABLISHED, st.circuit_established)?;
+        flag(enc, &policy::DORMANT, st.dormant)?;
         if let Some(u) = st.uptime_seconds {
-            gauge(
-                enc,
-                "tor_uptime_seconds",
-                "Seconds since tor started",
-                i64::try_from(u).unwrap_or(i64::MAX),
-            )?;
+            gauge(enc, &policy::UPTIME, i64::try_from(u).unwrap_or(i64::MAX))?;
         }
         if let Some(v) = s.traffic_read_bytes {
-            counter(
-                enc,
-                "tor_traffic_read_bytes",
-                "Bytes tor has read, rounded down to traffic.quantum_bytes and updated at most once per traffic.period",
-                v,
-            )?;
+            counter(enc, &policy::TRAFFIC_READ, v)?;
         }
         if let Some(v) = s.traffic_written_bytes {
-            counter(
-                enc,
-                "tor_traffic_written_bytes",
-                "Bytes tor has written, rounded down to traffic.quantum_bytes and updated at most once per traffic.period",
-                v,
-            )?;
+            counter(enc, &policy::TRAFFIC_WRITTEN, v)?;
         }
         if let Some(r) = &s.relay {
             crate::relay::encode(r, enc)?;

@@ -1,18 +1,659 @@
-//! Onion-service health (placeholder until the onion-service issue lands).
+//! Onion-service health from tor's own `HS_DESC` events, labelled by role name.
+//!
+//! "Can sources reach my onion services?" is answered by whether tor managed to publish each
+//! service's descriptor to the HSDirs, which tor reports as events on a second, long-lived control
+//! connection. Only service-side events for our own services are kept: client-side events for
+//! other addresses (anything this tor fetched as a client) are ignored, because they would be a
+//! browsing log. Series carry a role name from the configuration, never an address; a service
+//! nobody named gets a short keyed hash (see [`unnamed_label`]).
 
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
 use prometheus_client::encoding::DescriptorEncoder;
+use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::control::{Command, Connection, ControlError, Message, OnionAddress};
+use crate::metrics::{counter_family, gauge, gauge_family, gauge_family_f64};
+use crate::policy;
+use crate::refresher::{backoff, connect_options, now_unix};
 use crate::snapshot::Shared;
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OnionHealth {}
+/// tor's v3 descriptor lifetime (`descriptor-lifetime 180` minutes); a service whose last
+/// successful upload is older than this is no longer reachable from fresh clients.
+pub const DESCRIPTOR_LIFETIME: Duration = Duration::from_secs(180 * 60);
+/// How long a self-probe may take before it counts as failed.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub fn encode(_h: &OnionHealth, _enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+/// The failure reasons tor reports (control-spec, HS_DESC `REASON=`), as fixed label values.
+pub const REASONS: &[&str] = &[
+    "bad_desc",
+    "query_rejected",
+    "upload_rejected",
+    "not_found",
+    "query_no_hsdir",
+    "query_rate_limited",
+    "unexpected",
+    "other",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Upload,
+    Uploaded,
+    /// An upload failed (service side: AuthType `UNKNOWN`).
+    UploadFailed,
+    Requested,
+    Received,
+    /// A fetch failed (client side: any other AuthType).
+    FetchFailed,
+    Other,
+}
+
+/// One `HS_DESC` event, with the HSDir's identity already dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsDescEvent {
+    pub action: Action,
+    pub address: Option<OnionAddress>,
+    pub reason: Option<&'static str>,
+}
+
+/// Parses `650 HS_DESC <Action> <Address> <AuthType> <HsDir> … [REASON=…]`. Anything else,
+/// or a malformed line, is `None` (and ignored: events never take the exporter down).
+pub fn parse_hs_desc(msg: &Message) -> Option<HsDescEvent> {
+    if msg.status() != 650 {
+        return None;
+    }
+    let line = msg.lines.first()?.text.as_str();
+    let mut words = line.split(' ');
+    if words.next()? != "HS_DESC" {
+        return None;
+    }
+    let action_word = words.next()?;
+    let address = OnionAddress::new(words.next()?).ok();
+    let auth_type = words.next().unwrap_or("");
+    let action = match action_word {
+        "CREATED" => Action::Created,
+        "UPLOAD" => Action::Upload,
+        "UPLOADED" => Action::Uploaded,
+        "FAILED" if auth_type == "UNKNOWN" => Action::UploadFailed,
+        "FAILED" => Action::FetchFailed,
+        "REQUESTED" => Action::Requested,
+        "RECEIVED" => Action::Received,
+        _ => Action::Other,
+    };
+    let reason = line
+        .split(' ')
+        .find_map(|w| w.strip_prefix("REASON="))
+        .map(|r| {
+            let r = r.to_ascii_lowercase();
+            REASONS.iter().copied().find(|x| *x == r).unwrap_or("other")
+        });
+    Some(HsDescEvent {
+        action,
+        address,
+        reason,
+    })
+}
+
+/// `unnamed_<8 hex>`: HMAC-SHA256 of the address under a per-machine key. Stable across
+/// restarts, but without the key nobody can check a guessed address against it.
+pub fn unnamed_label(key: &[u8], address: &OnionAddress) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(address.expose().as_bytes());
+    let digest = mac.finalize().into_bytes();
+    format!("unnamed_{}", hex::encode(&digest[..4]))
+}
+
+/// The key for [`unnamed_label`]: the machine id, else a random per-process key.
+pub fn label_key() -> Vec<u8> {
+    match std::fs::read_to_string("/etc/machine-id") {
+        Ok(id) if !id.trim().is_empty() => id.trim().as_bytes().to_vec(),
+        _ => {
+            use rand_core::{OsRng, RngCore};
+            let mut k = vec![0u8; 32];
+            OsRng.fill_bytes(&mut k);
+            k
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceHealth {
+    /// (result, reason) → count; result is `uploaded` or `failed`, reason `none` on success.
+    pub uploads: BTreeMap<(&'static str, &'static str), u64>,
+    pub last_upload_unix: Option<f64>,
+    pub published: bool,
+    /// (success, unix time) of the last completed self-probe.
+    pub probe: Option<(bool, f64)>,
+}
+
+/// What /metrics shows about onion services.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OnionHealth {
+    /// HiddenServiceDir lines in tor's configuration, once known.
+    pub configured: Option<u64>,
+    pub services: BTreeMap<String, ServiceHealth>,
+}
+
+impl OnionHealth {
+    /// A fixed example for golden-file tests.
+    pub fn golden_example() -> OnionHealth {
+        let mut services = BTreeMap::new();
+        let mut source = ServiceHealth {
+            last_upload_unix: Some(1_764_000_000.0),
+            published: true,
+            ..Default::default()
+        };
+        source.uploads.insert(("uploaded", "none"), 24);
+        source.uploads.insert(("failed", "upload_rejected"), 1);
+        services.insert("source".to_owned(), source);
+        let mut metrics = ServiceHealth::default();
+        metrics.uploads.insert(("uploaded", "none"), 0);
+        metrics.probe = Some((false, 1_764_000_100.0));
+        services.insert("metrics".to_owned(), metrics);
+        OnionHealth {
+            configured: Some(2),
+            services,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ServiceState {
+    uploads: BTreeMap<(&'static str, &'static str), u64>,
+    last_upload: Option<f64>,
+    probe: Option<(bool, f64)>,
+}
+
+/// Pure state machine over events; the caller passes the clock.
+#[derive(Debug)]
+pub struct Tracker {
+    key: Vec<u8>,
+    /// address → label, for every service known to be ours.
+    ours: HashMap<String, String>,
+    services: BTreeMap<String, ServiceState>,
+    configured: Option<u64>,
+    /// address → when its self-probe started.
+    probes: HashMap<String, f64>,
+}
+
+/// What the caller should do after an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Notice {
+    None,
+    /// A service of ours we did not know and that has no role name: log a hint naming its
+    /// label (never the address) and re-read the configured count.
+    Unnamed(String),
+}
+
+impl Tracker {
+    pub fn new(roles: &[(String, OnionAddress)], key: Vec<u8>) -> Tracker {
+        let mut t = Tracker {
+            key,
+            ours: HashMap::new(),
+            services: BTreeMap::new(),
+            configured: None,
+            probes: HashMap::new(),
+        };
+        for (role, addr) in roles {
+            t.ours.insert(addr.expose().to_owned(), role.clone());
+            let s = t.services.entry(role.clone()).or_default();
+            s.uploads.insert(("uploaded", "none"), 0);
+        }
+        t
+    }
+
+    pub fn set_configured(&mut self, n: u64) {
+        self.configured = Some(n);
+    }
+
+    /// Addresses to self-probe: the named ones (unnamed ones are not ours to probe by choice).
+    pub fn probe_targets(&self) -> Vec<OnionAddress> {
+        let mut v: Vec<_> = self
+            .ours
+            .iter()
+            .filter(|(_, label)| !label.starts_with("unnamed_"))
+            .filter_map(|(a, _)| OnionAddress::new(a).ok())
+            .collect();
+        v.sort_by(|a, b| a.expose().cmp(b.expose()));
+        v
+    }
+
+    pub fn probe_started(&mut self, addr: &OnionAddress, now: f64) {
+        self.probes.insert(addr.expose().to_owned(), now);
+    }
+
+    /// Service-side events adopt their address as ours; client-side ones count only for
+    /// addresses already ours and with a probe in flight.
+    pub fn on_event(&mut self, ev: &HsDescEvent, now: f64) -> Notice {
+        let Some(addr) = &ev.address else {
+            return Notice::None;
+        };
+        let a = addr.expose();
+        let service_side = matches!(
+            ev.action,
+            Action::Created | Action::Upload | Action::Uploaded | Action::UploadFailed
+        );
+        let mut notice = Notice::None;
+        if service_side && !self.ours.contains_key(a) {
+            let label = unnamed_label(&self.key, addr);
+            self.ours.insert(a.to_owned(), label.clone());
+            self.services
+                .entry(label.clone())
+                .or_default()
+                .uploads
+                .insert(("uploaded", "none"), 0);
+            notice = Notice::Unnamed(label);
+        }
+        let Some(label) = self.ours.get(a).cloned() else {
+            return Notice::None;
+        };
+        let s = self.services.entry(label).or_default();
+        match ev.action {
+            Action::Uploaded => {
+                *s.uploads.entry(("uploaded", "none")).or_insert(0) += 1;
+                s.last_upload = Some(now);
+            }
+            Action::UploadFailed => {
+                *s.uploads
+                    .entry(("failed", ev.reason.unwrap_or("other")))
+                    .or_insert(0) += 1;
+            }
+            Action::Received if self.probes.remove(a).is_some() => s.probe = Some((true, now)),
+            _ => {}
+        }
+        notice
+    }
+
+    /// Probes that found nothing within [`PROBE_TIMEOUT`] count as failed.
+    pub fn expire_probes(&mut self, now: f64) {
+        let expired: Vec<String> = self
+            .probes
+            .iter()
+            .filter(|(_, t)| now - **t >= PROBE_TIMEOUT.as_secs_f64())
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in expired {
+            self.probes.remove(&a);
+            if let Some(label) = self.ours.get(&a) {
+                self.services.entry(label.clone()).or_default().probe = Some((false, now));
+            }
+        }
+    }
+
+    /// After a reconnect, in-flight probes are void (their events went to the old connection).
+    pub fn reset_in_flight(&mut self) {
+        self.probes.clear();
+    }
+
+    pub fn health(&self, now: f64) -> OnionHealth {
+        let services = self
+            .services
+            .iter()
+            .map(|(label, s)| {
+                let published = s
+                    .last_upload
+                    .is_some_and(|t| now - t < DESCRIPTOR_LIFETIME.as_secs_f64());
+                (
+                    label.clone(),
+                    ServiceHealth {
+                        uploads: s.uploads.clone(),
+                        last_upload_unix: s.last_upload,
+                        published,
+                        probe: s.probe,
+                    },
+                )
+            })
+            .collect();
+        OnionHealth {
+            configured: self.configured,
+            services,
+        }
+    }
+}
+
+pub fn encode(h: &OnionHealth, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    if let Some(n) = h.configured {
+        gauge(
+            enc,
+            &policy::ONION_SERVICES_CONFIGURED,
+            i64::try_from(n).unwrap_or(i64::MAX),
+        )?;
+    }
+    counter_family(
+        enc,
+        &policy::ONION_UPLOADS,
+        h.services.iter().flat_map(|(label, s)| {
+            s.uploads.iter().map(move |((result, reason), n)| {
+                (
+                    [
+                        ("service", label.as_str()),
+                        ("result", *result),
+                        ("reason", *reason),
+                    ],
+                    *n,
+                )
+            })
+        }),
+    )?;
+    gauge_family_f64(
+        enc,
+        &policy::ONION_LAST_UPLOAD,
+        h.services
+            .iter()
+            .filter_map(|(l, s)| s.last_upload_unix.map(|t| ([("service", l.as_str())], t))),
+    )?;
+    gauge_family(
+        enc,
+        &policy::ONION_PUBLISHED,
+        h.services
+            .iter()
+            .map(|(l, s)| ([("service", l.as_str())], i64::from(s.published))),
+    )?;
+    gauge_family(
+        enc,
+        &policy::ONION_PROBE_SUCCESS,
+        h.services.iter().filter_map(|(l, s)| {
+            s.probe
+                .map(|(ok, _)| ([("service", l.as_str())], i64::from(ok)))
+        }),
+    )?;
+    gauge_family_f64(
+        enc,
+        &policy::ONION_PROBE_TIME,
+        h.services
+            .iter()
+            .filter_map(|(l, s)| s.probe.map(|(_, t)| ([("service", l.as_str())], t))),
+    )?;
     Ok(())
 }
 
-pub async fn run(_config: Config, _shared: Shared, mut shutdown: watch::Receiver<bool>) {
-    crate::stopped(&mut shutdown).await;
+/// Counts `HiddenServiceDir` lines in a `GETCONF HiddenServiceOptions` reply.
+pub fn count_configured(reply: &Message) -> u64 {
+    reply
+        .lines
+        .iter()
+        .filter(|l| l.text.starts_with("HiddenServiceDir="))
+        .count() as u64
+}
+
+/// The event listener: its own control connection, reconnecting like the refresher.
+pub async fn run(config: Config, shared: Shared, mut shutdown: watch::Receiver<bool>) {
+    let opts = connect_options(&config);
+    let tick = config.tor.refresh_interval;
+    let probe_every = config.onion.self_probe_interval;
+    let mut tracker = Tracker::new(&config.onion_roles(), label_key());
+    let mut failures = 0u32;
+    loop {
+        let result = listen(
+            &opts,
+            &mut tracker,
+            &shared,
+            tick,
+            probe_every,
+            &mut shutdown,
+        )
+        .await;
+        tracker.reset_in_flight();
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                if failures == 1 {
+                    tracing::warn!(error = %e, "onion-service event connection lost; retrying");
+                }
+                shared.update(|s| *s.errors.entry(e.kind()).or_insert(0) += 1);
+            }
+        }
+        shared.update(|s| s.onion = tracker.health(now_unix()));
+        tokio::select! {
+            _ = tokio::time::sleep(backoff(tick, config.tor.max_backoff, failures)) => {}
+            _ = crate::stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+async fn configured_count(conn: &mut Connection) -> Result<u64, ControlError> {
+    let reply = conn
+        .request_ok(&Command::get_conf(["HiddenServiceOptions"]).expect("static key"))
+        .await?;
+    Ok(count_configured(&reply))
+}
+
+/// One connection's life. Returns Ok(()) only on shutdown.
+async fn listen(
+    opts: &crate::control::ConnectOptions,
+    tracker: &mut Tracker,
+    shared: &Shared,
+    tick: Duration,
+    probe_every: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ControlError> {
+    let mut conn = Connection::connect(opts).await?;
+    tracker.set_configured(configured_count(&mut conn).await?);
+    conn.request_ok(&Command::set_events(["HS_DESC"]).expect("static event name"))
+        .await?;
+    tracing::info!("listening for onion-service descriptor events");
+    shared.update(|s| s.onion = tracker.health(now_unix()));
+    let mut ticker = tokio::time::interval(tick);
+    let mut next_probe =
+        (!probe_every.is_zero()).then(|| tokio::time::Instant::now() + Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            ev = conn.next_event() => {
+                let msg = ev?;
+                if let Some(ev) = parse_hs_desc(&msg) {
+                    if let Notice::Unnamed(label) = tracker.on_event(&ev, now_unix()) {
+                        tracing::info!(
+                            service = %label,
+                            "an onion service has no role name; name it under [onion_services] in the configuration \
+                             (`echo ADDRESS | securedrop-tor-exporter onion-label` prints an address's label)"
+                        );
+                        tracker.set_configured(configured_count(&mut conn).await?);
+                    }
+                    shared.update(|s| s.onion = tracker.health(now_unix()));
+                }
+            }
+            _ = ticker.tick() => {
+                let now = now_unix();
+                tracker.expire_probes(now);
+                if next_probe.is_some_and(|t| tokio::time::Instant::now() >= t) {
+                    for addr in tracker.probe_targets() {
+                        conn.request_ok(&Command::HsFetch(addr.clone())).await?;
+                        tracker.probe_started(&addr, now);
+                    }
+                    next_probe = Some(tokio::time::Instant::now() + probe_every);
+                }
+                shared.update(|s| s.onion = tracker.health(now));
+            }
+            _ = crate::stopped(shutdown) => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::ReplyParser;
+
+    const A: &str = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx";
+    const B: &str = "zyxwvutsrqponmlkjihgfedcba765432zyxwvutsrqponmlkjihgfedc";
+
+    fn ev(line: &str) -> HsDescEvent {
+        let mut p = ReplyParser::default();
+        p.feed(format!("{line}\r\n").as_bytes()).unwrap();
+        parse_hs_desc(&p.next_message().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn real_event_lines() {
+        let e = ev(&format!(
+            "650 HS_DESC CREATED {A} UNKNOWN UNKNOWN hJ7bXXhbgcqmoi0DGZb2uNVsRsvbaQpv3x0i6GJBVOE"
+        ));
+        assert_eq!(e.action, Action::Created);
+        let e = ev(&format!(
+            "650 HS_DESC UPLOAD {A} UNKNOWN $3A1FBD5E7C4D6A8F2B0E9C1D3F5A7B9C0E2D4F6A~relay1 hJ7bXXhbgcqmoi0DGZb2uNVsRsvbaQpv3x0i6GJBVOE HSDIR_INDEX=9A1F"
+        ));
+        assert_eq!(e.action, Action::Upload);
+        assert_eq!(e.address.as_ref().map(|a| a.expose()), Some(A));
+        let e = ev(&format!(
+            "650 HS_DESC UPLOADED {A} UNKNOWN $3A1FBD5E7C4D6A8F2B0E9C1D3F5A7B9C0E2D4F6A~relay2"
+        ));
+        assert_eq!(e.action, Action::Uploaded);
+        let e = ev(&format!(
+            "650 HS_DESC FAILED {A} UNKNOWN $3A1F~relay3 REASON=UPLOAD_REJECTED"
+        ));
+        assert_eq!(
+            (e.action, e.reason),
+            (Action::UploadFailed, Some("upload_rejected"))
+        );
+        let e = ev(&format!(
+            "650 HS_DESC FAILED {A} NO_AUTH $3A1F~relay3 hJ7b REASON=NOT_FOUND"
+        ));
+        assert_eq!(
+            (e.action, e.reason),
+            (Action::FetchFailed, Some("not_found"))
+        );
+        let e = ev(&format!(
+            "650 HS_DESC FAILED {A} UNKNOWN $3A1F~r REASON=SOMETHING_NEW"
+        ));
+        assert_eq!(e.reason, Some("other"));
+        let e = ev(&format!(
+            "650 HS_DESC RECEIVED {A} NO_AUTH $3A1F~relay3 hJ7b"
+        ));
+        assert_eq!(e.action, Action::Received);
+    }
+
+    #[test]
+    fn other_events_and_garbage_are_ignored() {
+        let mut p = ReplyParser::default();
+        p.feed(b"650 CIRC 1 BUILT\r\n650 HS_DESC\r\n250 OK\r\n")
+            .unwrap();
+        assert!(parse_hs_desc(&p.next_message().unwrap()).is_none());
+        assert!(parse_hs_desc(&p.next_message().unwrap()).is_none());
+        assert!(parse_hs_desc(&p.next_message().unwrap()).is_none());
+    }
+
+    #[test]
+    fn uploads_are_counted_per_role_and_published_decays() {
+        let roles = vec![("source".to_owned(), OnionAddress::new(A).unwrap())];
+        let mut t = Tracker::new(&roles, b"key".to_vec());
+        let h = t.health(1000.0);
+        assert!(
+            !h.services["source"].published,
+            "known before any event, not yet published"
+        );
+        assert_eq!(h.services["source"].uploads[&("uploaded", "none")], 0);
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOAD {A} UNKNOWN $F~r x")),
+            1000.0,
+        );
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $F~r")),
+            1000.0,
+        );
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $E~q")),
+            1001.0,
+        );
+        t.on_event(
+            &ev(&format!(
+                "650 HS_DESC FAILED {A} UNKNOWN $D~p REASON=UPLOAD_REJECTED"
+            )),
+            1001.0,
+        );
+        let h = t.health(1002.0);
+        let s = &h.services["source"];
+        assert_eq!(s.uploads[&("uploaded", "none")], 2);
+        assert_eq!(s.uploads[&("failed", "upload_rejected")], 1);
+        assert!(s.published);
+        assert_eq!(s.last_upload_unix, Some(1001.0));
+        // No further uploads (e.g. events missed while disconnected): published goes to 0
+        // once the descriptor has expired, instead of sticking at 1.
+        let later = 1001.0 + DESCRIPTOR_LIFETIME.as_secs_f64();
+        assert!(!t.health(later).services["source"].published);
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $F~r")),
+            later,
+        );
+        assert!(t.health(later).services["source"].published);
+    }
+
+    #[test]
+    fn unnamed_services_get_a_keyed_hash_and_client_events_for_others_are_ignored() {
+        let mut t = Tracker::new(&[], b"machine-key".to_vec());
+        let n = t.on_event(&ev(&format!("650 HS_DESC UPLOADED {B} UNKNOWN $F~r")), 5.0);
+        let label = unnamed_label(b"machine-key", &OnionAddress::new(B).unwrap());
+        assert_eq!(n, Notice::Unnamed(label.clone()));
+        assert!(label.starts_with("unnamed_") && label.len() == "unnamed_".len() + 8);
+        assert_ne!(
+            label,
+            unnamed_label(b"other-key", &OnionAddress::new(B).unwrap()),
+            "the label depends on the key"
+        );
+        // A client-side fetch of some other onion leaves no trace.
+        t.on_event(
+            &ev(&format!("650 HS_DESC RECEIVED {A} NO_AUTH $F~r x")),
+            6.0,
+        );
+        t.on_event(
+            &ev(&format!(
+                "650 HS_DESC FAILED {A} NO_AUTH $F~r x REASON=NOT_FOUND"
+            )),
+            6.0,
+        );
+        let h = t.health(7.0);
+        assert_eq!(h.services.keys().collect::<Vec<_>>(), vec![&label]);
+        let text = format!("{h:?}");
+        assert!(!text.contains(A) && !text.contains(B));
+    }
+
+    #[test]
+    fn self_probe_success_and_timeout() {
+        let a = OnionAddress::new(A).unwrap();
+        let mut t = Tracker::new(&[("metrics".to_owned(), a.clone())], b"k".to_vec());
+        assert_eq!(t.probe_targets(), vec![a.clone()]);
+        t.probe_started(&a, 100.0);
+        t.on_event(
+            &ev(&format!("650 HS_DESC RECEIVED {A} NO_AUTH $F~r x")),
+            101.0,
+        );
+        assert_eq!(
+            t.health(102.0).services["metrics"].probe,
+            Some((true, 101.0))
+        );
+        t.probe_started(&a, 200.0);
+        t.on_event(
+            &ev(&format!(
+                "650 HS_DESC FAILED {A} NO_AUTH $F~r x REASON=NOT_FOUND"
+            )),
+            201.0,
+        );
+        t.expire_probes(250.0);
+        assert_eq!(
+            t.health(250.0).services["metrics"].probe,
+            Some((true, 101.0)),
+            "not yet timed out"
+        );
+        t.expire_probes(200.0 + PROBE_TIMEOUT.as_secs_f64());
+        assert_eq!(
+            t.health(400.0).services["metrics"].probe.map(|p| p.0),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn configured_count_from_getconf() {
+        let mut p = ReplyParser::default();
+        p.feed(b"250-HiddenServiceDir=/var/lib/tor/services/source\r\n250-HiddenServicePort=80 127.0.0.1:80\r\n250-HiddenServiceDir=/var/lib/tor/services/ssh\r\n250 HiddenServicePort=22 127.0.0.1:22\r\n").unwrap();
+        assert_eq!(count_configured(&p.next_message().unwrap()), 2);
+        let mut p = ReplyParser::default();
+        p.feed(b"250 HiddenServiceOptions\r\n").unwrap();
+        assert_eq!(count_configured(&p.next_message().unwrap()), 0);
+    }
 }

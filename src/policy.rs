@@ -1,0 +1,513 @@
+//! The privacy policy, in code: every metric family the exporter can emit, with its class.
+//!
+//! Encoders in [`crate::metrics`], [`crate::onion`] and [`crate::relay`] can only emit a family
+//! declared here (they take a `&'static Family`), so adding a series means adding it here, with a
+//! class and a reason. `docs/privacy.md` explains the classes; METRICS.md is checked against this
+//! list by a test.
+
+/// How a series may be exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Reveals nothing about when or how often sources connect.
+    Safe,
+    /// Exported only after coarsening (quantum and period, see `traffic`).
+    Coarse,
+    /// Only on a relay (ORPort set); absent on a SecureDrop server.
+    Relay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    Info,
+}
+
+/// One metric family.
+#[derive(Debug)]
+pub struct Family {
+    /// The family name; counters get `_total` and info metrics `_info` on their samples.
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub class: Class,
+    /// Label names; no label ever carries an onion address, an IP or a relay identity except
+    /// the relay's own fingerprint/nickname on a relay.
+    pub labels: &'static [&'static str],
+    /// Where the value comes from, for METRICS.md.
+    pub source: &'static str,
+}
+
+impl Family {
+    /// The name of the samples in the exposition.
+    pub fn sample_name(&self) -> String {
+        match self.kind {
+            Kind::Counter => format!("{}_total", self.name),
+            Kind::Info => format!("{}_info", self.name),
+            Kind::Gauge => self.name.to_owned(),
+        }
+    }
+}
+
+macro_rules! family {
+    ($id:ident, $name:literal, $kind:ident, $class:ident, [$($l:literal),*], $source:literal, $help:literal) => {
+        pub static $id: Family = Family {
+            name: $name,
+            help: $help,
+            kind: Kind::$kind,
+            class: Class::$class,
+            labels: &[$($l),*],
+            source: $source,
+        };
+    };
+}
+
+// Exporter health.
+family!(
+    UP,
+    "tor_up",
+    Gauge,
+    Safe,
+    [],
+    "control connection",
+    "1 if the last refresh from tor's control port succeeded, else 0"
+);
+family!(
+    BUILD,
+    "tor_exporter_build",
+    Info,
+    Safe,
+    ["version"],
+    "the exporter",
+    "Build of securedrop-tor-exporter; always 1"
+);
+family!(
+    REFRESH_DURATION,
+    "tor_exporter_refresh_duration_seconds",
+    Gauge,
+    Safe,
+    [],
+    "the refresher",
+    "How long the last refresh from tor took"
+);
+family!(
+    LAST_SUCCESS,
+    "tor_exporter_last_refresh_success_timestamp_seconds",
+    Gauge,
+    Safe,
+    [],
+    "the refresher",
+    "Unix time of the last successful refresh"
+);
+family!(
+    CONTROL_ERRORS,
+    "tor_exporter_control_errors",
+    Counter,
+    Safe,
+    ["kind"],
+    "the control client",
+    "Errors talking to tor's control port, by kind"
+);
+
+// tor itself.
+family!(
+    VERSION,
+    "tor_version",
+    Info,
+    Safe,
+    ["version"],
+    "GETINFO version",
+    "tor's version; always 1"
+);
+family!(
+    VERSION_STATUS,
+    "tor_version_status",
+    Gauge,
+    Safe,
+    ["status"],
+    "GETINFO status/version/current",
+    "tor's verdict on its own version from the consensus: 1 for the current state"
+);
+family!(
+    BOOTSTRAP,
+    "tor_bootstrap_progress_percent",
+    Gauge,
+    Safe,
+    [],
+    "GETINFO status/bootstrap-phase (PROGRESS only)",
+    "Bootstrap progress, 0 to 100"
+);
+family!(
+    ENOUGH_DIR_INFO,
+    "tor_dir_info_sufficient",
+    Gauge,
+    Safe,
+    [],
+    "GETINFO status/enough-dir-info",
+    "1 if tor has enough directory info to build circuits"
+);
+family!(
+    NETWORK_LIVENESS,
+    "tor_network_liveness",
+    Gauge,
+    Safe,
+    [],
+    "GETINFO network-liveness",
+    "1 if tor thinks the network is up"
+);
+family!(
+    CIRCUIT_ESTABLISHED,
+    "tor_circuit_established",
+    Gauge,
+    Safe,
+    [],
+    "GETINFO status/circuit-established",
+    "1 if tor has built a circuit recently"
+);
+family!(
+    DORMANT,
+    "tor_dormant",
+    Gauge,
+    Safe,
+    [],
+    "GETINFO dormant",
+    "1 if tor is dormant"
+);
+family!(
+    UPTIME,
+    "tor_uptime_seconds",
+    Gauge,
+    Safe,
+    [],
+    "GETINFO uptime",
+    "Seconds since tor started"
+);
+family!(
+    TRAFFIC_READ,
+    "tor_traffic_read_bytes",
+    Counter,
+    Coarse,
+    [],
+    "GETINFO traffic/read",
+    "Bytes tor has read, rounded down to traffic.quantum_bytes and updated at most once per traffic.period"
+);
+family!(
+    TRAFFIC_WRITTEN,
+    "tor_traffic_written_bytes",
+    Counter,
+    Coarse,
+    [],
+    "GETINFO traffic/written",
+    "Bytes tor has written, rounded down to traffic.quantum_bytes and updated at most once per traffic.period"
+);
+
+// Onion services, labelled by role name.
+family!(
+    ONION_SERVICES_CONFIGURED,
+    "tor_onion_services_configured",
+    Gauge,
+    Safe,
+    [],
+    "GETCONF HiddenServiceOptions",
+    "Onion services in tor's configuration (HiddenServiceDir lines)"
+);
+family!(
+    ONION_UPLOADS,
+    "tor_onion_service_descriptor_uploads",
+    Counter,
+    Safe,
+    ["service", "result", "reason"],
+    "HS_DESC UPLOADED/FAILED events",
+    "Descriptor uploads to HSDirs since the exporter started, by result and failure reason"
+);
+family!(
+    ONION_LAST_UPLOAD,
+    "tor_onion_service_descriptor_last_upload_timestamp_seconds",
+    Gauge,
+    Safe,
+    ["service"],
+    "HS_DESC UPLOADED events",
+    "Unix time of the last successful descriptor upload"
+);
+family!(
+    ONION_PUBLISHED,
+    "tor_onion_service_published",
+    Gauge,
+    Safe,
+    ["service"],
+    "HS_DESC UPLOADED events",
+    "1 if a descriptor upload succeeded within the descriptor lifetime"
+);
+family!(
+    ONION_PROBE_SUCCESS,
+    "tor_onion_service_self_probe_success",
+    Gauge,
+    Safe,
+    ["service"],
+    "HSFETCH + HS_DESC RECEIVED/FAILED",
+    "1 if the last self-probe fetched our descriptor from the network"
+);
+family!(
+    ONION_PROBE_TIME,
+    "tor_onion_service_self_probe_timestamp_seconds",
+    Gauge,
+    Safe,
+    ["service"],
+    "HSFETCH",
+    "Unix time of the last completed self-probe"
+);
+
+// Relays only.
+family!(
+    RELAY,
+    "tor_relay",
+    Info,
+    Relay,
+    ["fingerprint", "nickname"],
+    "GETINFO fingerprint, GETCONF Nickname",
+    "The relay's identity; always 1"
+);
+family!(
+    RELAY_FLAG,
+    "tor_relay_flag",
+    Gauge,
+    Relay,
+    ["flag"],
+    "GETINFO ns/id/<fingerprint>",
+    "1 for each consensus flag the relay has"
+);
+family!(
+    RELAY_REACHABLE,
+    "tor_relay_reachable",
+    Gauge,
+    Relay,
+    ["port"],
+    "GETINFO status/reachability-succeeded/{or,dir}",
+    "1 if tor's self-test found the ORPort or DirPort reachable"
+);
+family!(
+    RELAY_EFFECTIVE_RATE,
+    "tor_relay_effective_rate_bytes",
+    Gauge,
+    Relay,
+    [],
+    "GETCONF BandwidthRate, RelayBandwidthRate, MaxAdvertisedBandwidth",
+    "Effective bandwidth rate in bytes per second, as tor computes it"
+);
+family!(
+    RELAY_EFFECTIVE_BURST,
+    "tor_relay_effective_burst_bytes",
+    Gauge,
+    Relay,
+    [],
+    "GETCONF BandwidthBurst, RelayBandwidthBurst",
+    "Effective bandwidth burst in bytes, as tor computes it"
+);
+family!(
+    ACCOUNTING_ENABLED,
+    "tor_accounting_enabled",
+    Gauge,
+    Relay,
+    [],
+    "GETINFO accounting/enabled",
+    "1 if AccountingMax is set"
+);
+family!(
+    ACCOUNTING_HIBERNATING,
+    "tor_accounting_hibernating_state",
+    Gauge,
+    Relay,
+    ["state"],
+    "GETINFO accounting/hibernating",
+    "1 for the current hibernation state (awake, soft, hard)"
+);
+family!(
+    ACCOUNTING_USED,
+    "tor_accounting_used_bytes",
+    Gauge,
+    Relay,
+    ["direction"],
+    "GETINFO accounting/bytes",
+    "Bytes used in the current accounting period"
+);
+family!(
+    ACCOUNTING_LEFT,
+    "tor_accounting_left_bytes",
+    Gauge,
+    Relay,
+    ["direction"],
+    "GETINFO accounting/bytes-left",
+    "Bytes left in the current accounting period"
+);
+family!(
+    ACCOUNTING_MAX,
+    "tor_accounting_max_bytes",
+    Gauge,
+    Relay,
+    [],
+    "GETCONF AccountingMax",
+    "AccountingMax, bytes per period"
+);
+family!(
+    ACCOUNTING_END,
+    "tor_accounting_interval_end_timestamp_seconds",
+    Gauge,
+    Relay,
+    [],
+    "GETINFO accounting/interval-end",
+    "Unix time the accounting period ends"
+);
+
+/// Every family, in exposition order.
+pub static FAMILIES: &[&Family] = &[
+    &UP,
+    &BUILD,
+    &REFRESH_DURATION,
+    &LAST_SUCCESS,
+    &CONTROL_ERRORS,
+    &VERSION,
+    &VERSION_STATUS,
+    &BOOTSTRAP,
+    &ENOUGH_DIR_INFO,
+    &NETWORK_LIVENESS,
+    &CIRCUIT_ESTABLISHED,
+    &DORMANT,
+    &UPTIME,
+    &TRAFFIC_READ,
+    &TRAFFIC_WRITTEN,
+    &ONION_SERVICES_CONFIGURED,
+    &ONION_UPLOADS,
+    &ONION_LAST_UPLOAD,
+    &ONION_PUBLISHED,
+    &ONION_PROBE_SUCCESS,
+    &ONION_PROBE_TIME,
+    &RELAY,
+    &RELAY_FLAG,
+    &RELAY_REACHABLE,
+    &RELAY_EFFECTIVE_RATE,
+    &RELAY_EFFECTIVE_BURST,
+    &ACCOUNTING_ENABLED,
+    &ACCOUNTING_HIBERNATING,
+    &ACCOUNTING_USED,
+    &ACCOUNTING_LEFT,
+    &ACCOUNTING_MAX,
+    &ACCOUNTING_END,
+];
+
+/// What is never exported, whatever the configuration: name fragments of series that count
+/// visits or locate the server. The test over all emitted series checks none matches.
+pub const NEVER: &[(&str, &str)] = &[
+    (
+        "tor_hs_",
+        "tor's MetricsPort onion-service families count introductions, rendezvous, bytes and circuit build times per service: visits",
+    ),
+    (
+        "intro",
+        "introduction counts are one per client connection attempt",
+    ),
+    ("rend", "rendezvous counts are one per client connection"),
+    ("circuit_count", "circuit counts move with every client"),
+    ("circuits_total", "circuit counts move with every client"),
+    ("stream", "stream counts move with every request"),
+    (
+        "guard",
+        "the guard list is a stable identifier of this server's path into the network",
+    ),
+    ("orconn", "connection lists name relays and addresses"),
+    (
+        "address",
+        "tor's idea of our public address locates the server",
+    ),
+];
+
+/// The family for a sample name, if any.
+pub fn family_of_sample(sample: &str) -> Option<&'static Family> {
+    FAMILIES.iter().copied().find(|f| f.sample_name() == sample)
+}
+
+/// True if `s` contains something shaped like a v3 onion address (56 × [a-z2-7]).
+pub fn contains_onion_address(s: &str) -> bool {
+    let mut run = 0usize;
+    for b in s.bytes() {
+        if b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b) {
+            run += 1;
+            if run >= 56 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let mut seen = std::collections::BTreeSet::new();
+        for f in FAMILIES {
+            assert!(seen.insert(f.name), "{} declared twice", f.name);
+            assert!(f.name.starts_with("tor_"), "{}", f.name);
+            assert!(
+                f.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                f.name
+            );
+            assert!(
+                !f.name.ends_with("_total") && !f.name.ends_with("_info"),
+                "{}: suffix comes from the kind",
+                f.name
+            );
+            if f.kind == Kind::Counter {
+                assert!(
+                    !f.name.ends_with("_seconds") || f.name.contains("duration"),
+                    "{}",
+                    f.name
+                );
+            }
+            assert!(
+                !f.help.ends_with('.'),
+                "{}: help texts carry no trailing period",
+                f.name
+            );
+            for n in NEVER {
+                assert!(
+                    !f.name.contains(n.0),
+                    "{} matches never-exported pattern {}",
+                    f.name,
+                    n.0
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn traffic_is_coarse_and_nothing_else_counts_bytes_on_a_client() {
+        for f in FAMILIES {
+            if f.name.contains("traffic") {
+                assert_eq!(f.class, Class::Coarse, "{}", f.name);
+            }
+            if f.class == Class::Safe {
+                assert!(
+                    !f.name.ends_with("_bytes"),
+                    "{}: byte series must be coarse or relay-only",
+                    f.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn onion_pattern() {
+        assert!(contains_onion_address(&format!("x{}y", "a".repeat(56))));
+        assert!(!contains_onion_address(&"a".repeat(55)));
+        assert!(!contains_onion_address(
+            "tor_onion_service_descriptor_last_upload_timestamp_seconds"
+        ));
+    }
+}

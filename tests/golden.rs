@@ -1,0 +1,67 @@
+//! The whole /metrics text for a fixed snapshot, in both formats, against files in tests/golden/.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test golden` and review the diff.
+
+use std::time::Duration;
+
+use securedrop_tor_exporter::metrics::{Format, registry, render};
+use securedrop_tor_exporter::snapshot::{Shared, Snapshot};
+use securedrop_tor_exporter::status::TorStatus;
+
+fn fixed() -> Snapshot {
+    let mut s = Snapshot::new();
+    s.tor_up = true;
+    s.status = Some(TorStatus {
+        version: Some("0.4.9.11".into()),
+        version_status: Some("recommended"),
+        bootstrap_progress: Some(100),
+        enough_dir_info: Some(true),
+        network_liveness: Some(true),
+        circuit_established: Some(true),
+        dormant: Some(false),
+        uptime_seconds: Some(86_400),
+        traffic_read_bytes: Some(123_456_789),
+        traffic_written_bytes: Some(98_765_432),
+        is_relay: false,
+        malformed: vec![],
+    });
+    s.traffic_read_bytes = Some(117_440_512);
+    s.traffic_written_bytes = Some(83_886_080);
+    s.refresh_duration = Some(Duration::from_micros(250));
+    s.last_success_unix = Some(1_764_000_000.5);
+    *s.errors.get_mut("timeout").unwrap() = 2;
+    s.onion = golden_onion();
+    s
+}
+
+fn golden_onion() -> securedrop_tor_exporter::onion::OnionHealth {
+    securedrop_tor_exporter::onion::OnionHealth::golden_example()
+}
+
+fn check(name: &str, format: Format) {
+    let r = registry(Shared::new(fixed()));
+    let got = render(&r, format).replace(env!("CARGO_PKG_VERSION"), "VERSION");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+    assert_eq!(
+        got,
+        want,
+        "{} differs; if intended, regenerate with UPDATE_GOLDEN=1",
+        path.display()
+    );
+}
+
+#[test]
+fn golden_openmetrics() {
+    check("metrics.openmetrics.txt", Format::OpenMetrics);
+}
+
+#[test]
+fn golden_classic_text() {
+    check("metrics.prometheus.txt", Format::Text);
+}

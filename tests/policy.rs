@@ -1,0 +1,114 @@
+//! Every series the exporter can emit, from every collector (tor, traffic, relay, onion), checked
+//! against the privacy policy in `src/policy.rs`.
+
+use std::time::Duration;
+
+use securedrop_tor_exporter::metrics::{Format, registry, render};
+use securedrop_tor_exporter::onion::OnionHealth;
+use securedrop_tor_exporter::policy::{self, Class, FAMILIES, NEVER, contains_onion_address};
+use securedrop_tor_exporter::relay::RelayStatus;
+use securedrop_tor_exporter::snapshot::{Shared, Snapshot};
+use securedrop_tor_exporter::status::TorStatus;
+
+/// A snapshot with every optional part filled: the most the exporter can ever say.
+fn maximal() -> Snapshot {
+    let mut s = Snapshot::new();
+    s.tor_up = true;
+    s.status = Some(TorStatus {
+        version: Some("0.4.9.11".into()),
+        version_status: Some("recommended"),
+        bootstrap_progress: Some(100),
+        enough_dir_info: Some(true),
+        network_liveness: Some(true),
+        circuit_established: Some(true),
+        dormant: Some(false),
+        uptime_seconds: Some(1),
+        traffic_read_bytes: Some(1),
+        traffic_written_bytes: Some(1),
+        is_relay: true,
+        malformed: vec![],
+    });
+    s.traffic_read_bytes = Some(16 * 1024 * 1024);
+    s.traffic_written_bytes = Some(0);
+    s.relay = Some(RelayStatus::example());
+    s.onion = OnionHealth::golden_example();
+    s.refresh_duration = Some(Duration::from_millis(1));
+    s.last_success_unix = Some(1.0);
+    s
+}
+
+fn sample_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_emitted_series_is_declared_and_allowed() {
+    let text = render(&registry(Shared::new(maximal())), Format::Text);
+    let names = sample_names(&text);
+    assert!(
+        names.len() > 40,
+        "the maximal snapshot should exercise every collector:\n{text}"
+    );
+    for name in &names {
+        let fam = policy::family_of_sample(name)
+            .unwrap_or_else(|| panic!("{name} is not declared in src/policy.rs"));
+        for (pattern, why) in NEVER {
+            assert!(
+                !name.contains(pattern),
+                "{name} matches never-exported {pattern}: {why}"
+            );
+        }
+        if name.contains("bytes") && fam.class != Class::Relay {
+            assert_eq!(
+                fam.class,
+                Class::Coarse,
+                "{name}: on a SecureDrop server, byte series must be coarsened"
+            );
+        }
+    }
+    // Every declared family is reachable by some snapshot (no dead policy entries).
+    for f in FAMILIES {
+        assert!(
+            names.contains(&f.sample_name()),
+            "{} is declared but never emitted",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn no_onion_address_anywhere_in_either_format() {
+    for format in [Format::Text, Format::OpenMetrics] {
+        let text = render(&registry(Shared::new(maximal())), format);
+        assert!(
+            !contains_onion_address(&text),
+            "an onion-address-shaped string is in the output:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_client_shows_no_relay_series() {
+    let mut s = maximal();
+    s.relay = None;
+    let text = render(&registry(Shared::new(s)), Format::Text);
+    for name in sample_names(&text) {
+        let fam = policy::family_of_sample(&name).unwrap();
+        assert_ne!(fam.class, Class::Relay, "{name} on a non-relay");
+    }
+}
+
+#[test]
+fn metrics_md_documents_every_family() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/METRICS.md")).unwrap();
+    for f in FAMILIES {
+        assert!(
+            doc.contains(&format!("`{}`", f.sample_name())),
+            "METRICS.md does not list `{}`",
+            f.sample_name()
+        );
+    }
+}
