@@ -382,7 +382,6 @@ proptest! {
 
     /// Same, with data blocks that may start with empty lines.
     #[test]
-    #[ignore = "src bug: ReplyParser drops empty lines at the start of a data block; see /work/coord/requests-faults.md"]
     fn data_blocks_with_leading_blank_lines_round_trip(
         msgs in proptest::collection::vec(message(true), 1..6),
         cuts in proptest::collection::vec(any::<usize>(), 0..24),
@@ -393,7 +392,6 @@ proptest! {
 
 /// The smallest case of the bug above, kept as a plain test so it reads as a regression test.
 #[test]
-#[ignore = "src bug: ReplyParser drops empty lines at the start of a data block; see /work/coord/requests-faults.md"]
 fn data_block_starting_with_a_blank_line() {
     let mut p = ReplyParser::default();
     p.feed(b"250+x=\r\n\r\nsecond\r\n.\r\n250 OK\r\n").unwrap();
@@ -403,7 +401,6 @@ fn data_block_starting_with_a_blank_line() {
 
 /// The line limit counts the line without its terminator, whichever terminator the peer uses.
 #[test]
-#[ignore = "src bug: with LF-only endings ReplyParser accepts lines of max_line + 1 bytes; see /work/coord/requests-faults.md"]
 fn lf_only_line_limit() {
     let limits = Limits {
         max_line: 8,

@@ -140,6 +140,10 @@ impl ReplyParser {
                     if line.last() == Some(&b'\r') {
                         line.pop();
                     }
+                    // The limit is on the line itself, whichever terminator the peer used.
+                    if line.len() > self.limits.max_line {
+                        return self.fail(ParseError::LineTooLong(self.limits.max_line));
+                    }
                     if let Err(e) = self.take_line(&line) {
                         return self.fail(e);
                     }
@@ -181,16 +185,16 @@ impl ReplyParser {
         }
         if let Some(data) = self.pending.data.as_mut() {
             if line == "." {
-                let data = self.pending.data.take().unwrap_or_default();
+                let mut data = self.pending.data.take().unwrap_or_default();
+                // Every data line was stored with a '\n' after it; the block has none at its end.
+                data.pop();
                 if let Some(last) = self.pending.lines.last_mut() {
                     last.data = Some(data);
                 }
             } else {
                 let unstuffed = line.strip_prefix('.').unwrap_or(line);
-                if !data.is_empty() {
-                    data.push('\n');
-                }
                 data.push_str(unstuffed);
+                data.push('\n');
             }
             return Ok(());
         }
