@@ -1,0 +1,698 @@
+//! Fault tests of the control client and of the whole exporter against a fake tor control peer
+//! (tests/fakepeer/): refused authentication, error replies, EOF mid-reply, silence, garbage,
+//! endless lines, events before replies, a peer that cannot prove it knows the cookie — and,
+//! over a whole `run()` session, that nothing but allow-listed verbs ever reaches the peer.
+//!
+//! Normal operation is tested against a real tor (tests/privnet_e2e.rs); this peer only produces
+//! what a real tor will not produce on demand. No sleeps for synchronisation: conditions are
+//! polled with deadlines.
+
+mod fakepeer;
+
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use fakepeer::{Action, FakePeer, eventually, http_get, sample};
+use securedrop_tor_exporter::Config;
+use securedrop_tor_exporter::control::command::ALLOWED_VERBS;
+use securedrop_tor_exporter::control::reply::ParseError;
+use securedrop_tor_exporter::control::{Command, Connection, ControlError, Limits};
+use securedrop_tor_exporter::status::GETINFO_KEYS;
+
+const T: Duration = Duration::from_millis(400);
+
+fn batch() -> Command {
+    Command::get_info(GETINFO_KEYS.iter().copied()).unwrap()
+}
+
+/// Names of threads that panicked. `#[tokio::test]` runs a current-thread runtime on the test's
+/// own thread, so a panic in any task the test (or `run()`) spawned is recorded under the test's
+/// name — even where a JoinSet would swallow it.
+static PANICKED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn watch_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let name = std::thread::current().name().unwrap_or("?").to_owned();
+            PANICKED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(name);
+            previous(info);
+        }));
+    });
+}
+
+fn assert_no_panic_on_this_thread() {
+    let me = std::thread::current().name().unwrap_or("?").to_owned();
+    let panicked = PANICKED.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        !panicked.contains(&me),
+        "a task of this test panicked (see stderr)"
+    );
+}
+
+async fn connected(peer: &FakePeer) -> Connection {
+    Connection::connect(&peer.options(T))
+        .await
+        .expect("honest handshake")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The honest peer, as a baseline: every fault test below differs from it in one way.
+
+#[tokio::test]
+async fn baseline_honest_peer_answers_the_batch() {
+    let peer = FakePeer::honest();
+    let mut conn = connected(&peer).await;
+    assert_eq!(conn.tor_version(), Some(fakepeer::FAKE_TOR_VERSION));
+    let reply = conn.request_ok(&batch()).await.unwrap();
+    assert_eq!(reply.lines.len(), GETINFO_KEYS.len() + 1);
+    let verbs: Vec<String> = peer.received().into_iter().map(|r| r.verb).collect();
+    assert_eq!(
+        verbs,
+        ["PROTOCOLINFO", "AUTHCHALLENGE", "AUTHENTICATE", "GETINFO"],
+        "SAFECOOKIE is preferred when offered"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication faults
+
+#[tokio::test]
+async fn authentication_refused_with_515() {
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "AUTHENTICATE" => Action::SendClose(
+            b"515 Authentication failed: Safe cookie response did not match expected value.\r\n"
+                .to_vec(),
+        ),
+        _ => honest,
+    });
+    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    assert!(matches!(err, ControlError::Auth(_)), "{err:?}");
+    assert_eq!(err.kind(), "auth");
+    let msg = err.to_string();
+    assert!(msg.contains("515"), "{msg}");
+    // The error names neither the cookie nor what was derived from it.
+    let auth_line = peer
+        .received()
+        .into_iter()
+        .find(|r| r.verb == "AUTHENTICATE")
+        .unwrap();
+    let sent_secret = auth_line.line.split(' ').nth(1).unwrap().to_owned();
+    assert!(!msg.contains(&sent_secret));
+    assert!(
+        !msg.to_uppercase()
+            .contains(&hex::encode_upper(peer.cookie()))
+    );
+}
+
+#[tokio::test]
+async fn safecookie_with_a_wrong_server_hash_is_refused_before_authenticating() {
+    // A process squatting on the socket path does not know the cookie, so its server hash is
+    // wrong. The client must notice and reveal nothing derived from the cookie.
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "AUTHCHALLENGE" => Action::Send(
+            format!(
+                "250 AUTHCHALLENGE SERVERHASH={} SERVERNONCE={}\r\n",
+                "AB".repeat(32),
+                "CD".repeat(32)
+            )
+            .into_bytes(),
+        ),
+        _ => honest,
+    });
+    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    assert!(matches!(err, ControlError::Auth(_)), "{err:?}");
+    assert!(err.to_string().contains("server hash"), "{err}");
+    assert_eq!(
+        peer.count("AUTHENTICATE"),
+        0,
+        "the client sent AUTHENTICATE after a bad server hash"
+    );
+}
+
+#[tokio::test]
+async fn safecookie_hash_from_another_cookie_is_refused() {
+    // A correctly formed hash, computed with the wrong cookie (e.g. a stale cookie file).
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "AUTHCHALLENGE" => {
+            let client_nonce = hex::decode(req.line.split(' ').nth(2).unwrap()).unwrap();
+            let server_nonce = [7u8; 32];
+            let hash = fakepeer::hmac256(
+                b"Tor safe cookie authentication server-to-controller hash",
+                &[&[0u8; 32], &client_nonce, &server_nonce],
+            );
+            Action::Send(
+                format!(
+                    "250 AUTHCHALLENGE SERVERHASH={} SERVERNONCE={}\r\n",
+                    hex::encode_upper(hash),
+                    hex::encode_upper(server_nonce)
+                )
+                .into_bytes(),
+            )
+        }
+        _ => honest,
+    });
+    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    assert!(matches!(err, ControlError::Auth(_)), "{err:?}");
+    assert_eq!(peer.count("AUTHENTICATE"), 0);
+}
+
+#[tokio::test]
+async fn no_usable_authentication_method() {
+    let peer = FakePeer::start(|req, honest| {
+        match req.verb.as_str() {
+        "PROTOCOLINFO" => Action::Send(
+            b"250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n".to_vec(),
+        ),
+        _ => honest,
+    }
+    });
+    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    assert_eq!(err.kind(), "auth", "{err:?}");
+    assert_eq!(
+        peer.count("AUTHENTICATE"),
+        0,
+        "no guessing without a password"
+    );
+}
+
+#[tokio::test]
+async fn cookie_file_of_the_wrong_length_is_refused() {
+    let peer = FakePeer::honest();
+    let short = peer.dir().join("short_cookie");
+    std::fs::write(&short, [1u8; 31]).unwrap();
+    let mut opts = peer.options(T);
+    opts.cookie_file = Some(short);
+    let err = Connection::connect(&opts).await.unwrap_err();
+    assert_eq!(err.kind(), "auth", "{err:?}");
+    assert_eq!(peer.count("AUTHENTICATE"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reply faults after a successful handshake
+
+#[tokio::test]
+async fn error_replies_to_getinfo_are_refusals_and_keep_the_stream_in_step() {
+    let peer = FakePeer::start(|req, honest| match (req.verb.as_str(), req.nth) {
+        ("GETINFO", 0) => Action::Send(b"552 Unrecognized key \"version\"\r\n".to_vec()),
+        ("GETINFO", 1) => Action::Send(b"551 Internal error\r\n".to_vec()),
+        _ => honest,
+    });
+    let mut conn = connected(&peer).await;
+    for want in [552, 551] {
+        let err = conn.request_ok(&batch()).await.unwrap_err();
+        match &err {
+            ControlError::Refused { verb, status, .. } => {
+                assert_eq!((*verb, *status), ("GETINFO", want));
+            }
+            other => panic!("expected Refused, got {other:?}"),
+        }
+        assert_eq!(err.kind(), "refused");
+    }
+    // The same connection still pairs the next reply with the next request.
+    let reply = conn.request_ok(&batch()).await.unwrap();
+    assert!(reply.lines[0].text.starts_with("version="));
+}
+
+#[tokio::test]
+async fn eof_in_the_middle_of_a_reply() {
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => {
+            let whole = honest.bytes();
+            Action::SendClose(whole[..whole.len() / 2].to_vec())
+        }
+        _ => honest,
+    });
+    let mut conn = connected(&peer).await;
+    let err = conn.request(&batch()).await.unwrap_err();
+    assert!(matches!(err, ControlError::Closed), "{err:?}");
+    assert_eq!(err.kind(), "connection");
+}
+
+#[tokio::test]
+async fn eof_in_the_middle_of_a_data_block() {
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => Action::SendClose(b"250+config-text=\r\nSocksPort 0\r\n".to_vec()),
+        _ => honest,
+    });
+    let mut conn = connected(&peer).await;
+    let err = conn.request(&batch()).await.unwrap_err();
+    assert!(matches!(err, ControlError::Closed), "{err:?}");
+}
+
+#[tokio::test]
+async fn eof_during_the_handshake() {
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "PROTOCOLINFO" => Action::SendClose(b"250-PROTOCOLINFO 1\r\n".to_vec()),
+        _ => honest,
+    });
+    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    assert!(matches!(err, ControlError::Closed), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_times_out_within_the_timeout() {
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => Action::Hang,
+        _ => honest,
+    });
+    let mut conn = connected(&peer).await;
+    let started = Instant::now();
+    let err = conn.request(&batch()).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, ControlError::Timeout(t) if t == T), "{err:?}");
+    assert_eq!(err.kind(), "timeout");
+    assert!(took >= T, "gave up early: {took:?}");
+    assert!(took < T + Duration::from_millis(500), "took {took:?}");
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_the_handshake_times_out() {
+    let peer = FakePeer::start(|_, _| Action::Hang);
+    let started = Instant::now();
+    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, ControlError::Timeout(_)), "{err:?}");
+    assert!(took < T + Duration::from_millis(500), "took {took:?}");
+    assert_eq!(peer.count("PROTOCOLINFO"), 1);
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_mid_reply_times_out() {
+    // Half a reply, then silence: a tor frozen (SIGSTOP) while writing.
+    let peer = FakePeer::start(|req, honest| match (req.verb.as_str(), req.nth) {
+        ("GETINFO", 0) => Action::Send(b"250-version=0.4.9.11\r\n250-upti".to_vec()),
+        ("GETINFO", _) => Action::Hang,
+        _ => honest,
+    });
+    let mut conn = connected(&peer).await;
+    let started = Instant::now();
+    let err = conn.request(&batch()).await.unwrap_err();
+    assert!(matches!(err, ControlError::Timeout(_)), "{err:?}");
+    assert!(started.elapsed() < T + Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_reply() {
+    let cases: &[&[u8]] = &[
+        b"HTTP/1.1 400 Bad Request\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n",
+        b"250 \xff\xfe\r\n",
+        b"250-a=1\r\n251 OK\r\n",
+        b"25\r\n",
+        b"250*OK\r\n",
+    ];
+    for (i, garbage) in cases.iter().enumerate() {
+        let g = garbage.to_vec();
+        let peer = FakePeer::start(move |req, honest| match req.verb.as_str() {
+            "GETINFO" => Action::Send(g.clone()),
+            _ => honest,
+        });
+        let mut conn = connected(&peer).await;
+        let err = conn.request(&batch()).await.unwrap_err();
+        assert!(
+            matches!(err, ControlError::Protocol(_)),
+            "case {i}: {err:?}"
+        );
+        assert_eq!(err.kind(), "protocol");
+        // A broken stream stays broken; the connection must be dropped, not reused.
+        let again = conn.request(&batch()).await.unwrap_err();
+        assert!(
+            matches!(again, ControlError::Protocol(_)),
+            "case {i} reused: {again:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn garbage_instead_of_the_handshake() {
+    let peer = FakePeer::start(|_, _| Action::Send(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()));
+    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    assert!(
+        matches!(err, ControlError::Protocol(ParseError::BadLine)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_line_is_a_protocol_error_with_bounded_reads() {
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => Action::Endless(b"250-version=".to_vec()),
+        _ => honest,
+    });
+    let limits = Limits {
+        max_line: 4096,
+        ..Limits::default()
+    };
+    let mut opts = peer.options(T);
+    opts.limits = limits;
+    let mut conn = Connection::connect(&opts).await.unwrap();
+    let started = Instant::now();
+    let err = conn.request(&batch()).await.unwrap_err();
+    assert!(
+        matches!(err, ControlError::Protocol(ParseError::LineTooLong(4096))),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(conn);
+    // Once the client hung up, the peer's writes fail: it got nowhere near the cap, so the client
+    // stopped reading early rather than draining the stream into memory.
+    let p = &peer;
+    assert!(
+        eventually(Duration::from_secs(2), || async move { p.closed() >= 1 }).await,
+        "the peer's endless write never failed"
+    );
+    assert!(
+        peer.endless_sent() < fakepeer::ENDLESS_CAP / 4,
+        "peer wrote {} bytes",
+        peer.endless_sent()
+    );
+}
+
+#[tokio::test]
+async fn an_endless_reply_is_a_protocol_error() {
+    // Valid lines, but the reply never ends.
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => {
+            let mut b = Vec::new();
+            for i in 0..10_000 {
+                b.extend_from_slice(format!("250-key{i}=value\r\n").as_bytes());
+            }
+            Action::Send(b)
+        }
+        _ => honest,
+    });
+    let mut opts = peer.options(T);
+    opts.limits = Limits {
+        max_message: 16 * 1024,
+        max_lines: 100_000,
+        ..Limits::default()
+    };
+    let mut conn = Connection::connect(&opts).await.unwrap();
+    let err = conn.request(&batch()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ControlError::Protocol(ParseError::MessageTooLarge(16384))
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn events_before_a_reply_are_queued_not_taken_for_the_reply() {
+    let peer = FakePeer::start(|req, honest| match (req.verb.as_str(), req.nth) {
+        ("GETINFO", 0) => {
+            // A one-line event, a multi-line event and a data event, then the reply, and an
+            // event right behind it in the same write.
+            let mut b = b"650 STATUS_CLIENT NOTICE CIRCUIT_ESTABLISHED\r\n\
+                650-NS\r\n650+NS\r\nr x y\r\n.\r\n650 OK\r\n\
+                650 HS_DESC REQUESTED x NO_AUTH $AAAA~relay 0\r\n"
+                .to_vec();
+            b.extend_from_slice(&honest.bytes());
+            b.extend_from_slice(b"650 STATUS_GENERAL NOTICE CLOCK_JUMPED TIME=1\r\n");
+            Action::Send(b)
+        }
+        _ => honest,
+    });
+    let mut conn = connected(&peer).await;
+    let reply = conn.request_ok(&batch()).await.unwrap();
+    assert_eq!(reply.status(), 250);
+    assert_eq!(
+        reply.lines[0].text,
+        format!("version={}", fakepeer::FAKE_TOR_VERSION)
+    );
+    assert_eq!(reply.lines.len(), GETINFO_KEYS.len() + 1);
+    // The trailing event sits in the parser; the next request must skip it too.
+    let second = conn.request_ok(&batch()).await.unwrap();
+    assert_eq!(second.lines.len(), GETINFO_KEYS.len() + 1);
+    // All four events come out in order, without touching the socket.
+    let mut texts = Vec::new();
+    for _ in 0..4 {
+        let ev = tokio::time::timeout(Duration::from_millis(200), conn.next_event())
+            .await
+            .expect("queued events are returned at once")
+            .unwrap();
+        assert!(ev.is_event());
+        texts.push(ev.lines[0].text.clone());
+    }
+    assert_eq!(
+        texts,
+        [
+            "STATUS_CLIENT NOTICE CIRCUIT_ESTABLISHED",
+            "NS",
+            "HS_DESC REQUESTED x NO_AUTH $AAAA~relay 0",
+            "STATUS_GENERAL NOTICE CLOCK_JUMPED TIME=1",
+        ]
+    );
+    assert_eq!(conn.dropped_events(), 0);
+}
+
+#[tokio::test]
+async fn an_event_flood_is_bounded() {
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => {
+            let mut b = b"650 STATUS_CLIENT NOTICE X\r\n".repeat(3000);
+            b.extend_from_slice(&honest.bytes());
+            Action::Send(b)
+        }
+        _ => honest,
+    });
+    let mut conn = connected(&peer).await;
+    conn.request_ok(&batch()).await.unwrap();
+    assert!(
+        conn.dropped_events() >= 3000 - 1024,
+        "{}",
+        conn.dropped_events()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole exporter, through `run()`
+
+struct Exporter {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), securedrop_tor_exporter::RunError>>,
+}
+
+impl Exporter {
+    async fn start(peer: &FakePeer, refresh: Duration, timeout: Duration) -> Exporter {
+        let mut config = Config::default();
+        config.tor.control_address = peer.address();
+        config.tor.refresh_interval = refresh;
+        config.tor.timeout = timeout;
+        config.tor.max_backoff = refresh * 4;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(securedrop_tor_exporter::run(listener, config, async {
+            let _ = rx.await;
+        }));
+        Exporter {
+            addr,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        let (status, body) = http_get(self.addr, "/metrics").await.expect("GET /metrics");
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Scrapes until `pred` holds on the text or `limit` passes; returns the last text.
+    async fn metrics_until(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> (bool, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.metrics().await;
+            if pred(&text) {
+                return (true, text);
+            }
+            if Instant::now() >= deadline {
+                return (false, text);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let r = tokio::time::timeout(Duration::from_secs(3), &mut self.task)
+            .await
+            .expect("run() returns after shutdown")
+            .expect("run() did not panic");
+        r.expect("run() returned an error");
+    }
+}
+
+#[tokio::test]
+async fn only_allow_listed_verbs_ever_reach_the_peer_over_a_whole_session() {
+    watch_panics();
+    let peer = FakePeer::honest();
+    let exporter = Exporter::start(&peer, Duration::from_millis(50), T).await;
+    let p = &peer;
+    assert!(
+        eventually(
+            Duration::from_secs(3),
+            || async move { p.count("GETINFO") >= 5 }
+        )
+        .await,
+        "refresher made {} GETINFO requests",
+        peer.count("GETINFO")
+    );
+    let text = exporter.metrics().await;
+    assert_eq!(sample(&text, "tor_up"), Some(1.0), "{text}");
+    exporter.stop().await;
+    assert_no_panic_on_this_thread();
+
+    let received = peer.received();
+    for r in &received {
+        assert!(
+            ALLOWED_VERBS.contains(&r.verb.as_str()),
+            "the exporter sent {:?} (connection {})",
+            r.verb,
+            r.conn
+        );
+        if !r.authenticated {
+            assert!(
+                ["PROTOCOLINFO", "AUTHCHALLENGE", "AUTHENTICATE"].contains(&r.verb.as_str()),
+                "{} before authenticating",
+                r.verb
+            );
+        }
+        if r.verb == "GETINFO" {
+            for key in r.line.split(' ').skip(1) {
+                assert!(GETINFO_KEYS.contains(&key), "unexpected key {key}");
+            }
+        }
+    }
+    for verb in ["PROTOCOLINFO", "AUTHCHALLENGE", "AUTHENTICATE", "GETINFO"] {
+        assert!(received.iter().any(|r| r.verb == verb), "{verb} never sent");
+    }
+    // One handshake per connection, not per refresh.
+    assert_eq!(peer.count("PROTOCOLINFO"), peer.connections());
+    assert!(
+        peer.connections() <= 2,
+        "{} connections",
+        peer.connections()
+    );
+}
+
+#[tokio::test]
+async fn a_garbage_peer_gives_tor_up_0_and_protocol_errors_without_a_panic() {
+    watch_panics();
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => Action::Send(b"\x00\x01garbage\xff\r\n".to_vec()),
+        _ => honest,
+    });
+    let exporter = Exporter::start(&peer, Duration::from_millis(50), T).await;
+    let (got, last) = exporter
+        .metrics_until(Duration::from_secs(4), |last| {
+            sample(last, "tor_exporter_control_errors_total{kind=\"protocol\"}")
+                .is_some_and(|v| v >= 2.0)
+        })
+        .await;
+    assert!(got, "no protocol errors counted:\n{last}");
+    assert_eq!(sample(&last, "tor_up"), Some(0.0), "{last}");
+    assert!(
+        !last.contains("tor_version_info"),
+        "no tor series while tor is down"
+    );
+    // It reconnected after each failure instead of giving up or reusing a broken stream.
+    assert!(
+        peer.connections() >= 2,
+        "{} connections",
+        peer.connections()
+    );
+    // The landing page and 404 still work.
+    assert_eq!(http_get(exporter.addr, "/").await.unwrap().0, 200);
+    assert_eq!(http_get(exporter.addr, "/nope").await.unwrap().0, 404);
+    exporter.stop().await;
+    assert_no_panic_on_this_thread();
+}
+
+#[tokio::test]
+async fn a_silent_peer_never_delays_a_scrape() {
+    watch_panics();
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => Action::Hang,
+        _ => honest,
+    });
+    let timeout = Duration::from_millis(800);
+    let exporter = Exporter::start(&peer, Duration::from_millis(50), timeout).await;
+    // Wait until the refresher is stuck waiting for the GETINFO answer.
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            peer.count("GETINFO") >= 1
+        })
+        .await
+    );
+    // Scrapes answer at once meanwhile, from the last snapshot.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let text = exporter.metrics().await;
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "scrape took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(sample(&text, "tor_up"), Some(0.0));
+    }
+    // After the timeout the failure is counted as one.
+    let (got, last) = exporter
+        .metrics_until(Duration::from_secs(3), |last| {
+            sample(last, "tor_exporter_control_errors_total{kind=\"timeout\"}")
+                .is_some_and(|v| v >= 1.0)
+        })
+        .await;
+    assert!(got, "no timeout counted:\n{last}");
+    exporter.stop().await;
+    assert_no_panic_on_this_thread();
+}
+
+#[tokio::test]
+async fn tor_up_returns_after_faults_stop() {
+    // Two garbage answers, then an honest tor: the exporter recovers without a restart.
+    watch_panics();
+    let getinfos = std::sync::atomic::AtomicUsize::new(0);
+    let peer = FakePeer::start(move |req, honest| match req.verb.as_str() {
+        "GETINFO" if getinfos.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 => {
+            Action::Send(b"garbage\r\n".to_vec())
+        }
+        _ => honest,
+    });
+    let exporter = Exporter::start(&peer, Duration::from_millis(50), T).await;
+    let (got, last) = exporter
+        .metrics_until(Duration::from_secs(4), |last| {
+            sample(last, "tor_up") == Some(1.0)
+        })
+        .await;
+    assert!(got, "tor_up never came back:\n{last}");
+    assert!(
+        sample(
+            &last,
+            "tor_exporter_control_errors_total{kind=\"protocol\"}"
+        )
+        .is_some_and(|v| v >= 2.0),
+        "{last}"
+    );
+    assert_eq!(
+        sample(
+            &last,
+            &format!(
+                "tor_version_info{{version=\"{}\"}}",
+                fakepeer::FAKE_TOR_VERSION
+            )
+        ),
+        Some(1.0),
+        "{last}"
+    );
+    exporter.stop().await;
+    assert_no_panic_on_this_thread();
+}
