@@ -136,9 +136,9 @@ fn private_tor_network_self_test() {
         privnet::StaticServer::start(net.bind_service("source").unwrap(), token.clone()).unwrap();
     let resp = wait_for(
         "HTTP through the source onion",
-        Duration::from_secs(120),
+        Duration::from_secs(180),
         || {
-            net.fetch_onion("source", "/", Duration::from_secs(30))
+            net.fetch_onion("source", "/", Duration::from_secs(90))
                 .map_err(|e| e.to_string())
         },
     )
@@ -170,8 +170,8 @@ fn private_tor_network_self_test() {
             .unwrap();
     wait_for(
         "SOCKS 0xF4 (client auth missing)",
-        Duration::from_secs(120),
-        || match net.fetch_onion("metrics", "/", Duration::from_secs(30)) {
+        Duration::from_secs(180),
+        || match net.fetch_onion("metrics", "/", Duration::from_secs(90)) {
             Err(FetchError::Socks(0xF4)) => Ok(()),
             Err(e) => Err(e.to_string()),
             Ok(r) => panic!("fetch without client auth succeeded: {}", r.status),
@@ -179,6 +179,7 @@ fn private_tor_network_self_test() {
     )
     .unwrap();
     let metrics_onion = net.service("metrics").onion.clone();
+    let t_auth = std::time::Instant::now();
     net.add_client_auth(
         "metrics",
         &format!("{metrics_onion}:descriptor:x25519:{client_priv}"),
@@ -186,14 +187,18 @@ fn private_tor_network_self_test() {
     .unwrap();
     let resp = wait_for(
         "HTTP through the metrics onion with client auth",
-        Duration::from_secs(120),
+        Duration::from_secs(180),
         || {
-            net.fetch_onion("metrics", "/", Duration::from_secs(30))
+            net.fetch_onion("metrics", "/", Duration::from_secs(90))
                 .map_err(|e| e.to_string())
         },
     )
     .unwrap();
     assert_eq!(resp.body, metrics_token);
+    eprintln!(
+        "privnet: fetch with client auth ok {:?} after adding the key",
+        t_auth.elapsed()
+    );
     drop(server);
 
     // --- The relay under test is in the consensus with Running and Valid, with accounting on.

@@ -15,8 +15,9 @@ const MAX_RESPONSE: u64 = 16 << 20;
 /// Why a fetch failed.
 #[derive(Debug)]
 pub enum FetchError {
-    /// I/O error talking to the SOCKS port or the server (includes timeouts).
-    Io(io::Error),
+    /// I/O error (includes timeouts) at a stage: "connect", "socks greeting", "socks connect",
+    /// "http request", "http response".
+    Io(&'static str, io::Error),
     /// The SOCKS server refused the CONNECT with this reply code (tor's ExtendedErrors:
     /// 0xF0 descriptor not found, 0xF2 intro failed, 0xF3 rendezvous failed, 0xF4 client auth
     /// missing, 0xF5 wrong client auth, 0xF6 bad address, 0xF7 intro timed out).
@@ -28,7 +29,7 @@ pub enum FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::Io(e) => write!(f, "I/O error: {e}"),
+            FetchError::Io(stage, e) => write!(f, "I/O error at {stage}: {e}"),
             FetchError::Socks(code) => write!(f, "SOCKS5 reply 0x{code:02X}"),
             FetchError::BadResponse(m) => write!(f, "bad HTTP response: {m}"),
         }
@@ -37,10 +38,8 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
-impl From<io::Error> for FetchError {
-    fn from(e: io::Error) -> Self {
-        FetchError::Io(e)
-    }
+fn at(stage: &'static str) -> impl FnOnce(io::Error) -> FetchError {
+    move |e| FetchError::Io(stage, e)
 }
 
 /// An HTTP response.
@@ -64,12 +63,15 @@ impl Response {
 
 /// Opens a SOCKS5 CONNECT to `host:port` through the proxy on `stream` (already connected).
 pub fn socks5_connect(stream: &mut TcpStream, host: &str, port: u16) -> Result<(), FetchError> {
+    let mut choice = [0u8; 2];
     if host.len() > 255 {
         return Err(FetchError::BadResponse("host name too long".into()));
     }
-    stream.write_all(&[5, 1, 0])?;
-    let mut choice = [0u8; 2];
-    stream.read_exact(&mut choice)?;
+    let greeting = at("socks greeting");
+    stream
+        .write_all(&[5, 1, 0])
+        .and_then(|()| stream.read_exact(&mut choice))
+        .map_err(greeting)?;
     if choice != [5, 0] {
         return Err(FetchError::BadResponse(format!(
             "SOCKS server chose method {choice:?}"
@@ -78,9 +80,11 @@ pub fn socks5_connect(stream: &mut TcpStream, host: &str, port: u16) -> Result<(
     let mut req = vec![5, 1, 0, 3, host.len() as u8];
     req.extend_from_slice(host.as_bytes());
     req.extend_from_slice(&port.to_be_bytes());
-    stream.write_all(&req)?;
     let mut head = [0u8; 4];
-    stream.read_exact(&mut head)?;
+    stream
+        .write_all(&req)
+        .and_then(|()| stream.read_exact(&mut head))
+        .map_err(at("socks connect"))?;
     if head[0] != 5 {
         return Err(FetchError::BadResponse("not a SOCKS5 reply".into()));
     }
@@ -92,13 +96,13 @@ pub fn socks5_connect(stream: &mut TcpStream, host: &str, port: u16) -> Result<(
         4 => 16,
         3 => {
             let mut l = [0u8; 1];
-            stream.read_exact(&mut l)?;
+            stream.read_exact(&mut l).map_err(at("socks connect"))?;
             usize::from(l[0])
         }
         t => return Err(FetchError::BadResponse(format!("SOCKS address type {t}"))),
     };
     let mut rest = vec![0u8; addr_len + 2];
-    stream.read_exact(&mut rest)?;
+    stream.read_exact(&mut rest).map_err(at("socks connect"))?;
     Ok(())
 }
 
@@ -115,9 +119,14 @@ pub fn http_get_on(
         req.push_str(&format!("{n}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes())?;
+    stream
+        .write_all(req.as_bytes())
+        .map_err(at("http request"))?;
     let mut raw = Vec::new();
-    (&mut stream).take(MAX_RESPONSE).read_to_end(&mut raw)?;
+    (&mut stream)
+        .take(MAX_RESPONSE)
+        .read_to_end(&mut raw)
+        .map_err(at("http response"))?;
     parse_response(&raw)
 }
 

@@ -634,6 +634,10 @@ impl PrivNet {
                     }
                 }
                 Kind::OnionService => {
+                    lines.push(format!(
+                        "Log [rend]info file {}",
+                        node.dir.join("rend.log").display()
+                    ));
                     lines.push("SocksPort 0".into());
                     for s in &net.services {
                         lines.push(format!("HiddenServiceDir {}", s.dir.display()));
@@ -645,6 +649,10 @@ impl PrivNet {
                     lines.extend(opts.onion_extra_torrc.iter().cloned());
                 }
                 Kind::Client => {
+                    lines.push(format!(
+                        "Log [rend]info file {}",
+                        node.dir.join("rend.log").display()
+                    ));
                     lines.push(format!(
                         "SocksPort 127.0.0.1:{} ExtendedErrors",
                         net.socks_port
@@ -1097,7 +1105,7 @@ impl PrivNet {
     ) -> std::result::Result<Response, FetchError> {
         let stream = self
             .connect(port, timeout)
-            .map_err(|e| FetchError::Io(std::io::Error::other(e.0)))?;
+            .map_err(|e| FetchError::Io("connect", std::io::Error::other(e.0)))?;
         http::http_get_on(stream, &format!("127.0.0.1:{port}"), path, &[])
     }
 
@@ -1112,7 +1120,7 @@ impl PrivNet {
     ) -> std::result::Result<Response, FetchError> {
         let mut stream = self
             .connect(self.socks_port, timeout)
-            .map_err(|e| FetchError::Io(std::io::Error::other(e.0)))?;
+            .map_err(|e| FetchError::Io("connect", std::io::Error::other(e.0)))?;
         http::socks5_connect(&mut stream, host, port)?;
         http::http_get_on(stream, host, path, &[])
     }
