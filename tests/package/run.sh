@@ -1,0 +1,419 @@
+#!/bin/bash
+# shellcheck disable=SC2016  # single-quoted ${Field}s are dpkg-query formats, not shell
+# The Debian package's tests: build (twice, for reproducibility), lintian, shellcheck, the unit's
+# sandbox score, the man page against --help, and the install / reinstall / upgrade / broken /
+# remove / purge scenario with real dpkg, systemd and tor in a booted container
+# (tests/container/). Needs root and the Rust toolchain (cargo on PATH or in ~/.cargo/bin);
+# installs the Debian tools it needs. Ends with `N passed, M failed`; exit 1 on any failure.
+#
+# Environment:
+#   SDTE_CACHE   cache folder (rootfs tarball, cargo target of build A), default
+#                /var/cache/securedrop-tor-exporter-tests
+#   SDTE_REPRO=0 skip the second, from-scratch build (reproducibility); default 1
+#   SDTE_KEEP=1  keep the work folder (container root, builds, logs) for debugging
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CONTAINER=$REPO/tests/container
+export SDTE_CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
+PKG=securedrop-tor-exporter
+UPGRADE_VERSION_SUFFIX=+pkgtest1
+T0=$SECONDS
+
+[ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (dpkg-buildpackage, debootstrap, nspawn)" >&2; exit 1; }
+
+PASS=0
+FAIL=0
+SUMMARY_DONE=
+STATES=()
+WORK=
+
+ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
+nok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
+# check DESCRIPTION COMMAND...: passes when COMMAND succeeds
+check() {
+    local desc=$1
+    shift
+    if "$@"; then ok "$desc"; else nok "$desc"; fi
+}
+# eq DESCRIPTION EXPECTED ACTUAL
+eq() {
+    if [ "$2" = "$3" ]; then ok "$1"; else nok "$1 (expected '$2', got '$3')"; fi
+}
+section() { echo "# $* ($((SECONDS - T0))s)"; }
+
+summary() {
+    [ -z "$SUMMARY_DONE" ] || return 0
+    SUMMARY_DONE=1
+    echo "# total time $((SECONDS - T0))s"
+    echo "$PASS passed, $FAIL failed"
+}
+
+cleanup() {
+    local rc=$? s
+    for s in "${STATES[@]}"; do
+        "$CONTAINER/stop.sh" "$s" || echo "run.sh: could not stop the container of $s" >&2
+    done
+    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        if [ "${SDTE_KEEP:-0}" = 1 ]; then
+            echo "# kept $WORK"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    if [ -z "$SUMMARY_DONE" ]; then
+        [ "$rc" -eq 0 ] || nok "run.sh stopped early (exit $rc)"
+        summary
+        [ "$FAIL" -eq 0 ] || exit 1
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- tools -------------------------------------------------------------------------------------
+section "installing what the tests need"
+need=()
+for p in debhelper devscripts dpkg-dev lintian shellcheck debootstrap systemd-container man-db curl \
+    python3 fakeroot; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+export PATH=$PATH:${CARGO_HOME:-$HOME/.cargo}/bin
+command -v cargo >/dev/null || { echo "run.sh: cargo not found (install the Rust toolchain, see README)" >&2; exit 1; }
+
+WORK=$(mktemp -d /var/tmp/sdte-pkgtest.XXXXXX)
+mkdir -p "$SDTE_CACHE"
+
+# --- static checks -----------------------------------------------------------------------------
+section "static checks"
+check "shellcheck: maintainer scripts" shellcheck -s bash "$REPO/debian/postinst" "$REPO/debian/prerm" "$REPO/debian/postrm"
+check "shellcheck: test scripts" shellcheck "$CONTAINER"/*.sh "$HERE"/*.sh
+check "maintainer scripts never set -x" bash -c "! grep -En '^[^#]*set[[:space:]]+-[a-zA-Z]*x' '$REPO/debian/postinst' '$REPO/debian/prerm' '$REPO/debian/postrm'"
+
+UNIT=$REPO/debian/$PKG.service
+quiet() { "$@" >/dev/null 2>&1; }
+check "systemd-analyze security --offline: exposure <= 1.5" \
+    quiet systemd-analyze security --offline=yes --threshold=15 "$UNIT" --no-pager
+score=$(systemd-analyze security --offline=yes "$UNIT" --no-pager 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+echo "# exposure score: ${score:-?}"
+unit_has() { grep -qx "$1" "$UNIT"; }
+check "unit: Type=notify" unit_has 'Type=notify'
+check "unit: WatchdogSec=30" unit_has 'WatchdogSec=30'
+check "unit: DynamicUser=yes" unit_has 'DynamicUser=yes'
+check "unit: SupplementaryGroups=debian-tor" unit_has 'SupplementaryGroups=debian-tor'
+check "unit: After=tor@default.service" grep -Eq '^After=.*tor@default\.service' "$UNIT"
+check "unit: no Requires=/BindsTo=/Requisite=" bash -c "! grep -Eq '^(Requires|BindsTo|Requisite)=' '$UNIT'"
+check "unit: no PrivateUsers=yes" bash -c "! grep -Eq '^PrivateUsers=(yes|true|1|self|identity)' '$UNIT'"
+check "unit: ExecStart runs serve" unit_has "ExecStart=/usr/bin/$PKG serve"
+check "man page: groff has no warnings" bash -c "out=\$(LC_ALL=C.UTF-8 man --warnings -E UTF-8 -l -Tutf8 -Z '$REPO/debian/$PKG.1' 2>&1 >/dev/null); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
+
+# --- builds ------------------------------------------------------------------------------------
+# One snapshot of the tree (others may be editing it), used by every build below.
+SNAP=$WORK/snapshot
+"$HERE/snapshot-tree.sh" "$REPO" "$SNAP"
+export SDTE_SOURCE_DIR=$SNAP
+# A: in a fixed folder with a cached cargo target (fast when warm). B: in another folder with an
+# empty target. Same commit, so the .debs must be byte for byte the same.
+section "build A"
+BUILD_A=$SDTE_CACHE/pkg-build
+DEBS=$WORK/debs
+mkdir -p "$DEBS"
+rm -f "$BUILD_A"/*.deb "$BUILD_A"/*.changes "$BUILD_A"/*.buildinfo
+if CARGO_TARGET_DIR=$SDTE_CACHE/pkg-cargo-target "$HERE/build-deb.sh" "$BUILD_A" >/dev/null; then
+    ok "dpkg-buildpackage -us -uc -b (A)"
+else
+    nok "dpkg-buildpackage -us -uc -b (A)"
+    exit 1
+fi
+VERSION=$(dpkg-parsechangelog -l "$REPO/debian/changelog" -S Version)
+DEB=$DEBS/${PKG}_${VERSION}_amd64.deb
+cp "$BUILD_A/${PKG}_${VERSION}_amd64.deb" "$DEB"
+cp "$BUILD_A/${PKG}_${VERSION}_amd64.changes" "$BUILD_A/${PKG}_${VERSION}_amd64.buildinfo" "$DEBS/"
+sha_a=$(sha256sum "$DEB" | cut -d' ' -f1)
+echo "# A: $(basename "$DEB") sha256 $sha_a"
+
+if [ "${SDTE_REPRO:-1}" = 1 ]; then
+    section "build B (from scratch, other folder)"
+    if CARGO_TARGET_DIR=$WORK/b/cargo-target "$HERE/build-deb.sh" "$WORK/b" >/dev/null; then
+        ok "dpkg-buildpackage -us -uc -b (B)"
+        sha_b=$(sha256sum "$WORK/b/${PKG}_${VERSION}_amd64.deb" | cut -d' ' -f1)
+        echo "# B: sha256 $sha_b"
+        eq "reproducible: two builds give the same .deb sha256" "$sha_a" "$sha_b"
+        rm -rf "$WORK/b/cargo-target"
+    else
+        nok "dpkg-buildpackage -us -uc -b (B)"
+    fi
+fi
+
+section "build U (higher version, for the upgrade)"
+UVERSION=$VERSION$UPGRADE_VERSION_SUFFIX
+if CARGO_TARGET_DIR=$SDTE_CACHE/pkg-cargo-target "$HERE/build-deb.sh" "$BUILD_A" "$UVERSION" >/dev/null; then
+    ok "build the upgrade package $UVERSION"
+else
+    nok "build the upgrade package $UVERSION"
+    exit 1
+fi
+UDEB=$DEBS/${PKG}_${UVERSION}_amd64.deb
+cp "$BUILD_A/${PKG}_${UVERSION}_amd64.deb" "$UDEB"
+check "upgrade version sorts higher" dpkg --compare-versions "$UVERSION" gt "$VERSION"
+
+# --- lintian -----------------------------------------------------------------------------------
+section "lintian"
+lint() {
+    local out
+    local rc=0
+    out=$(lintian --fail-on error,warning "$@" 2>&1) || rc=$?
+    out=$(grep -v 'running with root privileges' <<<"$out" || true)
+    if [ "$rc" -ne 0 ] || printf '%s\n' "$out" | grep -Eq '^[EW]: '; then
+        printf '%s\n' "$out" | sed 's/^/#   /'
+        return 1
+    fi
+    [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/#   /'
+}
+check "lintian: .deb has no errors or warnings" lint "$DEB"
+check "lintian: .changes has no errors or warnings" lint "$DEBS/${PKG}_${VERSION}_amd64.changes"
+
+# --- man page against --help --------------------------------------------------------------------
+section "man page covers every flag"
+X=$WORK/extract
+dpkg-deb -x "$DEB" "$X"
+BIN=$X/usr/bin/$PKG
+man_src=$(zcat "$X/usr/share/man/man1/$PKG.1.gz" | sed 's/\\-/-/g')
+flags=$(for sub in "" serve check-config client-key "client-key generate" "client-key show" "client-key public"; do
+    # shellcheck disable=SC2086  # $sub is words
+    "$BIN" $sub --help
+done | grep -oE '(^|[[:space:],])--[a-z][a-z0-9.-]*' | sed 's/^[[:space:],]*//' | sort -u)
+missing=
+for f in $flags; do
+    grep -qF -- "$f" <<<"$man_src" || missing="$missing $f"
+done
+n=$(wc -w <<<"$flags")
+if [ "$n" -ge 15 ] && [ -z "$missing" ]; then
+    ok "man page names all $n flags of --help"
+else
+    nok "man page misses:${missing:- (only $n flags found in --help)}"
+fi
+for sub in serve check-config "client-key generate" "client-key show" "client-key public"; do
+    check "man page documents '$sub'" grep -qF "$sub" <<<"$man_src"
+done
+
+# --- the container -----------------------------------------------------------------------------
+section "container: build/extract rootfs and boot"
+ROOT=$WORK/root
+STATE=$WORK/state
+"$CONTAINER/rootfs.sh" "$ROOT"
+"$CONTAINER/prepare-tor.sh" "$ROOT"
+mkdir -p "$ROOT/root/pkgtest"
+cp "$DEB" "$UDEB" "$HERE/torctl.py" "$ROOT/root/pkgtest/"
+STATES+=("$STATE")
+L=$("$CONTAINER/boot.sh" "$ROOT" pkgtest-$$ "$STATE")
+ok "container booted (leader $L)"
+
+# Run a command in the container with a clean environment.
+cx() { nsenter -t "$L" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
+TORRC=/etc/tor/torrc
+DROPIN=/etc/tor/torrc.d/$PKG.conf
+HS=/var/lib/tor/$PKG
+KEY=/var/lib/$PKG/client.key
+ONIONCONF=/etc/$PKG/config.d/50-metrics-onion.toml
+tor_pid() { cx systemctl show -p MainPID --value tor@default; }
+tor_restarts() { cx systemctl show -p NRestarts --value tor@default; }
+exists() { cx test -e "$1"; }
+absent() { ! cx test -e "$1"; }
+contains() { grep -qF -- "$1" <<<"$2"; }
+lacks() { ! grep -qF -- "$1" <<<"$2"; }
+verify_as_tor() {
+    cx sh -c "grep -v '^User ' /usr/share/tor/tor-service-defaults-torrc >/run/pkgtest-defaults &&
+        runuser -u debian-tor -- tor --verify-config --defaults-torrc /run/pkgtest-defaults -f $TORRC >/dev/null"
+}
+# tor's live onion-service configuration (what it runs, not what is on disk)
+tor_hs_conf() { cx python3 /root/pkgtest/torctl.py 'GETCONF HiddenServiceOptions'; }
+metrics() { nsenter -t "$L" -n curl -fsS --max-time 5 http://127.0.0.1:9747/metrics; }
+wait_tor_up() {
+    local deadline=$((SECONDS + 30))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        metrics 2>/dev/null | grep -qx 'tor_up 1' && return 0
+        sleep 0.2
+    done
+    return 1
+}
+# Everything that must survive reinstall and upgrade, as checksums (never printed as content).
+snapshot() {
+    cx sh -c "cd / && sha256sum $TORRC $DROPIN $HS/hostname $HS/hs_ed25519_secret_key \
+        $HS/hs_ed25519_public_key $HS/authorized_clients/*.auth $KEY $ONIONCONF 2>&1;
+        stat -c '%n %a %U:%G' $DROPIN $HS $HS/authorized_clients $HS/authorized_clients/*.auth $KEY $ONIONCONF 2>&1"
+}
+
+eq "tor@default active before install" active "$(cx systemctl is-active tor@default || true)"
+check "tor control socket present before install" exists /run/tor/control
+TOR_PID=$(tor_pid)
+TORRC_ORIG=$(cx sha256sum $TORRC)
+cx cp -p $TORRC /root/torrc.orig
+check "no onion service configured in tor before install" lacks HiddenServiceDir "$(tor_hs_conf)"
+
+section "install"
+if cx dpkg -i "/root/pkgtest/$(basename "$DEB")" >"$WORK/install.log" 2>&1; then ok "dpkg -i $VERSION"; else nok "dpkg -i $VERSION"; sed 's/^/#   /' "$WORK/install.log"; fi
+eq "exporter unit active" active "$(cx systemctl is-active $PKG || true)"
+eq "tor@default still active" active "$(cx systemctl is-active tor@default || true)"
+eq "tor not restarted by the install (same MainPID)" "$TOR_PID" "$(tor_pid)"
+eq "tor NRestarts still 0" 0 "$(tor_restarts)"
+check "/metrics shows tor_up 1" wait_tor_up
+onion=$(cx cat $HS/hostname 2>/dev/null || true)
+check "onion hostname exists and is a v3 address" grep -Eqx '[a-z2-7]{56}\.onion' <<<"$onion"
+check "tor --verify-config as debian-tor is clean" verify_as_tor
+check "tor runs the onion service (GETCONF)" contains "HiddenServiceDir=$HS" "$(tor_hs_conf)"
+eq "include line added to torrc once" 1 "$(cx grep -cxF '%include /etc/tor/torrc.d/*.conf' $TORRC || true)"
+eq "drop-in content" "HiddenServiceDir $HS/|HiddenServicePort 80 127.0.0.1:9747" \
+    "$(cx grep -v '^#' $DROPIN | paste -sd'|')"
+eq "drop-in mode" "644 root:root" "$(cx stat -c '%a %U:%G' $DROPIN)"
+auth=$(cx cat $HS/authorized_clients/standalone.auth 2>/dev/null || true)
+check "a client is authorized (standalone.auth)" grep -Eqx 'descriptor:x25519:[A-Z2-7]{52}' <<<"$auth"
+eq "standalone.auth mode" "644 debian-tor:debian-tor" "$(cx stat -c '%a %U:%G' $HS/authorized_clients/standalone.auth)"
+eq "private client key root-only" "600 root:root|700 root:root" \
+    "$(cx stat -c '%a %U:%G' $KEY /var/lib/$PKG | paste -sd'|')"
+eq "client-key public matches the authorized key" "$auth" \
+    "$(cx $PKG client-key public --private-key-file $KEY 2>/dev/null || true)"
+priv=$(cx cat $KEY 2>/dev/null | sed 's/^descriptor:x25519://' || true)
+show=$(cx $PKG client-key show --private-key-file $KEY --hostname-file $HS/hostname 2>/dev/null || true)
+check "client-key show prints the .auth_private line" \
+    test "$show" = "${onion%.onion}:descriptor:x25519:$priv" -a -n "$priv"
+check "the private key is not in dpkg's output" lacks "${priv:-no key read}" "$(cat "$WORK/install.log")"
+check "dpkg's output tells how to print the key" grep -qF "client-key show" "$WORK/install.log"
+eq "config.d onion file" "metrics = \"${onion%.onion}\"" "$(cx grep '^metrics' $ONIONCONF || true)"
+eq "config.d onion file mode" "640 root:debian-tor" "$(cx stat -c '%a %U:%G' $ONIONCONF)"
+ex_pid=$(cx systemctl show -p MainPID --value $PKG)
+ex_status=$(cx cat "/proc/$ex_pid/status" 2>/dev/null || true)
+ex_uid=$(awk '/^Uid:/ { print $2 }' <<<"$ex_status")
+tor_gid=$(cx getent group debian-tor | cut -d: -f3)
+check "exporter runs as a transient non-root user (uid ${ex_uid:-?})" test -n "$ex_uid" -a "${ex_uid:-0}" -ge 61184
+check "exporter has the debian-tor group" grep -Eq "^Groups:.*\b$tor_gid\b" <<<"$ex_status"
+eq "exporter watchdog 30s" 30s "$(cx systemctl show -p WatchdogUSec --value $PKG)"
+check "check-config accepts the installed configuration" cx $PKG check-config
+check "check-config does not print the onion address" lacks "${onion%.onion}" "$(cx $PKG check-config 2>&1)"
+check "the exporter's journal has no onion address" lacks "${onion%.onion}" "$(cx journalctl -q -u $PKG --no-pager 2>&1)"
+check "systemd-analyze security (live) <= 1.5" quiet cx systemd-analyze security --threshold=15 $PKG.service --no-pager
+dpkg_files=$(cx dpkg -L $PKG)
+
+section "reinstall the same version"
+before=$(snapshot)
+pid_before=$(tor_pid)
+if cx dpkg -i "/root/pkgtest/$(basename "$DEB")" >"$WORK/reinstall.log" 2>&1; then ok "dpkg -i $VERSION again"; else nok "dpkg -i $VERSION again"; sed 's/^/#   /' "$WORK/reinstall.log"; fi
+eq "reinstall changes nothing (keys, hostname, drop-in, torrc, clients, modes)" "$before" "$(snapshot)"
+eq "tor MainPID unchanged by reinstall" "$pid_before" "$(tor_pid)"
+check "reinstall is quiet (no messages from the package)" lacks "$PKG:" "$(cat "$WORK/reinstall.log")"
+eq "exporter active after reinstall" active "$(cx systemctl is-active $PKG || true)"
+
+section "upgrade to $UVERSION"
+# a second client, as an admin would add: must survive the upgrade
+cx $PKG client-key generate --auth-file /root/second.auth --private-key-file /root/second.key >/dev/null
+cx install -m 0644 -o debian-tor -g debian-tor /root/second.auth $HS/authorized_clients/second.auth
+before=$(snapshot)
+pid_before=$(tor_pid)
+if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/upgrade.log" 2>&1; then ok "dpkg -i $UVERSION (upgrade)"; else nok "dpkg -i $UVERSION (upgrade)"; sed 's/^/#   /' "$WORK/upgrade.log"; fi
+eq "installed version" "$UVERSION" "$(cx dpkg-query -W -f='${Version}' $PKG)"
+eq "upgrade keeps onion address, keys, clients, drop-in, torrc" "$before" "$(snapshot)"
+eq "tor not restarted by the upgrade (same MainPID)" "$pid_before" "$(tor_pid)"
+eq "tor NRestarts still 0 after upgrade" 0 "$(tor_restarts)"
+eq "exporter active after upgrade" active "$(cx systemctl is-active $PKG || true)"
+check "/metrics shows tor_up 1 after upgrade" wait_tor_up
+
+section "tor's torrc replaced (file trigger)"
+# as when a tor upgrade installs the maintainer's torrc: the include line is gone.
+cx cp -p /root/torrc.orig $TORRC
+pid_before=$(tor_pid)
+cx dpkg-trigger --no-await $TORRC
+if cx dpkg --triggers-only --pending >"$WORK/trigger.log" 2>&1; then ok "trigger processed"; else nok "trigger processed"; sed 's/^/#   /' "$WORK/trigger.log"; fi
+eq "include line back in torrc" 1 "$(cx grep -cxF '%include /etc/tor/torrc.d/*.conf' $TORRC || true)"
+eq "tor MainPID unchanged by the trigger" "$pid_before" "$(tor_pid)"
+check "tor still runs the onion service" contains "HiddenServiceDir=$HS" "$(tor_hs_conf)"
+
+section "broken situation: a conflicting drop-in"
+cx sh -c "printf 'HiddenServiceDir $HS/\nHiddenServicePort 80 127.0.0.1:9999\n' >/etc/tor/torrc.d/00-conflict.conf; chmod 0644 /etc/tor/torrc.d/00-conflict.conf"
+before=$(snapshot)
+pid_before=$(tor_pid)
+hs_before=$(tor_hs_conf)
+if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/broken.log" 2>&1; then
+    nok "postinst fails with a conflicting drop-in"
+else
+    ok "postinst fails with a conflicting drop-in"
+fi
+check "the failure names tor's complaint" grep -q 'Another hidden service is already configured' "$WORK/broken.log"
+check "the failure says tor was left alone" grep -q 'tor was not reloaded or restarted' "$WORK/broken.log"
+eq "package half-configured" "install ok half-configured" "$(cx dpkg-query -W -f='${Status}' $PKG)"
+eq "nothing of ours changed" "$before" "$(snapshot)"
+eq "tor keeps running (same MainPID)" "$pid_before" "$(tor_pid)"
+eq "tor NRestarts still 0" 0 "$(tor_restarts)"
+eq "tor still runs its old onion-service configuration" "$hs_before" "$(tor_hs_conf)"
+check "/metrics still shows tor_up 1" wait_tor_up
+cx rm -f /etc/tor/torrc.d/00-conflict.conf
+if cx dpkg --configure -a >"$WORK/fixed.log" 2>&1; then ok "dpkg --configure -a after the fix"; else nok "dpkg --configure -a after the fix"; sed 's/^/#   /' "$WORK/fixed.log"; fi
+eq "package installed again" "install ok installed" "$(cx dpkg-query -W -f='${Status}' $PKG)"
+eq "tor MainPID still the same" "$pid_before" "$(tor_pid)"
+
+section "remove"
+before_keys=$(cx sh -c "sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/authorized_clients/*.auth $KEY")
+pid_before=$(tor_pid)
+if cx dpkg -r $PKG >"$WORK/remove.log" 2>&1; then ok "dpkg -r"; else nok "dpkg -r"; sed 's/^/#   /' "$WORK/remove.log"; fi
+check "drop-in gone" absent $DROPIN
+eq "tor active after remove" active "$(cx systemctl is-active tor@default || true)"
+eq "tor not restarted by remove (same MainPID)" "$pid_before" "$(tor_pid)"
+eq "tor NRestarts still 0 after remove" 0 "$(tor_restarts)"
+check "tor no longer runs the onion service" lacks "HiddenServiceDir=$HS" "$(tor_hs_conf)"
+check "tor --verify-config as debian-tor clean after remove" verify_as_tor
+eq "keys and clients kept on remove" "$before_keys" "$(cx sh -c "sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/authorized_clients/*.auth $KEY" 2>&1)"
+check "exporter stopped" test "$(cx systemctl is-active $PKG 2>&1 || true)" != active
+check "remove is quiet (no messages from the package)" lacks "$PKG:" "$(cat "$WORK/remove.log")"
+
+section "purge"
+if cx dpkg -P $PKG >"$WORK/purge.log" 2>&1; then ok "dpkg -P"; else nok "dpkg -P"; sed 's/^/#   /' "$WORK/purge.log"; fi
+left=
+while IFS= read -r p; do
+    [ -n "$p" ] || continue
+    if cx test -e "$p" && ! cx test -d "$p"; then left="$left $p"; fi
+done <<<"$dpkg_files"
+for p in /etc/$PKG /usr/share/doc/$PKG $HS /var/lib/$PKG /etc/tor/torrc.d \
+    /etc/systemd/system/multi-user.target.wants/$PKG.service; do
+    if cx test -e "$p"; then left="$left $p"; fi
+done
+eq "nothing of ours left (dpkg -L files, dirs, onion dir, keys, enablement)" "" "$left"
+eq "torrc exactly as before the install (include line gone)" "$TORRC_ORIG" "$(cx sha256sum $TORRC)"
+eq "tor active after purge" active "$(cx systemctl is-active tor@default || true)"
+eq "tor MainPID unchanged through purge" "$pid_before" "$(tor_pid)"
+check "tor --verify-config as debian-tor clean after purge" verify_as_tor
+eq "package unknown to dpkg" "" "$(cx dpkg-query -W -f='${Status}' $PKG 2>/dev/null || true)"
+
+section "broken first install rolls everything back"
+# tor itself already runs a service in our onion folder (from its torrc): our drop-in conflicts.
+cx sh -c "printf 'HiddenServiceDir $HS/\nHiddenServicePort 80 127.0.0.1:9999\n' >>$TORRC"
+cx systemctl reload tor@default
+deadline=$((SECONDS + 20))
+until cx test -s $HS/hostname || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.1; done
+check "tor runs the pre-existing service" exists $HS/hostname
+torrc_before=$(cx sha256sum $TORRC)
+pid_before=$(tor_pid)
+restarts_before=$(tor_restarts)
+hs_before=$(tor_hs_conf)
+if cx dpkg -i "/root/pkgtest/$(basename "$DEB")" >"$WORK/broken-first.log" 2>&1; then
+    nok "first install fails on the conflict"
+else
+    ok "first install fails on the conflict"
+fi
+eq "torrc back as it was (no include line)" "$torrc_before" "$(cx sha256sum $TORRC)"
+for p in $DROPIN /etc/tor/torrc.d $KEY $HS/authorized_clients/standalone.auth $ONIONCONF; do
+    check "rolled back: $p absent" absent "$p"
+done
+eq "tor keeps running (same MainPID)" "$pid_before" "$(tor_pid)"
+eq "tor NRestarts unchanged" "$restarts_before" "$(tor_restarts)"
+eq "tor's onion configuration unchanged" "$hs_before" "$(tor_hs_conf)"
+cx dpkg -P $PKG >/dev/null 2>&1 || true
+
+section "stop the container"
+if "$CONTAINER/stop.sh" "$STATE"; then ok "container stopped"; else nok "container stopped"; fi
+STATES=()
+
+summary
+[ "$FAIL" -eq 0 ]
