@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every test of the project, installing what the tests need (run as root on Debian 12):
+#   1. cargo test: unit, property, golden, policy, fake-peer fault tests, a real tor, and the
+#      private Tor network (3 authorities, 3 relays, an onion service, a client; loopback only);
+#   2. tests/package/run.sh: the .deb (lintian, shellcheck, reproducibility, systemd-analyze) and
+#      its install/upgrade/remove/purge scenario in a booted systemd container;
+#   3. molecule/run.sh: the Ansible role on two booted staging containers.
+# Pass suite names to run only some: scripts/test.sh cargo package molecule
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule)
+
+need_apt=()
+command -v tor >/dev/null 2>&1 || need_apt+=(tor)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "installing ${need_apt[*]} ..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+passed=0
+failed=0
+failed_names=()
+run_suite() {
+    local name=$1
+    shift
+    echo "=== suite $name: $*" >&2
+    local start=$SECONDS
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== suite $name passed in $((SECONDS - start)) s" >&2
+    else
+        failed=$((failed + 1))
+        failed_names+=("$name")
+        echo "=== suite $name FAILED after $((SECONDS - start)) s" >&2
+    fi
+}
+
+for s in "${suites[@]}"; do
+    case "$s" in
+        cargo) run_suite cargo cargo test --locked --all-targets ;;
+        package) run_suite package bash tests/package/run.sh ;;
+        molecule) run_suite molecule bash molecule/run.sh ;;
+        *) echo "unknown suite $s (cargo, package, molecule)" >&2; failed=$((failed + 1)) ;;
+    esac
+done
+
+[ "$failed" -eq 0 ] || echo "failed suites: ${failed_names[*]}" >&2
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
