@@ -8,7 +8,7 @@
 # Pass suite names to run only some: scripts/test.sh cargo package molecule
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule)
 

@@ -54,8 +54,16 @@ fn assert_no_panic_on_this_thread() {
     );
 }
 
+/// Awaits a client call, failing the test (instead of hanging it) if it takes over 5 s: a client
+/// without its timeouts must fail here, not stall the suite.
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(5), f)
+        .await
+        .expect("the client call did not finish within 5 s")
+}
+
 async fn connected(peer: &FakePeer) -> Connection {
-    Connection::connect(&peer.options(T))
+    within(Connection::connect(&peer.options(T)))
         .await
         .expect("honest handshake")
 }
@@ -68,7 +76,7 @@ async fn baseline_honest_peer_answers_the_batch() {
     let peer = FakePeer::honest();
     let mut conn = connected(&peer).await;
     assert_eq!(conn.tor_version(), Some(fakepeer::FAKE_TOR_VERSION));
-    let reply = conn.request_ok(&batch()).await.unwrap();
+    let reply = within(conn.request_ok(&batch())).await.unwrap();
     assert_eq!(reply.lines.len(), GETINFO_KEYS.len() + 1);
     let verbs: Vec<String> = peer.received().into_iter().map(|r| r.verb).collect();
     assert_eq!(
@@ -90,7 +98,9 @@ async fn authentication_refused_with_515() {
         ),
         _ => honest,
     });
-    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    let err = within(Connection::connect(&peer.options(T)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ControlError::Auth(_)), "{err:?}");
     assert_eq!(err.kind(), "auth");
     let msg = err.to_string();
@@ -124,7 +134,9 @@ async fn safecookie_with_a_wrong_server_hash_is_refused_before_authenticating() 
         ),
         _ => honest,
     });
-    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    let err = within(Connection::connect(&peer.options(T)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ControlError::Auth(_)), "{err:?}");
     assert!(err.to_string().contains("server hash"), "{err}");
     assert_eq!(
@@ -156,7 +168,9 @@ async fn safecookie_hash_from_another_cookie_is_refused() {
         }
         _ => honest,
     });
-    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    let err = within(Connection::connect(&peer.options(T)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ControlError::Auth(_)), "{err:?}");
     assert_eq!(peer.count("AUTHENTICATE"), 0);
 }
@@ -171,7 +185,9 @@ async fn no_usable_authentication_method() {
         _ => honest,
     }
     });
-    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    let err = within(Connection::connect(&peer.options(T)))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), "auth", "{err:?}");
     assert_eq!(
         peer.count("AUTHENTICATE"),
@@ -187,7 +203,7 @@ async fn cookie_file_of_the_wrong_length_is_refused() {
     std::fs::write(&short, [1u8; 31]).unwrap();
     let mut opts = peer.options(T);
     opts.cookie_file = Some(short);
-    let err = Connection::connect(&opts).await.unwrap_err();
+    let err = within(Connection::connect(&opts)).await.unwrap_err();
     assert_eq!(err.kind(), "auth", "{err:?}");
     assert_eq!(peer.count("AUTHENTICATE"), 0);
 }
@@ -204,7 +220,7 @@ async fn error_replies_to_getinfo_are_refusals_and_keep_the_stream_in_step() {
     });
     let mut conn = connected(&peer).await;
     for want in [552, 551] {
-        let err = conn.request_ok(&batch()).await.unwrap_err();
+        let err = within(conn.request_ok(&batch())).await.unwrap_err();
         match &err {
             ControlError::Refused { verb, status, .. } => {
                 assert_eq!((*verb, *status), ("GETINFO", want));
@@ -214,7 +230,7 @@ async fn error_replies_to_getinfo_are_refusals_and_keep_the_stream_in_step() {
         assert_eq!(err.kind(), "refused");
     }
     // The same connection still pairs the next reply with the next request.
-    let reply = conn.request_ok(&batch()).await.unwrap();
+    let reply = within(conn.request_ok(&batch())).await.unwrap();
     assert!(reply.lines[0].text.starts_with("version="));
 }
 
@@ -228,7 +244,7 @@ async fn eof_in_the_middle_of_a_reply() {
         _ => honest,
     });
     let mut conn = connected(&peer).await;
-    let err = conn.request(&batch()).await.unwrap_err();
+    let err = within(conn.request(&batch())).await.unwrap_err();
     assert!(matches!(err, ControlError::Closed), "{err:?}");
     assert_eq!(err.kind(), "connection");
 }
@@ -240,7 +256,7 @@ async fn eof_in_the_middle_of_a_data_block() {
         _ => honest,
     });
     let mut conn = connected(&peer).await;
-    let err = conn.request(&batch()).await.unwrap_err();
+    let err = within(conn.request(&batch())).await.unwrap_err();
     assert!(matches!(err, ControlError::Closed), "{err:?}");
 }
 
@@ -250,7 +266,9 @@ async fn eof_during_the_handshake() {
         "PROTOCOLINFO" => Action::SendClose(b"250-PROTOCOLINFO 1\r\n".to_vec()),
         _ => honest,
     });
-    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    let err = within(Connection::connect(&peer.options(T)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ControlError::Closed), "{err:?}");
 }
 
@@ -262,7 +280,7 @@ async fn a_peer_that_never_answers_times_out_within_the_timeout() {
     });
     let mut conn = connected(&peer).await;
     let started = Instant::now();
-    let err = conn.request(&batch()).await.unwrap_err();
+    let err = within(conn.request(&batch())).await.unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, ControlError::Timeout(t) if t == T), "{err:?}");
     assert_eq!(err.kind(), "timeout");
@@ -274,7 +292,9 @@ async fn a_peer_that_never_answers_times_out_within_the_timeout() {
 async fn a_peer_that_never_answers_the_handshake_times_out() {
     let peer = FakePeer::start(|_, _| Action::Hang);
     let started = Instant::now();
-    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    let err = within(Connection::connect(&peer.options(T)))
+        .await
+        .unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, ControlError::Timeout(_)), "{err:?}");
     assert!(took < T + Duration::from_millis(500), "took {took:?}");
@@ -291,7 +311,7 @@ async fn a_peer_that_stops_mid_reply_times_out() {
     });
     let mut conn = connected(&peer).await;
     let started = Instant::now();
-    let err = conn.request(&batch()).await.unwrap_err();
+    let err = within(conn.request(&batch())).await.unwrap_err();
     assert!(matches!(err, ControlError::Timeout(_)), "{err:?}");
     assert!(started.elapsed() < T + Duration::from_millis(500));
 }
@@ -313,14 +333,14 @@ async fn garbage_instead_of_a_reply() {
             _ => honest,
         });
         let mut conn = connected(&peer).await;
-        let err = conn.request(&batch()).await.unwrap_err();
+        let err = within(conn.request(&batch())).await.unwrap_err();
         assert!(
             matches!(err, ControlError::Protocol(_)),
             "case {i}: {err:?}"
         );
         assert_eq!(err.kind(), "protocol");
         // A broken stream stays broken; the connection must be dropped, not reused.
-        let again = conn.request(&batch()).await.unwrap_err();
+        let again = within(conn.request(&batch())).await.unwrap_err();
         assert!(
             matches!(again, ControlError::Protocol(_)),
             "case {i} reused: {again:?}"
@@ -331,7 +351,9 @@ async fn garbage_instead_of_a_reply() {
 #[tokio::test]
 async fn garbage_instead_of_the_handshake() {
     let peer = FakePeer::start(|_, _| Action::Send(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()));
-    let err = Connection::connect(&peer.options(T)).await.unwrap_err();
+    let err = within(Connection::connect(&peer.options(T)))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ControlError::Protocol(ParseError::BadLine)),
         "{err:?}"
@@ -350,9 +372,9 @@ async fn an_endless_line_is_a_protocol_error_with_bounded_reads() {
     };
     let mut opts = peer.options(T);
     opts.limits = limits;
-    let mut conn = Connection::connect(&opts).await.unwrap();
+    let mut conn = within(Connection::connect(&opts)).await.unwrap();
     let started = Instant::now();
-    let err = conn.request(&batch()).await.unwrap_err();
+    let err = within(conn.request(&batch())).await.unwrap_err();
     assert!(
         matches!(err, ControlError::Protocol(ParseError::LineTooLong(4096))),
         "{err:?}"
@@ -392,8 +414,8 @@ async fn an_endless_reply_is_a_protocol_error() {
         max_lines: 100_000,
         ..Limits::default()
     };
-    let mut conn = Connection::connect(&opts).await.unwrap();
-    let err = conn.request(&batch()).await.unwrap_err();
+    let mut conn = within(Connection::connect(&opts)).await.unwrap();
+    let err = within(conn.request(&batch())).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -420,7 +442,7 @@ async fn events_before_a_reply_are_queued_not_taken_for_the_reply() {
         _ => honest,
     });
     let mut conn = connected(&peer).await;
-    let reply = conn.request_ok(&batch()).await.unwrap();
+    let reply = within(conn.request_ok(&batch())).await.unwrap();
     assert_eq!(reply.status(), 250);
     assert_eq!(
         reply.lines[0].text,
@@ -428,7 +450,7 @@ async fn events_before_a_reply_are_queued_not_taken_for_the_reply() {
     );
     assert_eq!(reply.lines.len(), GETINFO_KEYS.len() + 1);
     // The trailing event sits in the parser; the next request must skip it too.
-    let second = conn.request_ok(&batch()).await.unwrap();
+    let second = within(conn.request_ok(&batch())).await.unwrap();
     assert_eq!(second.lines.len(), GETINFO_KEYS.len() + 1);
     // All four events come out in order, without touching the socket.
     let mut texts = Vec::new();
@@ -463,7 +485,7 @@ async fn an_event_flood_is_bounded() {
         _ => honest,
     });
     let mut conn = connected(&peer).await;
-    conn.request_ok(&batch()).await.unwrap();
+    within(conn.request_ok(&batch())).await.unwrap();
     assert!(
         conn.dropped_events() >= 3000 - 1024,
         "{}",

@@ -41,7 +41,7 @@ use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -434,6 +434,34 @@ pub struct PrivNet {
     timings: Timings,
     tor_version: String,
     ready: bool,
+    /// Held while the network exists (dropped last).
+    _slot: Option<NetworkSlot>,
+}
+
+/// Whether a network exists in this process, and a condition variable to wait for it to go.
+static NETWORK_BUSY: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+/// The right to run a network in this process; released on drop.
+struct NetworkSlot;
+
+impl NetworkSlot {
+    fn acquire() -> NetworkSlot {
+        let (lock, cv) = &NETWORK_BUSY;
+        let mut busy = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            busy = cv.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy = true;
+        NetworkSlot
+    }
+}
+
+impl Drop for NetworkSlot {
+    fn drop(&mut self) {
+        let (lock, cv) = &NETWORK_BUSY;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        cv.notify_one();
+    }
 }
 
 const N_AUTH: usize = 3;
@@ -449,10 +477,16 @@ impl PrivNet {
     /// up to `opts.attempts` times. The error carries each attempt's diagnosis.
     pub fn start_with(opts: Options) -> Result<PrivNet> {
         preflight()?;
+        // One network at a time per test binary: a second `start` waits for the first network
+        // to be dropped (parallel networks overload a 2-core machine).
+        let slot = NetworkSlot::acquire();
         let mut failures = Vec::new();
         for attempt in 1..=opts.attempts.max(1) {
             match Self::attempt(&opts, attempt) {
-                Ok(net) => return Ok(net),
+                Ok(mut net) => {
+                    net._slot = Some(slot);
+                    return Ok(net);
+                }
                 Err(e) => {
                     eprintln!("privnet: attempt {attempt} failed: {e}");
                     failures.push(format!("attempt {attempt}: {e}"));
@@ -508,6 +542,7 @@ impl PrivNet {
             timings: Timings::default(),
             tor_version,
             ready: false,
+            _slot: None,
         };
 
         // Authorities: keys first (their fingerprints go into everybody's DirAuthority lines).
