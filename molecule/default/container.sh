@@ -1,0 +1,32 @@
+#!/bin/bash
+# Usage: molecule/default/container.sh up|down NAME WORKDIR
+#
+# up:   a fresh never-booted bookworm rootfs in WORKDIR/NAME/root (tests/container/rootfs.sh), the
+#       test-only tor tweaks (tests/container/prepare-tor.sh), booted as NAME with only loopback
+#       (tests/container/boot.sh, state in WORKDIR/NAME/state). Prints the container's PID 1.
+# down: stops it (tests/container/stop.sh) and deletes WORKDIR/NAME. Nothing to stop is success.
+set -euo pipefail
+
+die() { echo "container.sh: $*" >&2; exit 1; }
+[ $# -eq 3 ] || die "usage: $0 up|down NAME WORKDIR"
+action=$1 name=$2 workdir=$3
+[[ "$name" =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "bad name '$name'"
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$workdir/$name
+
+case "$action" in
+    up)
+        [ ! -e "$dir" ] || "$0" down "$name" "$workdir"
+        mkdir -p "$dir/state"
+        "$repo/tests/container/rootfs.sh" "$dir/root" >&2
+        "$repo/tests/container/prepare-tor.sh" "$dir/root" >&2
+        "$repo/tests/container/boot.sh" "$dir/root" "$name" "$dir/state"
+        ;;
+    down)
+        if [ -d "$dir/state" ]; then
+            "$repo/tests/container/stop.sh" "$dir/state" >&2
+        fi
+        rm -rf --one-file-system "$dir"
+        ;;
+    *) die "unknown action '$action'" ;;
+esac

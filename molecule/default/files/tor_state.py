@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""Test helper, run inside a Molecule container: prints the tor / exporter state as one JSON object.
+
+One call gathers everything the tests assert on (testinfra's ansible backend costs ~0.75 s per
+command). Prints no secret: no cookie, no private key; public keys and the test containers' onion
+addresses only.
+"""
+
+import glob
+import grp
+import json
+import os
+import pwd
+import re
+import socket
+import stat
+import subprocess
+import tempfile
+import urllib.request
+
+METRICS_DIR = "/var/lib/tor/securedrop-tor-exporter"
+SERVICES_DIR = "/var/lib/tor/services"
+DROPIN = "/etc/tor/torrc.d/securedrop-tor-exporter.conf"
+TORRC = "/etc/tor/torrc"
+CONFIG_DIR = "/etc/securedrop-tor-exporter"
+ONIONS_CONFIG = CONFIG_DIR + "/config.d/40-securedrop-onions.toml"
+METRICS_URL = "http://127.0.0.1:9747/metrics"
+INCLUDE = re.compile(r"^\s*%include\s+/etc/tor/torrc\.d(/|/\*|/\*\.conf)?\s*(#.*)?$")
+AUTH_LINE = re.compile(r"^descriptor:x25519:([A-Z2-7]{52})$")
+
+
+def run(*argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    return proc.returncode, proc.stdout.strip()
+
+
+def file_info(path):
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return {
+        "mode": oct(stat.S_IMODE(st.st_mode)),
+        "owner": pwd.getpwuid(st.st_uid).pw_name,
+        "group": grp.getgrgid(st.st_gid).gr_name,
+        "dir": stat.S_ISDIR(st.st_mode),
+    }
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def unit(name):
+    _, active = run("systemctl", "is-active", name)
+    _, props = run("systemctl", "show", "--property=MainPID,NRestarts", "--value", name)
+    values = props.split("\n") + ["", ""]
+    return {"active": active, "pid": values[0], "nrestarts": values[1]}
+
+
+def control(commands):
+    """Replies to commands on tor's control socket (cookie authentication), or an error string."""
+    try:
+        with open("/run/tor/control.authcookie", "rb") as handle:
+            cookie = handle.read().hex()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5)
+        sock.connect("/run/tor/control")
+    except OSError as exc:
+        return "error: " + type(exc).__name__
+    replies = []
+    with sock, sock.makefile("rb") as stream:
+        for command in ["AUTHENTICATE " + cookie] + commands:
+            sock.sendall(command.encode() + b"\r\n")
+            lines = []
+            while True:
+                line = stream.readline().decode().rstrip("\r\n")
+                if not line:
+                    return "error: connection closed"
+                lines.append(line)
+                if len(line) >= 4 and line[3] == " ":
+                    break
+            replies.append(lines)
+    if not replies[0][-1].startswith("250"):
+        return "error: authentication refused"
+    return replies[1:]
+
+
+def verify_config_as_debian_tor():
+    with open("/usr/share/tor/tor-service-defaults-torrc", encoding="utf-8") as handle:
+        defaults = [line for line in handle if not line.startswith("User ")]
+    with tempfile.NamedTemporaryFile("w", suffix=".torrc", delete=False) as tmp:
+        tmp.writelines(defaults)
+    os.chmod(tmp.name, 0o644)
+    try:
+        rc, _ = run("runuser", "-u", "debian-tor", "--", "tor", "--verify-config",
+                    "--defaults-torrc", tmp.name, "-f", TORRC)
+    finally:
+        os.unlink(tmp.name)
+    return rc
+
+
+def metrics():
+    try:
+        with urllib.request.urlopen(METRICS_URL, timeout=5) as response:
+            body = response.read().decode()
+            status = response.status
+    except OSError as exc:
+        return {"status": 0, "error": type(exc).__name__}
+    values = {}
+    for line in body.splitlines():
+        if line.startswith(("tor_up ", "tor_up{")):
+            values["tor_up"] = line.rsplit(" ", 1)[1]
+    return {"status": status, "tor_up": values.get("tor_up")}
+
+
+def private_key_files():
+    """Files on the server, outside authorized_clients/, that hold an x25519 client key line."""
+    rc, out = run("grep", "-rlsIE", "--exclude-dir=authorized_clients",
+                  "descriptor:x25519:[A-Z2-7]{52}", "/etc", "/var/lib", "/root", "/var/cache")
+    return out.splitlines() if rc == 0 else []
+
+
+def main():
+    hostnames = {}
+    for path in glob.glob(SERVICES_DIR + "/*/hostname") + [METRICS_DIR + "/hostname"]:
+        content = read(path)
+        if content is not None:
+            hostnames[os.path.basename(os.path.dirname(path))] = content.strip()
+    clients = []
+    for path in sorted(glob.glob(METRICS_DIR + "/authorized_clients/*")):
+        match = AUTH_LINE.match((read(path) or "").strip())
+        clients.append({"name": os.path.basename(path), "public_key": match.group(1) if match else None,
+                        **file_info(path)})
+    torrc = read(TORRC) or ""
+    hs_conf = control(["GETCONF HiddenServiceOptions"])
+    hs_dirs = ([line[4:].split("=", 1)[1].rstrip("/") for line in hs_conf[0] if "HiddenServiceDir=" in line]
+               if isinstance(hs_conf, list) else hs_conf)
+    pkg_rc, pkg = run("dpkg-query", "--show", "--showformat=${db:Status-Status}", "securedrop-tor-exporter")
+    onions_config = read(ONIONS_CONFIG)
+    state = {
+        "tor": unit("tor@default.service"),
+        "exporter": unit("securedrop-tor-exporter.service"),
+        "package": pkg if pkg_rc == 0 else "not-installed",
+        "hostnames": hostnames,
+        "metrics_dir": file_info(METRICS_DIR),
+        "authorized_clients_dir": file_info(METRICS_DIR + "/authorized_clients"),
+        "authorized_clients": clients,
+        "torrc_includes": [line for line in torrc.splitlines() if INCLUDE.match(line)],
+        "torrc_role_marker": "tor_exporter Ansible role" in torrc,
+        "dropin": file_info(DROPIN),
+        "config_dir": file_info(CONFIG_DIR),
+        "onions_config": file_info(ONIONS_CONFIG),
+        "onions_config_entries": dict(re.findall(r'^(\w+)\s*=\s*"([a-z2-7]{56})(?:\.onion)?"\s*$',
+                                                 onions_config or "", re.M)),
+        "verify_config_rc": verify_config_as_debian_tor(),
+        "tor_hidden_service_dirs": hs_dirs,
+        "metrics": metrics(),
+        "private_key_files": private_key_files(),
+    }
+    print(json.dumps(state, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+#!/bin/bash
+# Usage: molecule/run.sh            (as root; CI runs it from .ci/run)
+#
+# The Ansible role's tests, from a fresh machine:
+#   1. yamllint and `ansible-lint --offline` (production profile) on ansible/ and molecule/,
+#      and the scripts through shellcheck;
+#   2. pytest: defaults/main.yml == meta/argument_specs.yml, and the controller-side key plugin;
+#   3. `molecule test` of molecule/default: two SecureDrop-like staging servers (app-staging,
+#      mon-staging), each a real systemd in systemd-nspawn --private-network (loopback only).
+# Prints `N passed, M failed` last and exits non-zero on any failure. Every container is stopped
+# at the end, pass or fail.
+#
+# Installs what it needs: pinned Python tools in a venv and the community.docker collection from
+# the `ansible` wheel on PyPI (Ansible Galaxy is not reachable), both cached under
+# $SDTE_CACHE (default /var/cache/securedrop-tor-exporter-tests).
+#
+# Environment:
+#   TOR_EXPORTER_DEB   a built securedrop-tor-exporter .deb to test; default: build this checkout
+#                      with tests/package/build-deb.sh (dpkg-buildpackage -us -uc -b)
+#   SDTE_CACHE         cache folder
+#   SDTE_MOLECULE_ONLY=1  skip the linters and pytest (while working on the scenario)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
+
+PY_PINS=(ansible-core==2.19.14 molecule==26.10.0 ansible-lint==26.10.1 pytest-testinfra==10.2.2
+    yamllint==1.38.0)
+ANSIBLE_BUNDLE=ansible==12.3.0
+COLLECTIONS=(community/docker community/library_inventory_filtering_v1)
+HOSTS=(app-staging mon-staging)
+
+passed=0
+failed=0
+failures=()
+
+log() { printf '== %s\n' "$*" >&2; }
+
+step() {
+    local name=$1
+    shift
+    log "$name"
+    if "$@"; then
+        passed=$((passed + 1))
+        log "$name: passed"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        log "$name: FAILED"
+    fi
+}
+
+[ "$(id -u)" -eq 0 ] || { echo "run.sh: must run as root (it boots containers)" >&2; exit 1; }
+
+WORKDIR=$(mktemp -d /var/tmp/sdte-molecule.XXXXXX)
+export TOR_EXPORTER_MOLECULE_WORKDIR=$WORKDIR
+
+# Whatever happens, no container survives this script.
+cleanup() {
+    local host
+    for host in "${HOSTS[@]}"; do
+        "$HERE/default/container.sh" down "$host" "$WORKDIR" 2>/dev/null || true
+    done
+    rm -rf --one-file-system "$WORKDIR"
+}
+trap cleanup EXIT
+
+# --- tools -----------------------------------------------------------------------------------
+host_packages() {
+    local missing=() pkg
+    for pkg in debootstrap systemd-container shellcheck python3-venv; do
+        dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "apt-get install ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+    fi
+}
+
+venv() {
+    local key
+    key=$(printf '%s\n' "$(python3 --version 2>&1)" "${PY_PINS[@]}" | sha256sum | cut -c1-12)
+    VENV=$CACHE/venv-$key
+    # .complete is written last: an interrupted install is redone.
+    if [ ! -e "$VENV/.complete" ]; then
+        log "creating $VENV (${PY_PINS[*]})"
+        rm -rf "$VENV"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
+        : >"$VENV/.complete"
+    fi
+    export PATH=$VENV/bin:$PATH
+}
+
+collections() {
+    local wheel
+    export TOR_EXPORTER_COLLECTIONS=$CACHE/collections-${ANSIBLE_BUNDLE#ansible==}
+    export ANSIBLE_COLLECTIONS_PATH=$TOR_EXPORTER_COLLECTIONS
+    [ -f "$TOR_EXPORTER_COLLECTIONS/ansible_collections/community/docker/MANIFEST.json" ] && return 0
+    mkdir -p "$CACHE/wheels"
+    wheel=$CACHE/wheels/${ANSIBLE_BUNDLE/==/-}-py3-none-any.whl
+    if [ ! -s "$wheel" ]; then
+        log "pip download $ANSIBLE_BUNDLE (for community.docker's nsenter connection)"
+        "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$CACHE/wheels" "$ANSIBLE_BUNDLE"
+    fi
+    rm -rf "$TOR_EXPORTER_COLLECTIONS.tmp"
+    "$VENV/bin/python" - "$wheel" "$TOR_EXPORTER_COLLECTIONS.tmp" "${COLLECTIONS[@]}" <<'EOF'
+import sys
+import zipfile
+
+wheel, out, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
+with zipfile.ZipFile(wheel) as archive:
+    names = [n for n in archive.namelist()
+             if any(n.startswith(f"ansible_collections/{c}/") for c in wanted)]
+    archive.extractall(out, names)
+EOF
+    rm -rf "$TOR_EXPORTER_COLLECTIONS"
+    mv "$TOR_EXPORTER_COLLECTIONS.tmp" "$TOR_EXPORTER_COLLECTIONS"
+}
+
+deb() {
+    if [ -n "${TOR_EXPORTER_DEB:-}" ]; then
+        [ -f "$TOR_EXPORTER_DEB" ] || { echo "run.sh: TOR_EXPORTER_DEB=$TOR_EXPORTER_DEB does not exist" >&2; return 1; }
+    else
+        log "building the .deb of this checkout (tests/package/build-deb.sh)"
+        TOR_EXPORTER_DEB=$("$REPO/tests/package/build-deb.sh" "$WORKDIR/deb" | tail -n 1)
+    fi
+    TOR_EXPORTER_DEB=$(cd "$(dirname "$TOR_EXPORTER_DEB")" && pwd)/$(basename "$TOR_EXPORTER_DEB")
+    export TOR_EXPORTER_DEB
+    log "testing $TOR_EXPORTER_DEB"
+}
+
+# --- the checks ------------------------------------------------------------------------------
+lint_yaml() { (cd "$REPO" && yamllint -s ansible molecule contrib/securedrop .yamllint .ansible-lint); }
+lint_ansible() { (cd "$REPO" && ansible-lint --offline --profile production ansible molecule); }
+lint_shell() { shellcheck "$HERE/run.sh" "$HERE/default/container.sh"; }
+unit_tests() { (cd "$REPO" && python -m pytest -q -p no:cacheprovider molecule/tests); }
+molecule_test() { (cd "$REPO" && molecule test --scenario-name default); }
+
+mkdir -p "$CACHE"
+host_packages
+venv
+collections
+
+if [ "${SDTE_MOLECULE_ONLY:-}" != 1 ]; then
+    step "yamllint" lint_yaml
+    step "ansible-lint (production profile)" lint_ansible
+    step "shellcheck" lint_shell
+    step "pytest: argument_specs == defaults, key plugin" unit_tests
+fi
+if deb; then
+    step "molecule test (app-staging, mon-staging)" molecule_test
+else
+    failed=$((failed + 1))
+    failures+=("building the .deb")
+fi
+
+for f in "${failures[@]}"; do
+    log "failed: $f"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

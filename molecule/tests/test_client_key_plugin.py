@@ -1,0 +1,56 @@
+"""The role's controller-side action plugin: key encoding (tor's base32), parsing of
+.auth_private files, and that error messages never contain the file's content."""
+
+import base64
+import importlib.util
+import pathlib
+
+import pytest
+from ansible.errors import AnsibleActionFail
+
+PLUGIN = (pathlib.Path(__file__).resolve().parents[2] / "ansible" / "roles" / "tor_exporter"
+          / "action_plugins" / "tor_exporter_client_key.py")
+spec = importlib.util.spec_from_file_location("tor_exporter_client_key", PLUGIN)
+plugin = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plugin)
+
+# RFC 7748, section 6.1: Alice's private and public key.
+ALICE_PRIVATE = bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+ALICE_PUBLIC = bytes.fromhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+ONION = "a" * 55 + "d"
+
+
+def b32(raw):
+    return base64.b32encode(raw).decode().rstrip("=")
+
+
+def test_public_from_private_known_answer():
+    assert plugin.public_from_private(b32(ALICE_PRIVATE)) == b32(ALICE_PUBLIC)
+
+
+def test_new_private_is_tor_base32():
+    keys = {plugin.new_private() for _ in range(3)}
+    assert len(keys) == 3
+    for key in keys:
+        assert len(key) == 52 and key == key.upper() and "=" not in key
+        assert len(base64.b32decode(key + "====")) == 32
+
+
+def test_parse_auth_private():
+    line = f"{ONION}:descriptor:x25519:{b32(ALICE_PRIVATE)}\n"
+    assert plugin.parse_auth_private(line, "f") == (ONION, b32(ALICE_PRIVATE))
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    f"{ONION}:descriptor:x25519:{b32(ALICE_PRIVATE)}\n{ONION}:descriptor:x25519:{b32(ALICE_PRIVATE)}\n",
+    f"{ONION}:descriptor:ed25519:{b32(ALICE_PRIVATE)}",
+    f"{ONION[:-1]}:descriptor:x25519:{b32(ALICE_PRIVATE)}",
+    f"{ONION}:descriptor:x25519:{b32(ALICE_PRIVATE).lower()}",
+    f"{ONION}:descriptor:x25519:{b32(ALICE_PRIVATE)[:-1]}",
+])
+def test_malformed_files_are_refused_without_quoting_them(text):
+    with pytest.raises(AnsibleActionFail) as error:
+        plugin.parse_auth_private(text, "/x/app-metrics.auth_private")
+    assert b32(ALICE_PRIVATE)[:20] not in str(error.value)
+    assert b32(ALICE_PRIVATE)[:20].lower() not in str(error.value)
