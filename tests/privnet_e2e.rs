@@ -305,3 +305,9 @@ fn base32_matches_rfc4648() {
     assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
     assert_eq!(base32(&[0u8; 32]).len(), 52);
 }
+
+#[test]
+fn privnet_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PrivNet>();
+}

@@ -927,6 +927,10 @@ impl PrivNet {
                     && last_hsfetch[i].is_none_or(|t| t.elapsed() >= HSFETCH_RETRY)
                 {
                     last_hsfetch[i] = Some(Instant::now());
+                    let client = &self.nodes[client_idx];
+                    if controls[client_idx].is_none() {
+                        controls[client_idx] = client.control().ok();
+                    }
                     if let Some(c) = controls[client_idx].as_mut() {
                         if c.command_ok(&format!("HSFETCH {}", s.onion)).is_err() {
                             controls[client_idx] = None;
