@@ -441,8 +441,10 @@ async fn listen(
     tracing::info!("listening for onion-service descriptor events");
     shared.update(|s| s.onion = tracker.health(now_unix()));
     let mut ticker = tokio::time::interval(tick);
-    let mut next_probe =
-        (!probe_every.is_zero()).then(|| tokio::time::Instant::now() + Duration::from_secs(30));
+    // The first probe waits a little (the service may still be publishing), never longer than
+    // the probe interval itself.
+    let mut next_probe = (!probe_every.is_zero())
+        .then(|| tokio::time::Instant::now() + probe_every.min(Duration::from_secs(30)));
     loop {
         tokio::select! {
             ev = conn.next_event() => {

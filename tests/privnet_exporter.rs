@@ -1,0 +1,345 @@
+//! The exporter on a private Tor network (loopback only): onion-service health labelled by role,
+//! /metrics fetched through the client-authorized onion service with a key made by our own code,
+//! the self-probe, traffic coarsening, relay series, and no onion address in any output or log.
+
+#[path = "privnet/mod.rs"]
+mod privnet;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use privnet::{Options, PrivNet, ServiceSpec, wait_for};
+use securedrop_tor_exporter::control::OnionAddress;
+use securedrop_tor_exporter::keys::PrivateKey;
+use securedrop_tor_exporter::{Config, ControlAddress, run};
+
+/// Everything the exporter logs in this test binary, to check it for onion addresses.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An exporter on its own thread and runtime (the harness blocks).
+struct Exporter {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Exporter {
+    fn start(listener: std::net::TcpListener, config: Config) -> Exporter {
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                run(listener, config, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Exporter {
+            port,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn config(node: &privnet::Node) -> Config {
+    let mut c = Config::default();
+    c.tor.control_address = ControlAddress::Unix(node.control_socket.clone());
+    c.tor.cookie_file = Some(node.cookie_file.clone());
+    c.tor.refresh_interval = Duration::from_millis(500);
+    c.tor.timeout = Duration::from_secs(2);
+    c.tor.max_backoff = Duration::from_secs(1);
+    c
+}
+
+fn scrape(net: &PrivNet, port: u16) -> String {
+    match net.http_get_local(port, "/metrics", Duration::from_secs(5)) {
+        Ok(r) if r.status == 200 => r.body,
+        Ok(r) => panic!("/metrics answered {}", r.status),
+        Err(e) => panic!("/metrics: {e:?}"),
+    }
+}
+
+fn value(body: &str, series: &str) -> Option<f64> {
+    body.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|r| r.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+#[test]
+fn exporter_on_a_private_tor_network() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("securedrop_tor_exporter=debug")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    // The metrics service authorizes one client, with a key made by our own code.
+    let admin = PrivateKey::generate();
+    let mut metrics_spec = ServiceSpec::new("metrics");
+    metrics_spec.authorized_client = Some(admin.auth_line());
+    let opts = Options {
+        services: vec![ServiceSpec::new("source"), metrics_spec],
+        ..Options::default()
+    };
+    let mut net = PrivNet::start_with(opts).expect("private tor network");
+    let addresses = net.onion_addresses();
+    assert_eq!(addresses.len(), 2);
+
+    // --- The exporter on the onion-service node, serving the metrics service's target port.
+    let mut c = config(net.onion_node());
+    for s in net.services() {
+        c.onion_services.0.insert(s.role.clone(), s.onion.clone());
+    }
+    c.traffic.quantum_bytes = 4096;
+    c.traffic.period = Duration::from_secs(3);
+    c.onion.self_probe_interval = Duration::from_secs(5);
+    let listener = net
+        .bind_service("metrics")
+        .expect("bind the metrics target port");
+    let exporter = Exporter::start(listener, c);
+    let port = exporter.port;
+    wait_for("tor_up 1", Duration::from_secs(30), || {
+        let b = scrape(&net, port);
+        if value(&b, "tor_up") == Some(1.0) {
+            Ok(())
+        } else {
+            Err(b)
+        }
+    })
+    .unwrap();
+
+    // The first uploads happened before the exporter came; restarting the onion node makes tor
+    // upload again, and makes the exporter reconnect both its connections.
+    net.restart_node("onion", Duration::from_secs(120))
+        .expect("onion node restarts");
+
+    let mut body = String::new();
+    wait_for("healthy onion services in /metrics", Duration::from_secs(180), || {
+        body = scrape(&net, port);
+        let mut missing = Vec::new();
+        for (series, want) in [
+            ("tor_up", 1.0),
+            ("tor_circuit_established", 1.0),
+            ("tor_bootstrap_progress_percent", 100.0),
+            ("tor_network_liveness", 1.0),
+            ("tor_onion_service_published{service=\"source\"}", 1.0),
+            ("tor_onion_service_published{service=\"metrics\"}", 1.0),
+        ] {
+            if value(&body, series) != Some(want) {
+                missing.push(series);
+            }
+        }
+        for role in ["source", "metrics"] {
+            let s = format!("tor_onion_service_descriptor_uploads_total{{service=\"{role}\",result=\"uploaded\",reason=\"none\"}}");
+            if value(&body, &s).unwrap_or(0.0) < 1.0 {
+                missing.push("uploads");
+            }
+        }
+        if missing.is_empty() { Ok(()) } else { Err(format!("{missing:?}")) }
+    })
+    .unwrap_or_else(|e| panic!("{e:?}\n{body}\n{}", net.diagnostics()));
+    assert_eq!(
+        value(&body, "tor_onion_services_configured"),
+        Some(2.0),
+        "{body}"
+    );
+    assert!(
+        body.contains("tor_version_status{status=\"recommended\"} 1"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("tor_relay_"),
+        "a client shows no relay series:\n{body}"
+    );
+
+    // --- /metrics through the client-authorized onion service.
+    let onion = OnionAddress::new(&net.service("metrics").onion).unwrap();
+    let without_key = net.fetch_onion("metrics", "/metrics", Duration::from_secs(30));
+    assert!(
+        without_key.is_err(),
+        "the metrics onion answered a client without the key"
+    );
+    net.add_client_auth("admin", &admin.auth_private_line(&onion))
+        .expect("client key");
+    let mut via_onion = String::new();
+    wait_for(
+        "/metrics through the onion with the client key",
+        Duration::from_secs(120),
+        || match net.fetch_onion("metrics", "/metrics", Duration::from_secs(30)) {
+            Ok(r) if r.status == 200 => {
+                via_onion = r.body;
+                Ok(())
+            }
+            Ok(r) => Err(format!("status {}", r.status)),
+            Err(e) => Err(format!("{e:?}")),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}\n{}", net.diagnostics()));
+    assert_eq!(value(&via_onion, "tor_up"), Some(1.0), "{via_onion}");
+
+    // --- Self-probe: HSFETCH of our own descriptors, as an outside client would find them.
+    wait_for(
+        "self-probe of the source service",
+        Duration::from_secs(180),
+        || {
+            let b = scrape(&net, port);
+            match value(
+                &b,
+                "tor_onion_service_self_probe_success{service=\"source\"}",
+            ) {
+                Some(v) if v == 1.0 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .unwrap();
+
+    // --- Traffic: only whole quanta, and no two changes closer than the period (3 s). Another
+    // thread keeps traffic flowing through the onion while this one scrapes every 100 ms.
+    let mut changes = Vec::new();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (done, net_ref) = (&done, &net);
+        scope.spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = net_ref.fetch_onion("source", "/", Duration::from_secs(5));
+            }
+        });
+        let mut last: Option<f64> = None;
+        let until = Instant::now() + Duration::from_secs(14);
+        while Instant::now() < until {
+            let b = scrape(&net, port);
+            let v = value(&b, "tor_traffic_read_bytes_total").expect("traffic counter");
+            assert_eq!(
+                v % 4096.0,
+                0.0,
+                "traffic counter {v} is not a whole number of quanta"
+            );
+            if last.is_some_and(|p| p != v) {
+                changes.push(Instant::now());
+            }
+            last = Some(v);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(
+        changes.len() >= 2,
+        "with traffic flowing the counter should move every period; moved {} times",
+        changes.len()
+    );
+    for w in changes.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(2500),
+            "traffic counter moved twice within {gap:?} (period 3 s)"
+        );
+    }
+
+    // --- Nothing anywhere names an onion address.
+    let final_body = scrape(&net, port);
+    let om = net
+        .http_get_local(port, "/metrics", Duration::from_secs(5))
+        .unwrap()
+        .body;
+    drop(exporter);
+    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        log.contains("listening for onion-service descriptor events"),
+        "the log capture works:\n{log}"
+    );
+    for a in &addresses {
+        for (what, text) in [
+            ("/metrics", &final_body),
+            ("/metrics (openmetrics)", &om),
+            ("via onion", &via_onion),
+            ("the log", &log),
+        ] {
+            assert!(
+                !text.contains(a.as_str()),
+                "{what} contains an onion address"
+            );
+        }
+    }
+
+    // --- The relay under test: its series appear, with plausible values.
+    let relay = net.relay_under_test();
+    let fingerprint = relay.fingerprint().expect("relay fingerprint");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_exporter = Exporter::start(listener, config(relay));
+    let rport = relay_exporter.port;
+    let get = |port: u16| -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+        out
+    };
+    let mut rbody = String::new();
+    wait_for("relay series", Duration::from_secs(120), || {
+        rbody = get(rport);
+        let ok = rbody.contains(&format!(
+            "tor_relay_info{{fingerprint=\"{fingerprint}\",nickname=\"RelayUnderTest\"}} 1"
+        )) && rbody.contains("tor_relay_flag{flag=\"Running\"} 1")
+            && rbody.contains("tor_relay_flag{flag=\"Valid\"} 1");
+        if ok { Ok(()) } else { Err("not yet".into()) }
+    })
+    .unwrap_or_else(|e| panic!("{e:?}\n{rbody}"));
+    assert!(rbody.contains("tor_accounting_enabled 1"), "{rbody}");
+    assert!(
+        rbody.contains("tor_accounting_max_bytes 1073741824"),
+        "{rbody}"
+    );
+    assert!(
+        rbody.contains("tor_accounting_hibernating_state{state=\"awake\"} 1"),
+        "{rbody}"
+    );
+    assert!(
+        rbody.contains("tor_accounting_used_bytes{direction=\"read\"}"),
+        "{rbody}"
+    );
+    assert!(rbody.contains("tor_relay_effective_rate_bytes"), "{rbody}");
+    assert!(
+        rbody.contains("tor_relay_reachable{port=\"or\"}"),
+        "{rbody}"
+    );
+    drop(relay_exporter);
+    drop(net);
+}
