@@ -223,7 +223,7 @@ fn exporter_on_a_private_tor_network() {
                 &b,
                 "tor_onion_service_self_probe_success{service=\"source\"}",
             ) {
-                Some(v) if v == 1.0 => Ok(()),
+                Some(1.0) => Ok(()),
                 other => Err(format!("{other:?}")),
             }
         },
