@@ -48,6 +48,9 @@ pub enum Action {
     /// Never answer this or anything later on this connection (but keep it open and keep
     /// recording what arrives).
     Hang,
+    /// Write these bytes one at a time, pausing this long after each (a peer that is slow but
+    /// never silent for a whole read timeout).
+    Drip(Vec<u8>, Duration),
     /// Write these bytes, then an endless line (no LF) until the client hangs up or
     /// [`ENDLESS_CAP`] bytes went out.
     Endless(Vec<u8>),
@@ -57,7 +60,9 @@ impl Action {
     /// The bytes of a `Send`/`SendClose`, for scripts that wrap the honest answer.
     pub fn bytes(&self) -> Vec<u8> {
         match self {
-            Action::Send(b) | Action::SendClose(b) | Action::Endless(b) => b.clone(),
+            Action::Send(b) | Action::SendClose(b) | Action::Endless(b) | Action::Drip(b, _) => {
+                b.clone()
+            }
             Action::Hang => Vec::new(),
         }
     }
@@ -266,6 +271,15 @@ async fn serve_lines(stream: UnixStream, conn: usize, shared: &Shared) {
                 return;
             }
             Action::Hang => st.hanging = true,
+            Action::Drip(b, pause) => {
+                for byte in b {
+                    if wr.write_all(&[byte]).await.is_err() {
+                        return;
+                    }
+                    // Pacing is the fault being simulated here, not synchronisation.
+                    tokio::time::sleep(pause).await;
+                }
+            }
             Action::Endless(prefix) => {
                 endless(&mut wr, &prefix, shared).await;
                 return;
