@@ -138,39 +138,38 @@ pub(crate) fn counter(
 }
 
 /// One family with labelled series; nothing is written when there are no series.
-pub(crate) fn gauge_family<L: EncodeLabelSet>(
+fn labelled<L: EncodeLabelSet, M: EncodeMetric>(
     enc: &mut DescriptorEncoder,
     f: &'static Family,
-    series: impl IntoIterator<Item = (L, i64)>,
+    series: impl IntoIterator<Item = (L, M)>,
 ) -> Result<(), std::fmt::Error> {
-    debug_assert!(f.kind == Kind::Gauge, "{}", f.name);
     let mut series = series.into_iter().peekable();
     if series.peek().is_none() {
         return Ok(());
     }
     let mut me = enc.encode_descriptor(f.name, f.help, None, metric_type(f))?;
-    for (labels, v) in series {
-        ConstGauge::new(v).encode(me.encode_family(&labels)?)?;
+    for (labels, metric) in series {
+        metric.encode(me.encode_family(&labels)?)?;
     }
     Ok(())
 }
 
-/// Like [`gauge_family`] for float values (timestamps).
-pub(crate) fn gauge_family_f64<L: EncodeLabelSet>(
+/// Labelled gauges; `V` as in [`gauge`].
+pub(crate) fn gauge_family<L, V>(
     enc: &mut DescriptorEncoder,
     f: &'static Family,
-    series: impl IntoIterator<Item = (L, f64)>,
-) -> Result<(), std::fmt::Error> {
+    series: impl IntoIterator<Item = (L, V)>,
+) -> Result<(), std::fmt::Error>
+where
+    L: EncodeLabelSet,
+    V: EncodeGaugeValue + std::fmt::Debug + Send + Sync,
+{
     debug_assert!(f.kind == Kind::Gauge, "{}", f.name);
-    let mut series = series.into_iter().peekable();
-    if series.peek().is_none() {
-        return Ok(());
-    }
-    let mut me = enc.encode_descriptor(f.name, f.help, None, metric_type(f))?;
-    for (labels, v) in series {
-        ConstGauge::new(v).encode(me.encode_family(&labels)?)?;
-    }
-    Ok(())
+    labelled(
+        enc,
+        f,
+        series.into_iter().map(|(l, v)| (l, ConstGauge::new(v))),
+    )
 }
 
 pub(crate) fn counter_family<L: EncodeLabelSet>(
@@ -179,15 +178,11 @@ pub(crate) fn counter_family<L: EncodeLabelSet>(
     series: impl IntoIterator<Item = (L, u64)>,
 ) -> Result<(), std::fmt::Error> {
     debug_assert!(f.kind == Kind::Counter, "{}", f.name);
-    let mut series = series.into_iter().peekable();
-    if series.peek().is_none() {
-        return Ok(());
-    }
-    let mut me = enc.encode_descriptor(f.name, f.help, None, metric_type(f))?;
-    for (labels, v) in series {
-        ConstCounter::new(v).encode(me.encode_family(&labels)?)?;
-    }
-    Ok(())
+    labelled(
+        enc,
+        f,
+        series.into_iter().map(|(l, v)| (l, ConstCounter::new(v))),
+    )
 }
 
 pub(crate) fn info(

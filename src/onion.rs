@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::control::{Command, Connection, ControlError, Message, OnionAddress};
-use crate::metrics::{counter_family, gauge, gauge_family, gauge_family_f64};
+use crate::metrics::{counter_family, gauge, gauge_family};
 use crate::policy;
 use crate::refresher::{backoff, connect_options, now_unix};
 use crate::snapshot::Shared;
@@ -341,7 +341,7 @@ pub fn encode(h: &OnionHealth, enc: &mut DescriptorEncoder) -> Result<(), std::f
             })
         }),
     )?;
-    gauge_family_f64(
+    gauge_family(
         enc,
         &policy::ONION_LAST_UPLOAD,
         h.services
@@ -363,7 +363,7 @@ pub fn encode(h: &OnionHealth, enc: &mut DescriptorEncoder) -> Result<(), std::f
                 .map(|(ok, _)| ([("service", l.as_str())], i64::from(ok)))
         }),
     )?;
-    gauge_family_f64(
+    gauge_family(
         enc,
         &policy::ONION_PROBE_TIME,
         h.services

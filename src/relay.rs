@@ -313,12 +313,9 @@ impl RelayStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::ReplyParser;
 
     fn msg(s: &str) -> Message {
-        let mut p = ReplyParser::default();
-        p.feed(s.as_bytes()).unwrap();
-        p.next_message().unwrap()
+        crate::control::reply::parse_one(s)
     }
 
     #[test]

@@ -149,12 +149,9 @@ impl TorStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::ReplyParser;
 
     fn reply(s: &str) -> Message {
-        let mut p = ReplyParser::default();
-        p.feed(s.as_bytes()).unwrap();
-        p.next_message().unwrap()
+        crate::control::reply::parse_one(s)
     }
 
     /// What tor 0.4.9.11 answered for a DisableNetwork client (see shared/tor-facts.md).

@@ -216,12 +216,9 @@ pub fn safecookie_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::reply::ReplyParser;
 
     fn msg(s: &str) -> Message {
-        let mut p = ReplyParser::default();
-        p.feed(s.as_bytes()).unwrap();
-        p.next_message().unwrap()
+        crate::control::reply::parse_one(s)
     }
 
     #[test]

@@ -116,47 +116,40 @@ pub const ALLOWED_VERBS: &[&str] = &[
     "HSFETCH",
 ];
 
+fn keywords<I, S>(items: I) -> Result<Vec<Keyword>, ArgumentError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    items.into_iter().map(Keyword::new).collect()
+}
+
 impl Command {
-    pub fn get_info<I, S>(keys: I) -> Result<Self, ArgumentError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let keys = keys
-            .into_iter()
-            .map(Keyword::new)
-            .collect::<Result<Vec<_>, _>>()?;
+    pub fn get_info<I: IntoIterator<Item = S>, S: Into<String>>(
+        keys: I,
+    ) -> Result<Self, ArgumentError> {
+        let keys = keywords(keys)?;
         if keys.is_empty() {
             return Err(ArgumentError::Empty("GETINFO"));
         }
         Ok(Command::GetInfo(keys))
     }
 
-    pub fn get_conf<I, S>(keys: I) -> Result<Self, ArgumentError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let keys = keys
-            .into_iter()
-            .map(Keyword::new)
-            .collect::<Result<Vec<_>, _>>()?;
+    pub fn get_conf<I: IntoIterator<Item = S>, S: Into<String>>(
+        keys: I,
+    ) -> Result<Self, ArgumentError> {
+        let keys = keywords(keys)?;
         if keys.is_empty() {
             return Err(ArgumentError::Empty("GETCONF"));
         }
         Ok(Command::GetConf(keys))
     }
 
-    pub fn set_events<I, S>(names: I) -> Result<Self, ArgumentError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let names = names
-            .into_iter()
-            .map(Keyword::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Command::SetEvents(names))
+    /// An empty list is allowed: it unsubscribes from every event.
+    pub fn set_events<I: IntoIterator<Item = S>, S: Into<String>>(
+        names: I,
+    ) -> Result<Self, ArgumentError> {
+        Ok(Command::SetEvents(keywords(names)?))
     }
 
     /// The command's first word on the wire.

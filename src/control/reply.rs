@@ -242,6 +242,14 @@ impl ReplyParser {
     }
 }
 
+/// The first message in `s` (unit tests of the modules that read replies).
+#[cfg(test)]
+pub(crate) fn parse_one(s: &str) -> Message {
+    let mut p = ReplyParser::default();
+    p.feed(s.as_bytes()).expect("well-formed test input");
+    p.next_message().expect("a complete message")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
