@@ -17,6 +17,26 @@ use std::time::{Duration, Instant};
 unsafe extern "C" {
     fn setns(fd: i32, nstype: i32) -> i32;
     fn kill(pid: i32, sig: i32) -> i32;
+    fn flock(fd: i32, operation: i32) -> i32;
+}
+
+const LOCK_EX: i32 = 2;
+const LOCK_NB: i32 = 4;
+const EWOULDBLOCK: i32 = 11;
+
+/// Tries to take an exclusive flock(2) on `file` without blocking: `Ok(false)` if another
+/// process holds it. Released when the file is closed (or the process dies).
+pub fn try_lock_exclusive(file: &File) -> std::io::Result<bool> {
+    // SAFETY: flock(2) on a valid, open fd.
+    if unsafe { flock(file.as_raw_fd(), LOCK_EX | LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
 }
 
 const CLONE_NEWNET: i32 = 0x4000_0000;
