@@ -317,9 +317,6 @@ async fn a_peer_that_stops_mid_reply_times_out() {
 }
 
 #[tokio::test]
-#[ignore = "src bug: the timeout applies to each read, not to the whole request, so a peer that \
-            drips bytes holds a refresh (and the last tor_up) indefinitely; see \
-            /work/coord/requests-faults.md"]
 async fn a_peer_that_drips_bytes_is_cut_off_by_the_timeout() {
     // One byte every T/4: no single read waits T, but the ≈400-byte reply would take ≈40 s.
     let peer = FakePeer::start(|req, honest| match req.verb.as_str() {

@@ -190,7 +190,7 @@ fn exporter_on_a_private_tor_network() {
 
     // --- /metrics through the client-authorized onion service.
     let onion = OnionAddress::new(&net.service("metrics").onion).unwrap();
-    let without_key = net.fetch_onion("metrics", "/metrics", Duration::from_secs(30));
+    let without_key = net.fetch_onion("metrics", "/metrics", Duration::from_secs(60));
     assert!(
         without_key.is_err(),
         "the metrics onion answered a client without the key"
@@ -201,7 +201,7 @@ fn exporter_on_a_private_tor_network() {
     wait_for(
         "/metrics through the onion with the client key",
         Duration::from_secs(120),
-        || match net.fetch_onion("metrics", "/metrics", Duration::from_secs(30)) {
+        || match net.fetch_onion("metrics", "/metrics", Duration::from_secs(60)) {
             Ok(r) if r.status == 200 => {
                 via_onion = r.body;
                 Ok(())

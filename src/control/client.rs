@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rand_core::{OsRng, RngCore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout, timeout_at};
 use zeroize::Zeroizing;
 
 use super::auth::{self, AuthError, Method};
@@ -230,13 +230,17 @@ impl Connection {
     /// Sends one allowed command and returns its reply. Events seen meanwhile are queued.
     /// A non-2xx reply is returned as a message (the caller decides); only I/O and parse
     /// failures are errors, after which the connection must be dropped.
+    ///
+    /// `tor.timeout` bounds the whole exchange, not each read: a peer that drips one byte at a
+    /// time must not hold a refresh (and a stale `tor_up 1`) for longer than the timeout.
     pub async fn request(&mut self, cmd: &Command) -> Result<Message, ControlError> {
+        let deadline = Instant::now() + self.timeout;
         let bytes = cmd.encode();
-        timeout(self.timeout, self.stream.write_all(&bytes))
+        timeout_at(deadline, self.stream.write_all(&bytes))
             .await
             .map_err(|_| ControlError::Timeout(self.timeout))??;
         loop {
-            let msg = self.read_message().await?;
+            let msg = self.read_message_with(Some(deadline)).await?;
             if msg.is_event() {
                 self.queue_event(msg);
             } else {
@@ -287,13 +291,9 @@ impl Connection {
         self.events.push_back(msg);
     }
 
-    async fn read_message(&mut self) -> Result<Message, ControlError> {
-        self.read_message_with(Some(self.timeout)).await
-    }
-
     async fn read_message_with(
         &mut self,
-        deadline: Option<Duration>,
+        deadline: Option<Instant>,
     ) -> Result<Message, ControlError> {
         let mut buf = [0u8; 8192];
         loop {
@@ -301,9 +301,9 @@ impl Connection {
                 return Ok(m);
             }
             let n = match deadline {
-                Some(t) => timeout(t, self.stream.read(&mut buf))
+                Some(d) => timeout_at(d, self.stream.read(&mut buf))
                     .await
-                    .map_err(|_| ControlError::Timeout(t))??,
+                    .map_err(|_| ControlError::Timeout(self.timeout))??,
                 None => self.stream.read(&mut buf).await?,
             };
             if n == 0 {
