@@ -156,6 +156,34 @@ def scraper(addr, start, end_at, out):
     out.put((ok, err))
 
 
+def load(addr, pid, concurrency, window):
+    """concurrency keep-alive scrapers on addr for window seconds, started together.
+    Returns (start, end, scrapes, errors, CPU seconds pid used), times on CLOCK_MONOTONIC."""
+    ctx = mp.get_context("fork")
+    start = ctx.Event()
+    end_at = ctx.Value("d", 0.0)
+    out = ctx.Queue()
+    workers = [ctx.Process(target=scraper, args=(addr, start, end_at, out))
+               for _ in range(concurrency)]
+    for w in workers:
+        w.start()
+    try:
+        cpu0 = cpu_s(pid)
+        t0 = time.monotonic()
+        end_at.value = t0 + window
+        start.set()
+        results = [out.get(timeout=window + 30) for _ in workers]
+        t1 = time.monotonic()
+        cpu = cpu_s(pid) - cpu0
+    finally:
+        for w in workers:
+            w.join(timeout=10)
+            if w.is_alive():
+                w.kill()
+                w.join()
+    return t0, t1, sum(r[0] for r in results), sum(r[1] for r in results), cpu
+
+
 def read_proxy_log(path):
     entries = []
     with open(path, encoding="ascii") as f:
@@ -289,27 +317,11 @@ def measure(a, exporter, mport, floor, floor_pid, exporter_timed, rss, mem, body
         raise SetupError(f"missed an RSS checkpoint: {sorted(rss)}")
 
     # 3. Control commands during a window of concurrent scrapers.
-    ctx = mp.get_context("fork")
-    start = ctx.Event()
-    end_at = ctx.Value("d", 0.0)
-    out = ctx.Queue()
-    workers = [ctx.Process(target=scraper, args=(a.exporter, start, end_at, out))
-               for _ in range(a.concurrency)]
-    for w in workers:
-        w.start()
-    cpu0 = cpu_s(epid)
-    t0 = time.monotonic()
-    end_at.value = t0 + a.window
-    start.set()
-    results = [out.get(timeout=a.window + 30) for _ in workers]
-    t1 = time.monotonic()
-    for w in workers:
-        w.join(timeout=10)
-    cpu_window = cpu_s(epid) - cpu0
+    t0, t1, conc_ok, conc_err, cpu_window = load(a.exporter, epid, a.concurrency, a.window)
     mem_after_load = mem_kib(epid)
     rss_after_load = mem_after_load["VmRSS"]
-    conc_ok = sum(r[0] for r in results)
-    conc_err = sum(r[1] for r in results)
+    # The same load on the floor, for the CPU each scrape costs (no target; for profiling).
+    _, _, floor_ok, floor_err, floor_cpu = load(a.floor, floor_pid, a.concurrency, a.window)
     log = read_proxy_log(a.proxy_log)
     window_cmds = [v for t, v in log if t0 <= t < t0 + a.window]
     by_verb = {}
@@ -380,6 +392,9 @@ def measure(a, exporter, mport, floor, floor_pid, exporter_timed, rss, mem, body
     print(f"concurrent phase: {a.concurrency} keep-alive scrapers for {t1 - t0:.1f} s: "
           f"{conc_ok} scrapes ({conc_ok / a.window:.0f}/s), {conc_err} errors, "
           f"exporter CPU {cpu_window:.2f} s ({cpu_window / max(conc_ok, 1) * 1e6:.0f} us/scrape)")
+    print(f"  the same load on the floor: {floor_ok} scrapes ({floor_ok / a.window:.0f}/s), "
+          f"{floor_err} errors, floor CPU {floor_cpu:.2f} s "
+          f"({floor_cpu / max(floor_ok, 1) * 1e6:.0f} us/scrape)")
     print(f"  control commands that reached tor in the window: "
           f"{dict(sorted(by_verb.items())) or 'none'}; expected ~{a.window / a.refresh_interval:g} "
           f"(window / refresh interval)")
@@ -397,7 +412,8 @@ def measure(a, exporter, mport, floor, floor_pid, exporter_timed, rss, mem, body
         "rss_after_load_kib": rss_after_load, "floor_rss_kib": floor_rss,
         "concurrent": {"scrapers": a.concurrency, "window_s": a.window, "scrapes": conc_ok,
                        "errors": conc_err, "exporter_cpu_s": cpu_window,
-                       "commands_by_verb": by_verb},
+                       "commands_by_verb": by_verb, "floor_scrapes": floor_ok,
+                       "floor_errors": floor_err, "floor_cpu_s": floor_cpu},
         "all_commands_by_verb": all_by_verb, "body_bytes": body_len,
         "metricsport_body_bytes": mbody_len, "content_type": ctype,
         "refresh_interval_s": a.refresh_interval, "checks": checks,
