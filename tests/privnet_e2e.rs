@@ -311,3 +311,55 @@ fn privnet_can_be_shared_across_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<PrivNet>();
 }
+
+/// Processes whose command line mentions `needle` (e.g. a network's temp dir).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// A network that cannot get ready in time is built twice (one restart), then `start` fails
+/// with both diagnoses, and nothing of either attempt is left running or on disk.
+#[test]
+fn failed_start_is_retried_once_and_cleaned_up() {
+    let opts = Options {
+        ready_timeout: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let err = match PrivNet::start_with(opts) {
+        Ok(_) => panic!("a network became ready within 2 s"),
+        Err(e) => e.0,
+    };
+    assert!(
+        err.contains("attempt 1:") && err.contains("attempt 2:"),
+        "{err}"
+    );
+    assert!(!err.contains("attempt 3:"), "{err}");
+    let roots: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("files in "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(roots.len(), 2, "{err}");
+    assert_ne!(
+        roots[0], roots[1],
+        "the restart reuses the first attempt's dir"
+    );
+    for root in roots {
+        assert!(!std::path::Path::new(root).exists(), "{root} left on disk");
+        let left = processes_mentioning(root);
+        assert!(left.is_empty(), "left running: {left:?}");
+    }
+}

@@ -501,6 +501,17 @@ impl Drop for NetworkSlot {
     }
 }
 
+/// Warnings every node of a private network logs; left out of diagnostics.
+const HARMLESS_WARNINGS: &[&str] = &[
+    "running Tor as root",
+    "used DirAuthority or AlternateDirAuthority",
+    "TestingTorNetwork is set",
+    "V3AuthVotingInterval is very low",
+    "Your log may contain sensitive information",
+    "sr-state",
+    "Your ContactInfo config option is not set",
+];
+
 const N_AUTH: usize = 3;
 const N_RELAY: usize = 3;
 
@@ -1025,17 +1036,20 @@ impl PrivNet {
                 "not running".into()
             };
             out.push_str(&format!("  {} ({:?}): {phase}\n", n.name, n.kind));
+            // notice.log, plus stdout.log for what tor said before it opened its log file.
             let mut tail: Vec<String> = Vec::new();
-            for f in [n.log_file(), n.dir.join("stdout.log")] {
+            for f in [n.dir.join("stdout.log"), n.log_file()] {
                 if let Ok(text) = fs::read_to_string(&f) {
                     tail.extend(
                         text.lines()
                             .filter(|l| l.contains("[warn]") || l.contains("[err]"))
+                            .filter(|l| !HARMLESS_WARNINGS.iter().any(|h| l.contains(h)))
                             .map(String::from),
                     );
                 }
             }
-            let skip = tail.len().saturating_sub(6);
+            tail.dedup();
+            let skip = tail.len().saturating_sub(8);
             for l in &tail[skip..] {
                 out.push_str(&format!("      {l}\n"));
             }
@@ -1043,7 +1057,10 @@ impl PrivNet {
         if std::env::var(KEEP_ENV).is_ok_and(|v| v == "1") {
             out.push_str(&format!("  files kept in {}\n", self.root_path.display()));
         } else {
-            out.push_str(&format!("  (set {KEEP_ENV}=1 to keep the files)\n"));
+            out.push_str(&format!(
+                "  files in {} are removed (set {KEEP_ENV}=1 to keep them)\n",
+                self.root_path.display()
+            ));
         }
         out
     }
