@@ -50,11 +50,13 @@ summary() {
     echo "$PASS passed, $FAIL failed"
 }
 
-cleanup() {
-    local rc=$? s
+# Stop every container and remove the work folder (idempotent).
+release() {
+    local s
     for s in "${STATES[@]}"; do
         "$CONTAINER/stop.sh" "$s" || echo "run.sh: could not stop the container of $s" >&2
     done
+    STATES=()
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "${SDTE_KEEP:-0}" = 1 ]; then
             echo "# kept $WORK"
@@ -62,6 +64,12 @@ cleanup() {
             rm -rf "$WORK"
         fi
     fi
+    WORK=
+}
+
+cleanup() {
+    local rc=$?
+    release
     if [ -z "$SUMMARY_DONE" ]; then
         [ "$rc" -eq 0 ] || nok "run.sh stopped early (exit $rc)"
         summary
@@ -115,23 +123,22 @@ check "man page: groff has no warnings" bash -c "out=\$(LC_ALL=C.UTF-8 man --war
 SNAP=$WORK/snapshot
 "$HERE/snapshot-tree.sh" "$REPO" "$SNAP"
 export SDTE_SOURCE_DIR=$SNAP
-# A: in a fixed folder with a cached cargo target (fast when warm). B: in another folder with an
-# empty target. Same commit, so the .debs must be byte for byte the same.
+# A: in a fixed folder with a cached cargo target, and cached by tree (cached-deb.sh, shared with
+# the Molecule scenario). B: in another folder with an empty target. Same tree, so the .debs must be
+# byte for byte the same. U: A's tree with a higher version, built in A's folder (cargo is fresh).
 section "build A"
-BUILD_A=$SDTE_CACHE/pkg-build
 DEBS=$WORK/debs
 mkdir -p "$DEBS"
-rm -f "$BUILD_A"/*.deb "$BUILD_A"/*.changes "$BUILD_A"/*.buildinfo
-if CARGO_TARGET_DIR=$SDTE_CACHE/pkg-cargo-target "$HERE/build-deb.sh" "$BUILD_A" >/dev/null; then
-    ok "dpkg-buildpackage -us -uc -b (A)"
+VERSION=$(dpkg-parsechangelog -l "$SNAP/debian/changelog" -S Version)
+if deb_a=$("$HERE/cached-deb.sh"); then
+    ok "dpkg-buildpackage -us -uc -b (A, cached by tree and toolchain: $(basename "$(dirname "$deb_a")"))"
 else
     nok "dpkg-buildpackage -us -uc -b (A)"
     exit 1
 fi
-VERSION=$(dpkg-parsechangelog -l "$REPO/debian/changelog" -S Version)
 DEB=$DEBS/${PKG}_${VERSION}_amd64.deb
-cp "$BUILD_A/${PKG}_${VERSION}_amd64.deb" "$DEB"
-cp "$BUILD_A/${PKG}_${VERSION}_amd64.changes" "$BUILD_A/${PKG}_${VERSION}_amd64.buildinfo" "$DEBS/"
+cp "$deb_a" "$(dirname "$deb_a")/${PKG}_${VERSION}_amd64.changes" \
+    "$(dirname "$deb_a")/${PKG}_${VERSION}_amd64.buildinfo" "$DEBS/"
 sha_a=$(sha256sum "$DEB" | cut -d' ' -f1)
 echo "# A: $(basename "$DEB") sha256 $sha_a"
 
@@ -150,7 +157,9 @@ fi
 
 section "build U (higher version, for the upgrade)"
 UVERSION=$VERSION$UPGRADE_VERSION_SUFFIX
-if CARGO_TARGET_DIR=$SDTE_CACHE/pkg-cargo-target "$HERE/build-deb.sh" "$BUILD_A" "$UVERSION" >/dev/null; then
+BUILD_A=$SDTE_CACHE/pkg-build
+if CARGO_TARGET_DIR=$SDTE_CACHE/pkg-cargo-target flock -w 1800 "$SDTE_CACHE/.pkg-build.lock" \
+    "$HERE/build-deb.sh" "$BUILD_A" "$UVERSION" >/dev/null; then
     ok "build the upgrade package $UVERSION"
 else
     nok "build the upgrade package $UVERSION"
@@ -413,7 +422,70 @@ cx dpkg -P $PKG >/dev/null 2>&1 || true
 
 section "stop the container"
 if "$CONTAINER/stop.sh" "$STATE"; then ok "container stopped"; else nok "container stopped"; fi
-STATES=()
 
+# --- image build: installed where systemd does not run, then booted --------------------------------
+section "install in a chroot (no systemd), then boot"
+ROOT2=$WORK/root2
+STATE2=$WORK/state2
+"$CONTAINER/rootfs.sh" "$ROOT2"
+"$CONTAINER/prepare-tor.sh" "$ROOT2"
+mkdir -p "$ROOT2/root/pkgtest"
+cp "$DEB" "$HERE/torctl.py" "$ROOT2/root/pkgtest/"
+if chroot "$ROOT2" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+    dpkg -i "/root/pkgtest/$(basename "$DEB")" >"$WORK/chroot.log" 2>&1; then
+    ok "dpkg -i in a chroot"
+else
+    nok "dpkg -i in a chroot"
+    sed 's/^/#   /' "$WORK/chroot.log"
+fi
+check "chroot: says systemd is not running" grep -q 'systemd is not running' "$WORK/chroot.log"
+check "chroot: drop-in written" test -f "$ROOT2$DROPIN"
+check "chroot: include line added" grep -qxF '%include /etc/tor/torrc.d/*.conf' "$ROOT2$TORRC"
+check "chroot: a client is authorized" test -f "$ROOT2$HS/authorized_clients/standalone.auth"
+check "chroot: exporter enabled" test -L "$ROOT2/etc/systemd/system/multi-user.target.wants/$PKG.service"
+check "chroot: no onion address yet, so no config.d file" test ! -e "$ROOT2$ONIONCONF"
+STATES+=("$STATE2")
+L=$("$CONTAINER/boot.sh" "$ROOT2" pkgtest2-$$ "$STATE2")
+ok "booted the image (leader $L)"
+eq "image: tor active" active "$(cx systemctl is-active tor@default || true)"
+eq "image: exporter active" active "$(cx systemctl is-active $PKG || true)"
+check "image: tor wrote the hostname at start" exists $HS/hostname
+check "image: /metrics shows tor_up 1" wait_tor_up
+pid_before=$(tor_pid)
+if cx dpkg-reconfigure $PKG >"$WORK/reconfigure.log" 2>&1; then ok "dpkg-reconfigure"; else nok "dpkg-reconfigure"; sed 's/^/#   /' "$WORK/reconfigure.log"; fi
+onion=$(cx cat $HS/hostname 2>/dev/null || true)
+eq "image: config.d onion file written by dpkg-reconfigure" "metrics = \"${onion%.onion}\"" "$(cx grep '^metrics' $ONIONCONF || true)"
+eq "image: tor not reloaded or restarted (nothing changed for it)" "$pid_before" "$(tor_pid)"
+if cx dpkg -P $PKG >"$WORK/purge2.log" 2>&1; then ok "dpkg -P"; else nok "dpkg -P"; sed 's/^/#   /' "$WORK/purge2.log"; fi
+
+# --- opt-out: a configuration manager authorizes its own client ----------------------------------
+section "opt-out of the standalone client key"
+cx install -d -m 0755 /etc/$PKG
+cx touch /etc/$PKG/no-standalone-client-key
+pid_before=$(tor_pid)
+if cx dpkg -i "/root/pkgtest/$(basename "$DEB")" >"$WORK/optout.log" 2>&1; then ok "dpkg -i with the opt-out"; else nok "dpkg -i with the opt-out"; sed 's/^/#   /' "$WORK/optout.log"; fi
+check "opt-out: no client key generated" absent $KEY
+check "opt-out: no onion service without an authorized client" absent $DROPIN
+check "opt-out: says how to finish" grep -q 'dpkg-reconfigure' "$WORK/optout.log"
+eq "opt-out: tor untouched" "$pid_before" "$(tor_pid)"
+eq "opt-out: exporter active" active "$(cx systemctl is-active $PKG || true)"
+# as the role does: the public half of a key made elsewhere, then reconfigure
+"$BIN" client-key generate --auth-file "$WORK/role.auth" --private-key-file "$WORK/role.key" >/dev/null 2>&1
+cx install -d -m 0700 -o debian-tor -g debian-tor $HS $HS/authorized_clients
+cx install -m 0644 -o debian-tor -g debian-tor /dev/stdin $HS/authorized_clients/admin.auth <"$WORK/role.auth"
+if cx dpkg-reconfigure $PKG >"$WORK/optout2.log" 2>&1; then ok "dpkg-reconfigure after the role's client"; else nok "dpkg-reconfigure after the role's client"; sed 's/^/#   /' "$WORK/optout2.log"; fi
+check "opt-out: onion service set up" exists $HS/hostname
+check "opt-out: still no key generated" absent $KEY
+check "opt-out: no standalone.auth" absent $HS/authorized_clients/standalone.auth
+eq "opt-out: the role's client kept" "$(cat "$WORK/role.auth")" "$(cx cat $HS/authorized_clients/admin.auth)"
+eq "opt-out: tor reloaded, not restarted" "$pid_before" "$(tor_pid)"
+check "opt-out: config.d onion file" exists $ONIONCONF
+cx dpkg -P $PKG >/dev/null 2>&1 || nok "purge after opt-out"
+check "purge leaves the admin's opt-out file" exists /etc/$PKG/no-standalone-client-key
+section "stop the container"
+if "$CONTAINER/stop.sh" "$STATE2"; then ok "container stopped"; else nok "container stopped"; fi
+
+section "clean up"
+release
 summary
 [ "$FAIL" -eq 0 ]
