@@ -357,9 +357,16 @@ fn failed_start_is_retried_once_and_cleaned_up() {
         roots[0], roots[1],
         "the restart reuses the first attempt's dir"
     );
+    let kept = std::env::var(privnet::KEEP_ENV).is_ok_and(|v| v == "1");
     for root in roots {
-        assert!(!std::path::Path::new(root).exists(), "{root} left on disk");
         let left = processes_mentioning(root);
         assert!(left.is_empty(), "left running: {left:?}");
+        if kept {
+            // Kept for debugging as asked; this test's dirs are of no use, remove them.
+            assert!(std::path::Path::new(root).is_dir(), "{root} not kept");
+            std::fs::remove_dir_all(root).unwrap();
+        } else {
+            assert!(!std::path::Path::new(root).exists(), "{root} left on disk");
+        }
     }
 }

@@ -1055,7 +1055,10 @@ impl PrivNet {
             }
         }
         if std::env::var(KEEP_ENV).is_ok_and(|v| v == "1") {
-            out.push_str(&format!("  files kept in {}\n", self.root_path.display()));
+            out.push_str(&format!(
+                "  files in {} are kept ({KEEP_ENV}=1)\n",
+                self.root_path.display()
+            ));
         } else {
             out.push_str(&format!(
                 "  files in {} are removed (set {KEEP_ENV}=1 to keep them)\n",
