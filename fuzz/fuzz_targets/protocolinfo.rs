@@ -1,0 +1,34 @@
+//! Parses arbitrary bytes into control messages and runs every pure interpreter of a reply on
+//! them: PROTOCOLINFO, AUTHCHALLENGE, the method choice, SAFECOOKIE maths and the GETINFO batch.
+//! None may panic, whatever a peer sends.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use securedrop_tor_exporter::control::auth;
+use securedrop_tor_exporter::control::reply::ReplyParser;
+use securedrop_tor_exporter::status::TorStatus;
+
+fuzz_target!(|input: &[u8]| {
+    let mut p = ReplyParser::default();
+    let _ = p.feed(input);
+    while let Some(m) = p.next_message() {
+        if let Ok(info) = auth::parse_protocolinfo(&m) {
+            let _ = auth::choose_method(&info, true);
+            let _ = auth::choose_method(&info, false);
+        }
+        if let Ok(ch) = auth::parse_authchallenge(&m) {
+            let _ = auth::safecookie_response(&[0x5a; 32], &[0xa5; 32], &ch);
+            assert!(auth::safecookie_response(&[1; 31], &[0; 32], &ch).is_err());
+        }
+        let status = TorStatus::from_getinfo(&m);
+        if let Some(p) = status.bootstrap_progress {
+            assert!(p <= 100);
+        }
+        if let Some(v) = &status.version {
+            assert!(
+                v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            );
+        }
+    }
+});
