@@ -152,6 +152,7 @@ def main():
         "authorized_clients": clients,
         "torrc_includes": [line for line in torrc.splitlines() if INCLUDE.match(line)],
         "torrc_role_marker": "tor_exporter Ansible role" in torrc,
+        "torrc_package_marker": "Added by the securedrop-tor-exporter package" in torrc,
         "dropin": file_info(DROPIN),
         "config_dir": file_info(CONFIG_DIR),
         "onions_config": file_info(ONIONS_CONFIG),
