@@ -69,7 +69,7 @@ trap cleanup EXIT
 # --- tools -----------------------------------------------------------------------------------
 host_packages() {
     local missing=() pkg
-    for pkg in debootstrap systemd-container shellcheck python3-venv; do
+    for pkg in debootstrap systemd-container shellcheck python3-venv dpkg-dev debhelper; do
         dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -124,7 +124,9 @@ deb() {
         [ -f "$TOR_EXPORTER_DEB" ] || { echo "run.sh: TOR_EXPORTER_DEB=$TOR_EXPORTER_DEB does not exist" >&2; return 1; }
     else
         log "building the .deb of this checkout (tests/package/build-deb.sh)"
-        TOR_EXPORTER_DEB=$("$REPO/tests/package/build-deb.sh" "$WORKDIR/deb" | tail -n 1)
+        # A cargo target folder kept in the cache: later runs only recompile what changed.
+        TOR_EXPORTER_DEB=$(CARGO_TARGET_DIR=$CACHE/cargo-target-molecule \
+            "$REPO/tests/package/build-deb.sh" "$WORKDIR/deb" | tail -n 1)
     fi
     TOR_EXPORTER_DEB=$(cd "$(dirname "$TOR_EXPORTER_DEB")" && pwd)/$(basename "$TOR_EXPORTER_DEB")
     export TOR_EXPORTER_DEB
