@@ -53,6 +53,11 @@ pub use config::ControlAddress;
 pub enum RunError {
     #[error("HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
+    /// A background task ended while serving, which only a bug (a panic) does. Serving a
+    /// snapshot nobody refreshes would show a stale `tor_up 1`, so the exporter stops instead and
+    /// systemd restarts it.
+    #[error("a background task {0}; stopping so that the service manager restarts the exporter")]
+    TaskDied(&'static str),
 }
 
 /// Serves `/metrics` on `listener` and keeps the snapshot fresh until `shutdown` completes.
@@ -64,6 +69,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let shared = snapshot::Shared::default();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(refresher::run(
         config.clone(),
@@ -74,15 +80,40 @@ pub async fn run(
     tasks.spawn(systemd::run(shared.clone(), stop_rx.clone()));
     let registry = Arc::new(metrics::registry(shared));
     let app = http::router(registry);
+    let on_shutdown = stop_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
-        let _ = stop_tx.send(true);
+        let _ = on_shutdown.send(true);
     });
     systemd::ready();
-    let served = http::serve(listener, app, config.web.header_read_timeout, stop_rx).await;
+    let serve = http::serve(
+        listener,
+        app,
+        config.web.header_read_timeout,
+        stop_rx.clone(),
+    );
+    tokio::pin!(serve);
+    let outcome = tokio::select! {
+        served = &mut serve => served.map_err(RunError::from),
+        Some(joined) = tasks.join_next() => {
+            let stopping = *stop_rx.borrow();
+            if !stopping {
+                let what = match joined {
+                    Err(e) if e.is_panic() => "panicked",
+                    _ => "ended",
+                };
+                tracing::error!("a background task {what}; stopping so that systemd restarts the exporter");
+                let _ = stop_tx.send(true);
+                let _ = (&mut serve).await;
+                Err(RunError::TaskDied(what))
+            } else {
+                (&mut serve).await.map_err(RunError::from)
+            }
+        }
+    };
     systemd::stopping();
     while tasks.join_next().await.is_some() {}
-    served.map_err(RunError::from)
+    outcome
 }
 
 /// Resolves once the shutdown flag is set (or its sender is gone). Returns nothing, so no

@@ -688,8 +688,6 @@ async fn a_garbage_peer_gives_tor_up_0_and_protocol_errors_without_a_panic() {
 }
 
 #[tokio::test]
-#[ignore = "src bug: ReplyParser panics on \"250é\", which kills the refresher task for good; \
-            see /work/coord/requests-faults.md"]
 async fn a_multibyte_char_after_the_status_is_a_protocol_error_not_a_panic() {
     watch_panics();
     // Found by the fuzzer. Twice, then an honest tor: the refresher must survive and recover.

@@ -212,6 +212,10 @@ impl ReplyParser {
         if self.pending.lines.len() >= self.limits.max_lines {
             return Err(ParseError::TooManyLines(self.limits.max_lines));
         }
+        // Checked before slicing: after an ASCII separator, byte 4 is a char boundary.
+        if !matches!(b[3], b'-' | b'+' | b' ') {
+            return Err(ParseError::BadLine);
+        }
         let text = line[4..].to_owned();
         match b[3] {
             b'-' => self.pending.lines.push(ReplyLine {
