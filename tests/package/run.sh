@@ -9,7 +9,8 @@
 # Environment:
 #   SDTE_CACHE   cache folder (rootfs tarball, cargo target of build A), default
 #                /var/cache/securedrop-tor-exporter-tests
-#   SDTE_REPRO=0 skip the second, from-scratch build (reproducibility); default 1
+#   SDTE_REPRO   1 (default): build B in its own folder with its own cached cargo target;
+#                scratch: B with an empty cargo target (slow, the strictest); 0: no B
 #   SDTE_KEEP=1  keep the work folder (container root, builds, logs) for debugging
 set -euo pipefail
 
@@ -142,14 +143,22 @@ cp "$deb_a" "$(dirname "$deb_a")/${PKG}_${VERSION}_amd64.changes" \
 sha_a=$(sha256sum "$DEB" | cut -d' ' -f1)
 echo "# A: $(basename "$DEB") sha256 $sha_a"
 
-if [ "${SDTE_REPRO:-1}" = 1 ]; then
-    section "build B (from scratch, other folder)"
-    if CARGO_TARGET_DIR=$WORK/b/cargo-target "$HERE/build-deb.sh" "$WORK/b" >/dev/null; then
+if [ "${SDTE_REPRO:-1}" != 0 ]; then
+    # B's folder differs from A's; its cargo target is cached too (its own, never shared with A)
+    # unless SDTE_REPRO=scratch asks for an empty one.
+    if [ "${SDTE_REPRO:-1}" = scratch ]; then
+        OUT_B=$WORK/b TARGET_B=$WORK/b/cargo-target
+    else
+        OUT_B=$SDTE_CACHE/pkg-build-b TARGET_B=$SDTE_CACHE/pkg-cargo-target-b
+    fi
+    section "build B (other folder, other cargo target)"
+    rm -f "$OUT_B"/*.deb "$OUT_B"/*.changes "$OUT_B"/*.buildinfo
+    if CARGO_TARGET_DIR=$TARGET_B flock -w 1800 "$SDTE_CACHE/.pkg-build-b.lock" \
+        "$HERE/build-deb.sh" "$OUT_B" >/dev/null; then
         ok "dpkg-buildpackage -us -uc -b (B)"
-        sha_b=$(sha256sum "$WORK/b/${PKG}_${VERSION}_amd64.deb" | cut -d' ' -f1)
+        sha_b=$(sha256sum "$OUT_B/${PKG}_${VERSION}_amd64.deb" | cut -d' ' -f1)
         echo "# B: sha256 $sha_b"
         eq "reproducible: two builds give the same .deb sha256" "$sha_a" "$sha_b"
-        rm -rf "$WORK/b/cargo-target"
     else
         nok "dpkg-buildpackage -us -uc -b (B)"
     fi
