@@ -426,3 +426,10 @@ if __name__ == "__main__":
     except SetupError as e:
         print(f"driver.py: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:  # pylint: disable=broad-except
+        # Exit 1 means "a target was missed"; a crash must not look like that.
+        import traceback
+        traceback.print_exc()
+        sys.exit(2)
