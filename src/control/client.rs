@@ -185,13 +185,13 @@ impl Connection {
             Method::Null => AuthSecret::None,
             Method::Password => {
                 let path = opts.password_file.clone().unwrap_or_default();
-                let raw =
-                    Zeroizing::new(tokio::fs::read_to_string(&path).await.map_err(|source| {
-                        ControlError::Password {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?);
+                // A few bytes from a local file: read inline (see `read_cookie`).
+                let raw = Zeroizing::new(std::fs::read_to_string(&path).map_err(|source| {
+                    ControlError::Password {
+                        path: path.clone(),
+                        source,
+                    }
+                })?);
                 AuthSecret::Password(raw.trim_end_matches(['\r', '\n']).to_owned())
             }
             Method::Cookie | Method::SafeCookie => {
@@ -314,15 +314,18 @@ impl Connection {
     }
 }
 
-/// Reads tor's 32-byte cookie, refusing anything larger before reading it whole.
+/// Reads tor's 32-byte cookie, refusing anything larger before reading it whole. Read inline
+/// rather than with `tokio::fs`: 32 bytes of a local file cost less than the blocking-pool threads
+/// `tokio::fs` would start (and keep for 10 s) at every reconnect.
 async fn read_cookie(path: &Path) -> Result<Zeroizing<Vec<u8>>, ControlError> {
+    use std::io::Read as _;
     let err = |source| ControlError::Cookie {
         path: path.to_owned(),
         source,
     };
-    let mut f = tokio::fs::File::open(path).await.map_err(err)?;
+    let f = std::fs::File::open(path).map_err(err)?;
     let mut buf = Zeroizing::new(Vec::with_capacity(33));
-    (&mut f).take(64).read_to_end(&mut buf).await.map_err(err)?;
+    f.take(64).read_to_end(&mut buf).map_err(err)?;
     if buf.len() != 32 {
         return Err(AuthError::BadCookieLength(buf.len()).into());
     }
