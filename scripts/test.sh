@@ -4,13 +4,15 @@
 #      private Tor network (3 authorities, 3 relays, an onion service, a client; loopback only);
 #   2. tests/package/run.sh: the .deb (lintian, shellcheck, reproducibility, systemd-analyze) and
 #      its install/upgrade/remove/purge scenario in a booted systemd container;
-#   3. molecule/run.sh: the Ansible role on two booted staging containers.
-# Pass suite names to run only some: scripts/test.sh cargo package molecule
+#   3. molecule/run.sh: the Ansible role on two booted staging containers;
+#   4. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
+#      and said so, where no nightly toolchain can be had).
+# Pass suite names to run only some: scripts/test.sh cargo package molecule fuzz
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule)
+[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule fuzz)
 
 need_apt=()
 command -v tor >/dev/null 2>&1 || need_apt+=(tor)
@@ -45,7 +47,8 @@ for s in "${suites[@]}"; do
         cargo) run_suite cargo cargo test --locked --all-targets ;;
         package) run_suite package bash tests/package/run.sh ;;
         molecule) run_suite molecule bash molecule/run.sh ;;
-        *) echo "unknown suite $s (cargo, package, molecule)" >&2; failed=$((failed + 1)) ;;
+        fuzz) run_suite fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SKIP_OK=1 bash scripts/fuzz.sh ;;
+        *) echo "unknown suite $s (cargo, package, molecule, fuzz)" >&2; failed=$((failed + 1)) ;;
     esac
 done
 
