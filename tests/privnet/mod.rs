@@ -767,7 +767,10 @@ impl PrivNet {
         make_private_dir(&keys)?;
         let id_dir = self.root_path.join(format!("{}-identity", node.name));
         make_private_dir(&id_dir)?;
-        let mut gencert = Command::new("tor-gencert")
+        // Inside the namespace too, though it only touches files.
+        let mut gencert = self
+            .netns()
+            .command("tor-gencert")
             .arg("--create-identity-key")
             .args(["--passphrase-fd", "0"])
             .args(["-m", "12"])
