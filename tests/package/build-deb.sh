@@ -16,6 +16,15 @@ OUT=$1
 NEW_VERSION=${2:-}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
+need=()
+for p in debhelper dpkg-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+export PATH=$PATH:${CARGO_HOME:-$HOME/.cargo}/bin
+
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SRC=$OUT/src/securedrop-tor-exporter

@@ -193,6 +193,15 @@ lint() {
 }
 check "lintian: .deb has no errors or warnings" lint "$DEB"
 check "lintian: .changes has no errors or warnings" lint "$DEBS/${PKG}_${VERSION}_amd64.changes"
+# the source package too (dpkg-source -b of the snapshot; debian/source/options leaves out builds)
+mkdir -p "$WORK/source"
+cp -a "$SNAP" "$WORK/source/$PKG-$VERSION"
+if (cd "$WORK/source" && dpkg-source -b "$PKG-$VERSION" >/dev/null 2>&1); then
+    ok "dpkg-source -b (3.0 native)"
+    check "lintian: .dsc has no errors or warnings" lint "$WORK/source/${PKG}_${VERSION}.dsc"
+else
+    nok "dpkg-source -b (3.0 native)"
+fi
 
 # --- man page against --help --------------------------------------------------------------------
 section "man page covers every flag"
