@@ -142,7 +142,7 @@ fn private_tor_network_self_test() {
                 .map_err(|e| e.to_string())
         },
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}\n{}", net.diagnostics()));
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, token);
     drop(server);
@@ -177,7 +177,7 @@ fn private_tor_network_self_test() {
             Ok(r) => panic!("fetch without client auth succeeded: {}", r.status),
         },
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}\n{}", net.diagnostics()));
     let metrics_onion = net.service("metrics").onion.clone();
     let t_auth = std::time::Instant::now();
     net.add_client_auth(
@@ -193,7 +193,7 @@ fn private_tor_network_self_test() {
                 .map_err(|e| e.to_string())
         },
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}\n{}", net.diagnostics()));
     assert_eq!(resp.body, metrics_token);
     eprintln!(
         "privnet: fetch with client auth ok {:?} after adding the key",

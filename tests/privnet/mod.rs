@@ -1056,6 +1056,17 @@ impl PrivNet {
             for l in &tail[skip..] {
                 out.push_str(&format!("      {l}\n"));
             }
+            // The rendezvous story of the onion node and the client (info level).
+            if let Ok(text) = fs::read_to_string(n.dir.join("rend.log")) {
+                let lines: Vec<&str> = text.lines().collect();
+                let skip = lines.len().saturating_sub(12);
+                if !lines.is_empty() {
+                    out.push_str("      rend.log:\n");
+                }
+                for l in &lines[skip..] {
+                    out.push_str(&format!("        {l}\n"));
+                }
+            }
         }
         if std::env::var(KEEP_ENV).is_ok_and(|v| v == "1") {
             out.push_str(&format!(
