@@ -1,12 +1,14 @@
 //! Parses arbitrary bytes into control messages and runs every pure interpreter of a reply on
-//! them: PROTOCOLINFO, AUTHCHALLENGE, the method choice, SAFECOOKIE maths and the GETINFO batch.
-//! None may panic, whatever a peer sends.
+//! them: PROTOCOLINFO, AUTHCHALLENGE, the method choice, SAFECOOKIE maths, the GETINFO batch and
+//! the onion-service event parser. None may panic, whatever a peer sends, and every value that
+//! becomes a label stays within its fixed set.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use securedrop_tor_exporter::control::auth;
 use securedrop_tor_exporter::control::reply::ReplyParser;
-use securedrop_tor_exporter::status::TorStatus;
+use securedrop_tor_exporter::onion;
+use securedrop_tor_exporter::status::{TorStatus, VERSION_STATUSES};
 
 fuzz_target!(|input: &[u8]| {
     let mut p = ReplyParser::default();
@@ -24,6 +26,15 @@ fuzz_target!(|input: &[u8]| {
         if let Some(p) = status.bootstrap_progress {
             assert!(p <= 100);
         }
+        if let Some(v) = status.version_status {
+            assert!(VERSION_STATUSES.contains(&v));
+        }
+        if let Some(ev) = onion::parse_hs_desc(&m) {
+            if let Some(r) = ev.reason {
+                assert!(onion::REASONS.contains(&r));
+            }
+        }
+        let _ = onion::count_configured(&m);
         if let Some(v) = &status.version {
             assert!(
                 v.bytes()
