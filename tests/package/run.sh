@@ -7,8 +7,8 @@
 # installs the Debian tools it needs. Ends with `N passed, M failed`; exit 1 on any failure.
 #
 # Environment:
-#   SDTE_CACHE   cache folder (rootfs tarball, cargo target of build A), default
-#                /var/cache/securedrop-tor-exporter-tests
+#   SDTE_CACHE   cache folder (rootfs tarball, .debs by tree, cargo targets of builds A and B,
+#                tor's .deb), default /var/cache/securedrop-tor-exporter-tests
 #   SDTE_REPRO   1 (default): build B in its own folder with its own cached cargo target;
 #                scratch: B with an empty cargo target (slow, the strictest); 0: no B
 #   SDTE_KEEP=1  keep the work folder (container root, builds, logs) for debugging
