@@ -53,7 +53,10 @@ step() {
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: must run as root (it boots containers)" >&2; exit 1; }
 
+# The scenario's folder (containers, the admin's files; Molecule's destroy deletes it) and one for
+# a .deb built here.
 WORKDIR=$(mktemp -d /var/tmp/sdte-molecule.XXXXXX)
+DEBDIR=$(mktemp -d /var/tmp/sdte-molecule-deb.XXXXXX)
 export TOR_EXPORTER_MOLECULE_WORKDIR=$WORKDIR
 
 # Whatever happens, no container survives this script.
@@ -62,7 +65,7 @@ cleanup() {
     for host in "${HOSTS[@]}"; do
         "$HERE/default/container.sh" down "$host" "$WORKDIR" 2>/dev/null || true
     done
-    rm -rf --one-file-system "$WORKDIR"
+    rm -rf --one-file-system "$WORKDIR" "$DEBDIR"
 }
 trap cleanup EXIT
 
@@ -120,13 +123,18 @@ EOF
 }
 
 deb() {
-    if [ -n "${TOR_EXPORTER_DEB:-}" ]; then
-        [ -f "$TOR_EXPORTER_DEB" ] || { echo "run.sh: TOR_EXPORTER_DEB=$TOR_EXPORTER_DEB does not exist" >&2; return 1; }
-    else
+    if [ -z "${TOR_EXPORTER_DEB:-}" ]; then
         log "building the .deb of this checkout (tests/package/build-deb.sh)"
         # A cargo target folder kept in the cache: later runs only recompile what changed.
-        TOR_EXPORTER_DEB=$(CARGO_TARGET_DIR=$CACHE/cargo-target-molecule \
-            "$REPO/tests/package/build-deb.sh" "$WORKDIR/deb" | tail -n 1)
+        if ! TOR_EXPORTER_DEB=$(CARGO_TARGET_DIR=$CACHE/cargo-target-molecule \
+            "$REPO/tests/package/build-deb.sh" "$DEBDIR" | tail -n 1); then
+            echo "run.sh: building the .deb failed" >&2
+            return 1
+        fi
+    fi
+    if [ ! -f "${TOR_EXPORTER_DEB:-}" ]; then
+        echo "run.sh: no .deb to test ('${TOR_EXPORTER_DEB:-}' does not exist)" >&2
+        return 1
     fi
     TOR_EXPORTER_DEB=$(cd "$(dirname "$TOR_EXPORTER_DEB")" && pwd)/$(basename "$TOR_EXPORTER_DEB")
     export TOR_EXPORTER_DEB
