@@ -380,6 +380,19 @@ if [ -s "$tor_deb" ]; then
 else
     echo "# skipped: no tor .deb for $tor_version from apt"
 fi
+
+section "the exporter moves to another port"
+pid_before=$(tor_pid)
+cx sh -c "printf '[web]\nlisten_address = \"127.0.0.1:9748\"\n' >/etc/$PKG/config.d/60-pkgtest-port.toml"
+if cx dpkg-reconfigure $PKG >"$WORK/port.log" 2>&1; then ok "dpkg-reconfigure with listen_address 127.0.0.1:9748"; else nok "dpkg-reconfigure with another port"; sed 's/^/#   /' "$WORK/port.log"; fi
+eq "drop-in follows the exporter's listen address" "HiddenServicePort 80 127.0.0.1:9748" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
+check "tor runs the new target" contains "HiddenServicePort=80 127.0.0.1:9748" "$(tor_hs_conf)"
+eq "tor reloaded, not restarted, for the new port" "$pid_before" "$(tor_pid)"
+check "/metrics on 9748 shows tor_up 1" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -n curl -fsS --max-time 5 http://127.0.0.1:9748/metrics 2>/dev/null | grep -qx 'tor_up 1'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
+cx rm -f /etc/$PKG/config.d/60-pkgtest-port.toml
+cx dpkg-reconfigure $PKG >"$WORK/port2.log" 2>&1 || nok "dpkg-reconfigure back to the default port"
+eq "drop-in back on 9747" "HiddenServicePort 80 127.0.0.1:9747" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
+check "/metrics back on 9747" wait_tor_up
 RESTARTS0=$(tor_restarts)
 
 section "broken situation: a conflicting drop-in"
