@@ -256,7 +256,7 @@ pub enum ConfigError {
     /// figment's message already names the key, the expected form and the file or variable.
     #[error("invalid configuration: {0}")]
     Figment(String),
-    #[error("invalid configuration: key `{key}` (from {origin}): expected {expected}")]
+    #[error("invalid configuration: key `{key}` ({origin}): expected {expected}")]
     Invalid {
         key: String,
         origin: String,
@@ -355,6 +355,16 @@ fn dropins(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     Ok(files)
 }
 
+/// Where a value came from: the file's full path (figment would print it relative to the
+/// working directory, which names no file an admin can find), or the provider's name.
+fn where_from(md: &figment::Metadata) -> String {
+    match &md.source {
+        Some(figment::Source::File(path)) => format!("in {}", path.display()),
+        Some(other) => format!("in {other}"),
+        None => format!("from {}", md.name),
+    }
+}
+
 /// Figment errors, one per line, each with its key and origin.
 fn describe(err: figment::Error) -> String {
     err.into_iter()
@@ -364,10 +374,7 @@ fn describe(err: figment::Error) -> String {
                 s = format!("key `{}`: {s}", e.path.join("."));
             }
             if let Some(md) = &e.metadata {
-                match &md.source {
-                    Some(src) => s.push_str(&format!(" (in {src})")),
-                    None => s.push_str(&format!(" (from {})", md.name)),
-                }
+                s.push_str(&format!(" ({})", where_from(md)));
             }
             s
         })
@@ -376,13 +383,9 @@ fn describe(err: figment::Error) -> String {
 }
 
 fn origin(figment: &Figment, key: &str) -> String {
-    match figment.find_metadata(key) {
-        Some(md) => match &md.source {
-            Some(src) => src.to_string(),
-            None => md.name.to_string(),
-        },
-        None => "defaults".into(),
-    }
+    figment
+        .find_metadata(key)
+        .map_or_else(|| "from defaults".into(), where_from)
 }
 
 fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
