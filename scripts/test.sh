@@ -44,7 +44,7 @@ run_suite() {
 
 for s in "${suites[@]}"; do
     case "$s" in
-        cargo) run_suite cargo cargo test --locked --all-targets ;;
+        cargo) run_suite cargo cargo test --locked --all-targets --no-fail-fast ;;
         package) run_suite package bash tests/package/run.sh ;;
         molecule) run_suite molecule bash molecule/run.sh ;;
         fuzz) run_suite fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SKIP_OK=1 bash scripts/fuzz.sh ;;
