@@ -72,7 +72,7 @@ trap cleanup EXIT
 # --- tools -----------------------------------------------------------------------------------
 host_packages() {
     local missing=() pkg
-    for pkg in debootstrap systemd-container shellcheck python3-venv dpkg-dev debhelper; do
+    for pkg in debootstrap systemd-container shellcheck python3-venv dpkg-dev debhelper gpg; do
         dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then

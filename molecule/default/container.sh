@@ -4,6 +4,8 @@
 # up:   a fresh never-booted bookworm rootfs in WORKDIR/NAME/root (tests/container/rootfs.sh), the
 #       test-only tor tweaks (tests/container/prepare-tor.sh), booted as NAME with only loopback
 #       (tests/container/boot.sh, state in WORKDIR/NAME/state). Prints the container's PID 1.
+#       The nspawn machine name gets a suffix unique to WORKDIR (two runs at once must not share
+#       /run/systemd/nspawn/propagate/NAME); the container's hostname is NAME.
 # down: stops it (tests/container/stop.sh) and deletes WORKDIR/NAME. Nothing to stop is success.
 set -euo pipefail
 
@@ -20,7 +22,11 @@ case "$action" in
         mkdir -p "$dir/state"
         "$repo/tests/container/rootfs.sh" "$dir/root" >&2
         "$repo/tests/container/prepare-tor.sh" "$dir/root" >&2
-        "$repo/tests/container/boot.sh" "$dir/root" "$name" "$dir/state"
+        suffix=$(basename "$workdir" | tr -cd 'A-Za-z0-9' | tail -c 12)
+        leader=$("$repo/tests/container/boot.sh" "$dir/root" "$name-$suffix" "$dir/state")
+        printf '%s\n' "$name" >"$dir/root/etc/hostname"
+        nsenter -t "$leader" -u hostname "$name"
+        printf '%s\n' "$leader"
         ;;
     down)
         if [ -d "$dir/state" ]; then
