@@ -441,6 +441,30 @@ pub fn contains_onion_address(s: &str) -> bool {
     false
 }
 
+/// `s` with every onion-address-shaped run (56+ × [a-z2-7]) replaced by `<onion>`: for text
+/// that comes from tor (error replies can echo their argument) on its way into a log or error.
+pub fn redact_onion_addresses(s: &str) -> String {
+    let is_b32 = |c: char| c.is_ascii_lowercase() || ('2'..='7').contains(&c);
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    for c in s.chars().chain(std::iter::once('\0')) {
+        if is_b32(c) {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= 56 {
+            out.push_str("<onion>");
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,6 +524,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn redaction() {
+        let a = "a".repeat(56);
+        assert_eq!(
+            redact_onion_addresses(&format!("513 Invalid argument \"{a}\"")),
+            "513 Invalid argument \"<onion>\""
+        );
+        assert_eq!(
+            redact_onion_addresses("552 Unrecognized key \"x\""),
+            "552 Unrecognized key \"x\""
+        );
+        assert_eq!(
+            redact_onion_addresses(&format!("{a}.onion and more")),
+            "<onion>.onion and more"
+        );
     }
 
     #[test]

@@ -258,7 +258,8 @@ impl Connection {
             Err(ControlError::Refused {
                 verb: cmd.verb(),
                 status: reply.status(),
-                text: reply.end_text().to_owned(),
+                // tor echoes some arguments in errors; an onion address must not reach a log.
+                text: crate::policy::redact_onion_addresses(reply.end_text()),
             })
         }
     }
