@@ -6,7 +6,9 @@
 #      and the scripts through shellcheck;
 #   2. pytest: defaults/main.yml == meta/argument_specs.yml, and the controller-side key plugin;
 #   3. `molecule test` of molecule/default: two SecureDrop-like staging servers (app-staging,
-#      mon-staging), each a real systemd in systemd-nspawn --private-network (loopback only).
+#      mon-staging), each a real systemd in systemd-nspawn --private-network (loopback only);
+#   4. molecule/compat.sh: the role with ansible-core 2.15.9, the version SecureDrop's admin
+#      workstation pins (on, idempotent, check mode, off, off idempotent).
 # Prints `N passed, M failed` last and exits non-zero on any failure. Every container is stopped
 # at the end, pass or fail.
 #
@@ -57,6 +59,7 @@ step() {
 # a .deb built here.
 WORKDIR=$(mktemp -d /var/tmp/sdte-molecule.XXXXXX)
 DEBDIR=$(mktemp -d /var/tmp/sdte-molecule-deb.XXXXXX)
+COMPATDIR=$(mktemp -d /var/tmp/sdte-molecule-compat.XXXXXX)
 export TOR_EXPORTER_MOLECULE_WORKDIR=$WORKDIR
 
 # Whatever happens, no container survives this script.
@@ -64,8 +67,9 @@ cleanup() {
     local host
     for host in "${HOSTS[@]}"; do
         "$HERE/default/container.sh" down "$host" "$WORKDIR" 2>/dev/null || true
+        "$HERE/default/container.sh" down "$host" "$COMPATDIR" 2>/dev/null || true
     done
-    rm -rf --one-file-system "$WORKDIR" "$DEBDIR"
+    rm -rf --one-file-system "$WORKDIR" "$DEBDIR" "$COMPATDIR"
 }
 trap cleanup EXIT
 
@@ -147,6 +151,11 @@ lint_ansible() { (cd "$REPO" && ansible-lint --offline --profile production ansi
 lint_shell() { shellcheck "$HERE/run.sh" "$HERE/default/container.sh"; }
 unit_tests() { (cd "$REPO" && python -m pytest -q -p no:cacheprovider molecule/tests); }
 molecule_test() { (cd "$REPO" && molecule test --scenario-name default); }
+compat_test() {
+    local key
+    key=$(python3 --version 2>&1 | sha256sum | cut -c1-12)
+    "$HERE/compat.sh" "$CACHE/venv-ansible-core-2.15.9-$key" "$COMPATDIR" "$TOR_EXPORTER_DEB"
+}
 
 mkdir -p "$CACHE"
 host_packages
@@ -161,6 +170,7 @@ if [ "${SDTE_MOLECULE_ONLY:-}" != 1 ]; then
 fi
 if deb; then
     step "molecule test (app-staging, mon-staging)" molecule_test
+    step "the role on ansible-core 2.15.9 (SecureDrop's pin)" compat_test
 else
     failed=$((failed + 1))
     failures+=("building the .deb")
