@@ -40,16 +40,16 @@ failures=()
 log() { printf '== %s\n' "$*" >&2; }
 
 step() {
-    local name=$1
+    local name=$1 start=$SECONDS
     shift
     log "$name"
     if "$@"; then
         passed=$((passed + 1))
-        log "$name: passed"
+        log "$name: passed in $((SECONDS - start)) s"
     else
         failed=$((failed + 1))
         failures+=("$name")
-        log "$name: FAILED"
+        log "$name: FAILED after $((SECONDS - start)) s"
     fi
 }
 
