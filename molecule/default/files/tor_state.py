@@ -159,6 +159,9 @@ def main():
         "onions_config_entries": dict(re.findall(r'^(\w+)\s*=\s*"([a-z2-7]{56})(?:\.onion)?"\s*$',
                                                  onions_config or "", re.M)),
         "verify_config_rc": verify_config_as_debian_tor(),
+        # the exporter's own view of its configuration, config.d included (output discarded)
+        "exporter_check_config_rc": (run("securedrop-tor-exporter", "check-config")[0]
+                                     if os.path.exists("/usr/bin/securedrop-tor-exporter") else None),
         "tor_hidden_service_dirs": hs_dirs,
         "metrics": metrics(),
         "private_key_files": private_key_files(),

@@ -57,6 +57,7 @@ def test_tor_config_valid_and_serving_the_metrics_service(state):
 
 
 def test_exporter_knows_securedrops_onion_services(state, prefix):
+    assert state["exporter_check_config_rc"] == 0, "securedrop-tor-exporter check-config failed"
     assert (state["onions_config"]["mode"], state["onions_config"]["owner"],
             state["onions_config"]["group"]) == ("0o640", "root", "debian-tor")
     expected = {role: state["hostnames"][folder].removesuffix(".onion")
