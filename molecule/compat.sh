@@ -31,6 +31,8 @@ cleanup() {
     done
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 mkdir -p "$WORKDIR/admin"
 for host in "${HOSTS[@]}"; do

@@ -36,6 +36,7 @@ HOSTS=(app-staging mon-staging)
 passed=0
 failed=0
 failures=()
+child=
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -43,7 +44,11 @@ step() {
     local name=$1 start=$SECONDS
     shift
     log "$name"
-    if "$@"; then
+    # In the background, so that a signal reaches this script's trap at once (bash runs traps only
+    # between foreground commands).
+    "$@" &
+    child=$!
+    if wait "$child"; then
         passed=$((passed + 1))
         log "$name: passed in $((SECONDS - start)) s"
     else
@@ -62,9 +67,22 @@ DEBDIR=$(mktemp -d /var/tmp/sdte-molecule-deb.XXXXXX)
 COMPATDIR=$(mktemp -d /var/tmp/sdte-molecule-compat.XXXXXX)
 export TOR_EXPORTER_MOLECULE_WORKDIR=$WORKDIR
 
+# A process and all its descendants, by PID (children first found, then signalled).
+kill_tree() {
+    local pid=$1 c
+    for c in $(pgrep -P "$pid" 2>/dev/null); do
+        kill_tree "$c"
+    done
+    kill -TERM "$pid" 2>/dev/null || true
+}
+
 # Whatever happens, no container survives this script.
 cleanup() {
     local host
+    if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+        kill_tree "$child"
+        wait "$child" 2>/dev/null || true
+    fi
     for host in "${HOSTS[@]}"; do
         "$HERE/default/container.sh" down "$host" "$WORKDIR" 2>/dev/null || true
         "$HERE/default/container.sh" down "$host" "$COMPATDIR" 2>/dev/null || true
@@ -72,6 +90,9 @@ cleanup() {
     rm -rf --one-file-system "$WORKDIR" "$DEBDIR" "$COMPATDIR"
 }
 trap cleanup EXIT
+# A signal must end the script through its EXIT trap too.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 # --- tools -----------------------------------------------------------------------------------
 host_packages() {
