@@ -397,6 +397,7 @@ pub async fn run(config: Config, shared: Shared, mut shutdown: watch::Receiver<b
             tick,
             probe_every,
             &mut shutdown,
+            &mut failures,
         )
         .await;
         tracker.reset_in_flight();
@@ -425,7 +426,8 @@ async fn configured_count(conn: &mut Connection) -> Result<u64, ControlError> {
     Ok(count_configured(&reply))
 }
 
-/// One connection's life. Returns Ok(()) only on shutdown.
+/// One connection's life. Returns Ok(()) only on shutdown. `failures` (consecutive failed
+/// connections, for backoff and for logging only the first) restarts at 0 once subscribed.
 async fn listen(
     opts: &crate::control::ConnectOptions,
     tracker: &mut Tracker,
@@ -433,11 +435,13 @@ async fn listen(
     tick: Duration,
     probe_every: Duration,
     shutdown: &mut watch::Receiver<bool>,
+    failures: &mut u32,
 ) -> Result<(), ControlError> {
     let mut conn = Connection::connect(opts).await?;
     tracker.set_configured(configured_count(&mut conn).await?);
     conn.request_ok(&Command::set_events(["HS_DESC"]).expect("static event name"))
         .await?;
+    *failures = 0;
     tracing::info!("listening for onion-service descriptor events");
     shared.update(|s| s.onion = tracker.health(now_unix()));
     let mut ticker = tokio::time::interval(tick);
