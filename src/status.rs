@@ -55,6 +55,26 @@ pub struct TorStatus {
     pub malformed: Vec<&'static str>,
 }
 
+impl TorStatus {
+    /// A healthy, fully bootstrapped client, for golden-file and policy tests.
+    pub fn example() -> TorStatus {
+        TorStatus {
+            version: Some("0.4.9.11".into()),
+            version_status: Some("recommended"),
+            bootstrap_progress: Some(100),
+            enough_dir_info: Some(true),
+            network_liveness: Some(true),
+            circuit_established: Some(true),
+            dormant: Some(false),
+            uptime_seconds: Some(86_400),
+            traffic_read_bytes: Some(123_456_789),
+            traffic_written_bytes: Some(98_765_432),
+            is_relay: false,
+            malformed: vec![],
+        }
+    }
+}
+
 /// `key=value` lines (and `key=` data lines) of a GETINFO reply.
 pub fn getinfo_values(reply: &Message) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();

@@ -687,14 +687,14 @@ async fn a_garbage_peer_gives_tor_up_0_and_protocol_errors_without_a_panic() {
     assert_no_panic_on_this_thread();
 }
 
-#[tokio::test]
-async fn a_multibyte_char_after_the_status_is_a_protocol_error_not_a_panic() {
+/// Answers the first two GETINFOs with `bad`, then behaves: the refresher must count protocol
+/// errors, survive, and come back to `tor_up 1` without a restart. Returns the last scrape.
+async fn recovers_after_two_bad_answers(bad: &'static [u8]) -> String {
     watch_panics();
-    // Found by the fuzzer. Twice, then an honest tor: the refresher must survive and recover.
     let getinfos = std::sync::atomic::AtomicUsize::new(0);
     let peer = FakePeer::start(move |req, honest| match req.verb.as_str() {
         "GETINFO" if getinfos.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 => {
-            Action::Send("250é\r\n".as_bytes().to_vec())
+            Action::Send(bad.to_vec())
         }
         _ => honest,
     });
@@ -715,6 +715,13 @@ async fn a_multibyte_char_after_the_status_is_a_protocol_error_not_a_panic() {
     );
     exporter.stop().await;
     assert_no_panic_on_this_thread();
+    last
+}
+
+#[tokio::test]
+async fn a_multibyte_char_after_the_status_is_a_protocol_error_not_a_panic() {
+    // Found by the fuzzer.
+    recovers_after_two_bad_answers("250é\r\n".as_bytes()).await;
 }
 
 #[tokio::test]
@@ -758,30 +765,7 @@ async fn a_silent_peer_never_delays_a_scrape() {
 
 #[tokio::test]
 async fn tor_up_returns_after_faults_stop() {
-    // Two garbage answers, then an honest tor: the exporter recovers without a restart.
-    watch_panics();
-    let getinfos = std::sync::atomic::AtomicUsize::new(0);
-    let peer = FakePeer::start(move |req, honest| match req.verb.as_str() {
-        "GETINFO" if getinfos.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 => {
-            Action::Send(b"garbage\r\n".to_vec())
-        }
-        _ => honest,
-    });
-    let exporter = Exporter::start(&peer, Duration::from_millis(50), T).await;
-    let (got, last) = exporter
-        .metrics_until(Duration::from_secs(4), |last| {
-            sample(last, "tor_up") == Some(1.0)
-        })
-        .await;
-    assert!(got, "tor_up never came back:\n{last}");
-    assert!(
-        sample(
-            &last,
-            "tor_exporter_control_errors_total{kind=\"protocol\"}"
-        )
-        .is_some_and(|v| v >= 2.0),
-        "{last}"
-    );
+    let last = recovers_after_two_bad_answers(b"garbage\r\n").await;
     assert_eq!(
         sample(
             &last,
@@ -793,6 +777,4 @@ async fn tor_up_returns_after_faults_stop() {
         Some(1.0),
         "{last}"
     );
-    exporter.stop().await;
-    assert_no_panic_on_this_thread();
 }

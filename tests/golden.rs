@@ -10,20 +10,7 @@ use securedrop_tor_exporter::status::TorStatus;
 fn fixed() -> Snapshot {
     let mut s = Snapshot::new();
     s.tor_up = true;
-    s.status = Some(TorStatus {
-        version: Some("0.4.9.11".into()),
-        version_status: Some("recommended"),
-        bootstrap_progress: Some(100),
-        enough_dir_info: Some(true),
-        network_liveness: Some(true),
-        circuit_established: Some(true),
-        dormant: Some(false),
-        uptime_seconds: Some(86_400),
-        traffic_read_bytes: Some(123_456_789),
-        traffic_written_bytes: Some(98_765_432),
-        is_relay: false,
-        malformed: vec![],
-    });
+    s.status = Some(TorStatus::example());
     s.traffic_read_bytes = Some(117_440_512);
     s.traffic_written_bytes = Some(83_886_080);
     s.refresh_duration = Some(Duration::from_micros(250));

@@ -15,18 +15,8 @@ fn maximal() -> Snapshot {
     let mut s = Snapshot::new();
     s.tor_up = true;
     s.status = Some(TorStatus {
-        version: Some("0.4.9.11".into()),
-        version_status: Some("recommended"),
-        bootstrap_progress: Some(100),
-        enough_dir_info: Some(true),
-        network_liveness: Some(true),
-        circuit_established: Some(true),
-        dormant: Some(false),
-        uptime_seconds: Some(1),
-        traffic_read_bytes: Some(1),
-        traffic_written_bytes: Some(1),
         is_relay: true,
-        malformed: vec![],
+        ..TorStatus::example()
     });
     s.traffic_read_bytes = Some(16 * 1024 * 1024);
     s.traffic_written_bytes = Some(0);
