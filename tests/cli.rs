@@ -44,31 +44,30 @@ fn missing_config_file_is_an_error_naming_it() {
 
 #[test]
 fn unknown_key_bad_value_and_non_loopback_are_errors_naming_file_key_and_expectation() {
-    let f = config_file("[tor]\nrefresh_intervall = \"5s\"\n");
-    let path = f.path().display().to_string();
-    let (ok, err) = check(&["--config", &path]);
-    assert!(
-        !ok && err.contains(&path) && err.contains("refresh_intervall") && err.contains("expected"),
-        "{err}"
-    );
-
-    let f = config_file("[traffic]\nquantum_bytes = \"lots\"\n");
-    let path = f.path().display().to_string();
-    let (ok, err) = check(&["--config", &path]);
-    assert!(
-        !ok && err.contains(&path) && err.contains("traffic.quantum_bytes") && err.contains("u64"),
-        "{err}"
-    );
-
-    let f = config_file("[web]\nlisten_address = \"0.0.0.0:9747\"\n");
-    let path = f.path().display().to_string();
-    let (ok, err) = check(&["--config", &path]);
-    assert!(
-        !ok && err.contains(&path)
-            && err.contains("web.listen_address")
-            && err.contains("loopback"),
-        "{err}"
-    );
+    // (file content, what the message must name besides the file)
+    let cases = [
+        (
+            "[tor]\nrefresh_intervall = \"5s\"\n",
+            ["refresh_intervall", "expected"],
+        ),
+        (
+            "[traffic]\nquantum_bytes = \"lots\"\n",
+            ["traffic.quantum_bytes", "u64"],
+        ),
+        (
+            "[web]\nlisten_address = \"0.0.0.0:9747\"\n",
+            ["web.listen_address", "loopback"],
+        ),
+    ];
+    for (content, wanted) in cases {
+        let f = config_file(content);
+        let path = f.path().display().to_string();
+        let (ok, err) = check(&["--config", &path]);
+        assert!(!ok && err.contains(&path), "{err}");
+        for w in wanted {
+            assert!(err.contains(w), "{w} missing in: {err}");
+        }
+    }
 
     let (ok, err) = check(&["--web.listen-address", "192.0.2.1:9747"]);
     assert!(
