@@ -247,6 +247,19 @@ DROPIN=/etc/tor/torrc.d/$PKG.conf
 HS=/var/lib/tor/$PKG
 KEY=/var/lib/$PKG/client.key
 ONIONCONF=/etc/$PKG/config.d/50-metrics-onion.toml
+# unit_state UNIT WANT: the unit's state as soon as it is WANT, else its last state after 30 s.
+# Every state check waits this way: right after dpkg returns a unit can still be `activating` or
+# `reloading` (tor's own postinst restarts it), and a single look then is a flake, not a finding.
+unit_state() {
+    local unit=$1 want=$2 deadline=$((SECONDS + 30)) state
+    while :; do
+        state=$(cx systemctl is-active "$unit" 2>/dev/null || true)
+        [ "$state" = "$want" ] && break
+        [ "$SECONDS" -lt "$deadline" ] || break
+        sleep 0.2
+    done
+    echo "$state"
+}
 tor_pid() { cx systemctl show -p MainPID --value tor@default; }
 tor_restarts() { cx systemctl show -p NRestarts --value tor@default; }
 exists() { cx test -e "$1"; }
@@ -275,7 +288,7 @@ snapshot() {
         stat -c '%n %a %U:%G' $DROPIN $HS $HS/authorized_clients $HS/authorized_clients/*.auth $KEY $ONIONCONF 2>&1"
 }
 
-eq "tor@default active before install" active "$(cx systemctl is-active tor@default || true)"
+eq "tor@default active before install" active "$(unit_state tor@default active)"
 check "tor control socket present before install" exists /run/tor/control
 TOR_PID=$(tor_pid)
 TORRC_ORIG=$(cx sha256sum $TORRC)
@@ -284,8 +297,8 @@ check "no onion service configured in tor before install" lacks HiddenServiceDir
 
 section "install"
 if cx dpkg -i "/root/pkgtest/$(basename "$DEB")" >"$WORK/install.log" 2>&1; then ok "dpkg -i $VERSION"; else nok "dpkg -i $VERSION"; sed 's/^/#   /' "$WORK/install.log"; fi
-eq "exporter unit active" active "$(cx systemctl is-active $PKG || true)"
-eq "tor@default still active" active "$(cx systemctl is-active tor@default || true)"
+eq "exporter unit active" active "$(unit_state $PKG active)"
+eq "tor@default still active" active "$(unit_state tor@default active)"
 eq "tor not restarted by the install (same MainPID)" "$TOR_PID" "$(tor_pid)"
 eq "tor NRestarts still 0" 0 "$(tor_restarts)"
 check "/metrics shows tor_up 1" wait_tor_up
@@ -332,7 +345,7 @@ if cx dpkg -i "/root/pkgtest/$(basename "$DEB")" >"$WORK/reinstall.log" 2>&1; th
 eq "reinstall changes nothing (keys, hostname, drop-in, torrc, clients, modes)" "$before" "$(snapshot)"
 eq "tor MainPID unchanged by reinstall" "$pid_before" "$(tor_pid)"
 check "reinstall is quiet (no messages from the package)" lacks "$PKG:" "$(cat "$WORK/reinstall.log")"
-eq "exporter active after reinstall" active "$(cx systemctl is-active $PKG || true)"
+eq "exporter active after reinstall" active "$(unit_state $PKG active)"
 
 section "upgrade to $UVERSION"
 # a second client, as an admin would add: must survive the upgrade
@@ -345,7 +358,7 @@ eq "installed version" "$UVERSION" "$(cx dpkg-query -W -f='${Version}' $PKG)"
 eq "upgrade keeps onion address, keys, clients, drop-in, torrc" "$before" "$(snapshot)"
 eq "tor not restarted by the upgrade (same MainPID)" "$pid_before" "$(tor_pid)"
 eq "tor NRestarts still 0 after upgrade" 0 "$(tor_restarts)"
-eq "exporter active after upgrade" active "$(cx systemctl is-active $PKG || true)"
+eq "exporter active after upgrade" active "$(unit_state $PKG active)"
 check "/metrics shows tor_up 1 after upgrade" wait_tor_up
 
 section "tor's torrc replaced (file trigger)"
@@ -374,7 +387,7 @@ if [ -s "$tor_deb" ]; then
     if cx dpkg -i /root/pkgtest/tor.deb >"$WORK/tor-reinstall.log" 2>&1; then ok "dpkg -i tor (same version)"; else nok "dpkg -i tor"; sed 's/^/#   /' "$WORK/tor-reinstall.log"; fi
     check "tor's unpack triggered our postinst" grep -q "Processing triggers for $PKG" "$WORK/tor-reinstall.log"
     eq "onion service, keys and include kept through tor's reinstall" "$before" "$(snapshot)"
-    eq "tor active after its reinstall (restarted by tor's own postinst)" active "$(cx systemctl is-active tor@default || true)"
+    eq "tor active after its reinstall (restarted by tor's own postinst)" active "$(unit_state tor@default active)"
     check "/metrics shows tor_up 1 after tor's reinstall" wait_tor_up
     check "tor runs the onion service after its reinstall" contains "HiddenServiceDir=$HS" "$(tor_hs_conf)"
 else
@@ -423,13 +436,13 @@ before_keys=$(cx sh -c "sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/aut
 pid_before=$(tor_pid)
 if cx dpkg -r $PKG >"$WORK/remove.log" 2>&1; then ok "dpkg -r"; else nok "dpkg -r"; sed 's/^/#   /' "$WORK/remove.log"; fi
 check "drop-in gone" absent $DROPIN
-eq "tor active after remove" active "$(cx systemctl is-active tor@default || true)"
+eq "tor active after remove" active "$(unit_state tor@default active)"
 eq "tor not restarted by remove (same MainPID)" "$pid_before" "$(tor_pid)"
 eq "tor NRestarts unchanged by remove" "$RESTARTS0" "$(tor_restarts)"
 check "tor no longer runs the onion service" lacks "HiddenServiceDir=$HS" "$(tor_hs_conf)"
 check "tor --verify-config as debian-tor clean after remove" verify_as_tor
 eq "keys and clients kept on remove" "$before_keys" "$(cx sh -c "sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/authorized_clients/*.auth $KEY" 2>&1)"
-check "exporter stopped" test "$(cx systemctl is-active $PKG 2>&1 || true)" != active
+check "exporter stopped" test "$(unit_state $PKG inactive)" != active
 check "remove is quiet (no messages from the package)" lacks "$PKG:" "$(cat "$WORK/remove.log")"
 
 section "purge"
@@ -445,7 +458,7 @@ for p in /etc/$PKG /usr/share/doc/$PKG $HS /var/lib/$PKG /etc/tor/torrc.d \
 done
 eq "nothing of ours left (dpkg -L files, dirs, onion dir, keys, enablement)" "" "$left"
 eq "torrc exactly as before the install (include line gone)" "$TORRC_ORIG" "$(cx sha256sum $TORRC)"
-eq "tor active after purge" active "$(cx systemctl is-active tor@default || true)"
+eq "tor active after purge" active "$(unit_state tor@default active)"
 eq "tor MainPID unchanged through purge" "$pid_before" "$(tor_pid)"
 check "tor --verify-config as debian-tor clean after purge" verify_as_tor
 eq "package unknown to dpkg" "" "$(cx dpkg-query -W -f='${Status}' $PKG 2>/dev/null || true)"
@@ -502,8 +515,8 @@ check "chroot: no onion address yet, so no config.d file" test ! -e "$ROOT2$ONIO
 STATES+=("$STATE2")
 L=$("$CONTAINER/boot.sh" "$ROOT2" pkgtest2-$$ "$STATE2")
 ok "booted the image (leader $L)"
-eq "image: tor active" active "$(cx systemctl is-active tor@default || true)"
-eq "image: exporter active" active "$(cx systemctl is-active $PKG || true)"
+eq "image: tor active" active "$(unit_state tor@default active)"
+eq "image: exporter active" active "$(unit_state $PKG active)"
 check "image: tor wrote the hostname at start" exists $HS/hostname
 check "image: /metrics shows tor_up 1" wait_tor_up
 pid_before=$(tor_pid)
@@ -523,7 +536,7 @@ check "opt-out: no client key generated" absent $KEY
 check "opt-out: no onion service without an authorized client" absent $DROPIN
 check "opt-out: says how to finish" grep -q 'dpkg-reconfigure' "$WORK/optout.log"
 eq "opt-out: tor untouched" "$pid_before" "$(tor_pid)"
-eq "opt-out: exporter active" active "$(cx systemctl is-active $PKG || true)"
+eq "opt-out: exporter active" active "$(unit_state $PKG active)"
 # as the role does: the public half of a key made elsewhere, then reconfigure
 "$BIN" client-key generate --auth-file "$WORK/role.auth" --private-key-file "$WORK/role.key" >/dev/null 2>&1
 cx install -d -m 0700 -o debian-tor -g debian-tor $HS $HS/authorized_clients
