@@ -78,13 +78,17 @@ pub async fn run(
     ));
     tasks.spawn(onion::run(config.clone(), shared.clone(), stop_rx.clone()));
     tasks.spawn(systemd::run(shared.clone(), stop_rx.clone()));
-    let registry = Arc::new(metrics::registry(shared));
+    let registry = Arc::new(metrics::registry(shared.clone()));
     let app = http::router(registry);
     let on_shutdown = stop_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = on_shutdown.send(true);
     });
+    // The first answer must be the truth: let the first refresh attempt finish before serving
+    // and before telling systemd we are ready, but never wait longer than tor.timeout (a frozen
+    // tor must not hold the exporter; until the attempt ends `tor_up` is left out).
+    let _ = tokio::time::timeout(config.tor.timeout, shared.first_refresh()).await;
     systemd::ready();
     let serve = http::serve(
         listener,

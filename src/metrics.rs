@@ -200,7 +200,10 @@ fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std:
         &policy::BUILD,
         vec![("version", env!("CARGO_PKG_VERSION").to_owned())],
     )?;
-    gauge(enc, &policy::UP, i64::from(s.tor_up))?;
+    // Left out until the first refresh attempt has an answer (see `Snapshot::refreshed`).
+    if s.refreshed {
+        gauge(enc, &policy::UP, i64::from(s.tor_up))?;
+    }
     if let Some(d) = s.refresh_duration {
         gauge(enc, &policy::REFRESH_DURATION, d.as_secs_f64())?;
     }

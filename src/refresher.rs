@@ -80,6 +80,7 @@ pub async fn run(config: Config, shared: Shared, mut shutdown: watch::Receiver<b
                 let kind = e.kind();
                 let elapsed = started.elapsed();
                 r.shared.update(|s| {
+                    s.refreshed = true;
                     s.tor_up = false;
                     s.status = None;
                     s.relay = None;
@@ -136,6 +137,7 @@ impl Refresher {
         }
         let elapsed = started.elapsed();
         self.shared.update(|s| {
+            s.refreshed = true;
             s.tor_up = true;
             s.status = Some(status);
             s.relay = relay;

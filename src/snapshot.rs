@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::control::ControlError;
 use crate::onion::OnionHealth;
 use crate::relay::RelayStatus;
@@ -14,6 +16,10 @@ use crate::status::TorStatus;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
+    /// The refresher has finished its first attempt. Until then tor's state is unknown and
+    /// `tor_up` is left out of `/metrics`: a `tor_up 0` from a scrape that came a few hundred
+    /// milliseconds after a restart would record an outage that never happened.
+    pub refreshed: bool,
     /// The last refresh succeeded.
     pub tor_up: bool,
     /// What tor said in the last successful refresh; `None` while tor is down.
@@ -45,29 +51,51 @@ impl Snapshot {
 
 /// The shared cell. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Shared(Arc<RwLock<Arc<Snapshot>>>);
+pub struct Shared {
+    cell: Arc<RwLock<Arc<Snapshot>>>,
+    /// Turns true with the first snapshot that has `refreshed` set, so `run` can wait for it.
+    refreshed: Arc<watch::Sender<bool>>,
+}
 
 impl Default for Shared {
     fn default() -> Self {
-        Shared(Arc::new(RwLock::new(Arc::new(Snapshot::new()))))
+        Shared::new(Snapshot::new())
     }
 }
 
 impl Shared {
     pub fn new(s: Snapshot) -> Self {
-        Shared(Arc::new(RwLock::new(Arc::new(s))))
+        let (tx, _) = watch::channel(s.refreshed);
+        Shared {
+            cell: Arc::new(RwLock::new(Arc::new(s))),
+            refreshed: Arc::new(tx),
+        }
     }
 
     pub fn get(&self) -> Arc<Snapshot> {
         // A poisoned lock only means a writer panicked mid-replace; the Arc inside is whole.
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.cell.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Applies `f` to a copy of the current snapshot and publishes the result.
     pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
-        let mut guard = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = (**guard).clone();
-        f(&mut next);
-        *guard = Arc::new(next);
+        let refreshed = {
+            let mut guard = self.cell.write().unwrap_or_else(|e| e.into_inner());
+            let mut next = (**guard).clone();
+            f(&mut next);
+            let refreshed = next.refreshed;
+            *guard = Arc::new(next);
+            refreshed
+        };
+        if refreshed {
+            self.refreshed
+                .send_if_modified(|seen| !std::mem::replace(seen, true));
+        }
+    }
+
+    /// Resolves once the refresher has finished its first attempt, successful or not.
+    pub async fn first_refresh(&self) {
+        let mut rx = self.refreshed.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
     }
 }

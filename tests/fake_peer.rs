@@ -545,6 +545,10 @@ impl Exporter {
         config.tor.refresh_interval = refresh;
         config.tor.timeout = timeout;
         config.tor.max_backoff = refresh * 4;
+        Exporter::start_with(config).await
+    }
+
+    async fn start_with(config: Config) -> Exporter {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -727,16 +731,20 @@ async fn a_multibyte_char_after_the_status_is_a_protocol_error_not_a_panic() {
 #[tokio::test]
 async fn a_silent_peer_never_delays_a_scrape() {
     watch_panics();
-    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
-        "GETINFO" => Action::Hang,
+    // The first GETINFO is answered (tor_up 1), every later one hangs.
+    let getinfos = std::sync::atomic::AtomicUsize::new(0);
+    let peer = FakePeer::start(move |req, honest| match req.verb.as_str() {
+        "GETINFO" if getinfos.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1 => {
+            Action::Hang
+        }
         _ => honest,
     });
     let timeout = Duration::from_millis(800);
     let exporter = Exporter::start(&peer, Duration::from_millis(50), timeout).await;
-    // Wait until the refresher is stuck waiting for the GETINFO answer.
+    // Wait until the refresher is stuck waiting for the second GETINFO's answer.
     assert!(
         eventually(Duration::from_secs(2), || async {
-            peer.count("GETINFO") >= 1
+            peer.count("GETINFO") >= 2
         })
         .await
     );
@@ -749,7 +757,7 @@ async fn a_silent_peer_never_delays_a_scrape() {
             "scrape took {:?}",
             started.elapsed()
         );
-        assert_eq!(sample(&text, "tor_up"), Some(0.0));
+        assert_eq!(sample(&text, "tor_up"), Some(1.0), "{text}");
     }
     // After the timeout the failure is counted as one.
     let (got, last) = exporter
@@ -759,8 +767,67 @@ async fn a_silent_peer_never_delays_a_scrape() {
         })
         .await;
     assert!(got, "no timeout counted:\n{last}");
+    assert_eq!(sample(&last, "tor_up"), Some(0.0), "{last}");
     exporter.stop().await;
     assert_no_panic_on_this_thread();
+}
+
+/// The first scrape after a start tells the truth: no `tor_up 0` for a tor that is up.
+#[tokio::test]
+async fn the_first_scrape_after_start_already_shows_tor_up_1() {
+    let peer = FakePeer::honest();
+    // One refresh a minute: only the first attempt can have set tor_up.
+    let exporter = Exporter::start(&peer, Duration::from_secs(60), T).await;
+    let text = exporter.metrics().await;
+    assert_eq!(sample(&text, "tor_up"), Some(1.0), "{text}");
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_scrape_after_start_shows_tor_up_0_when_nothing_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.tor.control_address =
+        securedrop_tor_exporter::ControlAddress::Unix(dir.path().join("no-such-socket"));
+    config.tor.refresh_interval = Duration::from_secs(60);
+    let exporter = Exporter::start_with(config).await;
+    let text = exporter.metrics().await;
+    assert_eq!(sample(&text, "tor_up"), Some(0.0), "{text}");
+    exporter.stop().await;
+}
+
+/// A tor that is slow to answer cannot hold the exporter for longer than `tor.timeout`; until
+/// the first attempt ends, `tor_up` is left out rather than guessed.
+#[tokio::test]
+async fn a_slow_first_refresh_delays_serving_by_at_most_the_timeout_and_leaves_tor_up_out() {
+    // PROTOCOLINFO's answer drips for about 0.5 s and GETINFO never comes back: the first
+    // attempt ends (a timeout) about 1.3 s after start, well after serving began at 0.8 s.
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "PROTOCOLINFO" => {
+            let bytes = honest.bytes();
+            let pause = Duration::from_millis(500) / bytes.len().max(1) as u32;
+            Action::Drip(bytes, pause)
+        }
+        "GETINFO" => Action::Hang,
+        _ => honest,
+    });
+    let timeout = Duration::from_millis(800);
+    let started = Instant::now();
+    let exporter = Exporter::start(&peer, Duration::from_secs(60), timeout).await;
+    let text = exporter.metrics().await;
+    let first = started.elapsed();
+    assert!(
+        first < timeout + Duration::from_millis(300),
+        "first answer after {first:?}"
+    );
+    assert_eq!(sample(&text, "tor_up"), None, "{text}");
+    assert!(text.contains("tor_exporter_build_info"), "{text}");
+    let (got, last) = exporter
+        .metrics_until(Duration::from_secs(4), |t| sample(t, "tor_up").is_some())
+        .await;
+    assert!(got, "tor_up never appeared:\n{last}");
+    assert_eq!(sample(&last, "tor_up"), Some(0.0), "{last}");
+    exporter.stop().await;
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use securedrop_tor_exporter::status::TorStatus;
 
 fn fixed() -> Snapshot {
     let mut s = Snapshot::new();
+    s.refreshed = true;
     s.tor_up = true;
     s.status = Some(TorStatus::example());
     s.traffic_read_bytes = Some(117_440_512);

@@ -13,6 +13,7 @@ use securedrop_tor_exporter::status::TorStatus;
 /// A snapshot with every optional part filled: the most the exporter can ever say.
 fn maximal() -> Snapshot {
     let mut s = Snapshot::new();
+    s.refreshed = true;
     s.tor_up = true;
     s.status = Some(TorStatus {
         is_relay: true,
