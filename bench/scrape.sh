@@ -209,8 +209,9 @@ PROXY=$!
 PIDS+=("$PROXY")
 wait_for "the control proxy" 10 "$PROXY" test -S "$TMP/control.proxy"
 
-# The exporter, configured by flags only (/dev/null as config file, no drop-ins).
-nsenter -t "$HOLDER" -n -- "${ON_SERVER[@]}" "$EXPORTER" --config /dev/null --config.dir /nonexistent \
+# The exporter, configured by flags only (/dev/null as config file, an empty drop-in folder).
+mkdir -p "$TMP/empty-config.d"
+nsenter -t "$HOLDER" -n -- "${ON_SERVER[@]}" "$EXPORTER" --config /dev/null --config.dir "$TMP/empty-config.d" \
     --tor.control-address "unix:$TMP/control.proxy" --web.listen-address "$EXPORTER_ADDR" \
     --tor.refresh-interval "${REFRESH}s" --log.target stderr >"$TMP/exporter.out" 2>&1 &
 EXPORTER_PID=$!

@@ -227,8 +227,10 @@ pub struct Sources {
     /// The main file; `explicit` means it was named on the command line and must exist.
     pub file: PathBuf,
     pub explicit: bool,
-    /// Drop-in directory whose `*.toml` files are merged in name order; missing is fine.
+    /// Drop-in directory whose `*.toml` files are merged in name order; missing is fine unless
+    /// `dir_explicit` (named on the command line, where a typo would otherwise pass silently).
     pub dir: Option<PathBuf>,
+    pub dir_explicit: bool,
     /// Environment variables are read unless this is false (tests).
     pub env: bool,
 }
@@ -239,6 +241,7 @@ impl Default for Sources {
             file: DEFAULT_CONFIG_FILE.into(),
             explicit: false,
             dir: Some(DEFAULT_CONFIG_DIR.into()),
+            dir_explicit: false,
             env: true,
         }
     }
@@ -248,6 +251,8 @@ impl Default for Sources {
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
     Missing(PathBuf),
+    #[error("config directory {0} (--config.dir) does not exist")]
+    MissingDir(PathBuf),
     #[error("cannot read config directory {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -291,6 +296,9 @@ fn figment(
         f = f.merge(Toml::file(&sources.file));
     }
     if let Some(dir) = &sources.dir {
+        if sources.dir_explicit && !dir.is_dir() {
+            return Err(ConfigError::MissingDir(dir.clone()));
+        }
         for file in dropins(dir)? {
             f = f.merge(Toml::file_exact(file));
         }
@@ -356,12 +364,52 @@ fn dropins(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
 }
 
 /// Where a value came from: the file's full path (figment would print it relative to the
-/// working directory, which names no file an admin can find), or the provider's name.
-fn where_from(md: &figment::Metadata) -> String {
+/// working directory, which names no file an admin can find), the environment variable by its
+/// full name, or the provider's name.
+fn where_from(md: &figment::Metadata, path: &[String]) -> String {
     match &md.source {
-        Some(figment::Source::File(path)) => format!("in {}", path.display()),
+        Some(figment::Source::File(file)) => {
+            format!(
+                "in {}",
+                std::path::absolute(file).unwrap_or(file.clone()).display()
+            )
+        }
         Some(other) => format!("in {other}"),
+        None if md.name.contains("environment variable") && !path.is_empty() => {
+            format!("from environment variable {}", env_var_name(path))
+        }
         None => format!("from {}", md.name),
+    }
+}
+
+/// The environment variable that sets a key: `tor.timeout` → `SECUREDROP_TOR_EXPORTER_TOR__TIMEOUT`.
+pub fn env_var_name(path: &[String]) -> String {
+    format!("{ENV_PREFIX}{}", path.join("__").to_ascii_uppercase())
+}
+
+/// What was expected, in words, for the kinds whose figment/serde wording nests backticks
+/// (``expected `one of `a`, `b```) or gives no hint of the form.
+fn expectation(kind: &figment::error::Kind, path: &[String]) -> String {
+    use figment::error::Kind;
+    let list = |names: &[&str]| names.join(", ");
+    match kind {
+        Kind::UnknownField(found, expected) => {
+            let section = match path.len() {
+                0 | 1 => "the top level".to_owned(),
+                n => format!("[{}]", path[..n - 1].join(".")),
+            };
+            format!(
+                "unknown key `{found}`; expected one of the keys of {section}: {}",
+                list(expected)
+            )
+        }
+        Kind::UnknownVariant(found, expected) => {
+            format!("`{found}` is not one of: {}", list(expected))
+        }
+        Kind::Message(m) if path.join(".") == "web.listen_address" => format!(
+            "{m}; expected IP:PORT, e.g. 127.0.0.1:9747 or [::1]:9747 (an IP address, not a host name)"
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -369,12 +417,12 @@ fn where_from(md: &figment::Metadata) -> String {
 fn describe(err: figment::Error) -> String {
     err.into_iter()
         .map(|e| {
-            let mut s = e.kind.to_string();
+            let mut s = expectation(&e.kind, &e.path);
             if !e.path.is_empty() {
                 s = format!("key `{}`: {s}", e.path.join("."));
             }
             if let Some(md) = &e.metadata {
-                s.push_str(&format!(" ({})", where_from(md)));
+                s.push_str(&format!(" ({})", where_from(md, &e.path)));
             }
             s
         })
@@ -383,9 +431,10 @@ fn describe(err: figment::Error) -> String {
 }
 
 fn origin(figment: &Figment, key: &str) -> String {
+    let path: Vec<String> = key.split('.').map(str::to_owned).collect();
     figment
         .find_metadata(key)
-        .map_or_else(|| "from defaults".into(), where_from)
+        .map_or_else(|| "from defaults".into(), |md| where_from(md, &path))
 }
 
 fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
@@ -433,12 +482,23 @@ fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
         {
             return Err(invalid(&key, "a role name of 1-32 characters [a-z0-9_-]"));
         }
-        if OnionAddress::new(address).is_err() {
-            // The value is an address: say what is wrong without repeating it.
-            return Err(invalid(
-                &key,
-                "a v3 onion address (56 characters of a-z and 2-7, optionally with .onion)",
-            ));
+        // The value is an address: say what is wrong without repeating it.
+        match OnionAddress::new(address).map(|a| a.check_v3()) {
+            Err(_) => {
+                return Err(invalid(
+                    &key,
+                    &format!(
+                        "a v3 onion address for role `{role}` (56 characters of a-z and 2-7, optionally with .onion)"
+                    ),
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err(invalid(
+                    &key,
+                    &format!("a v3 onion address for role `{role}`, but {e}"),
+                ));
+            }
+            Ok(Ok(())) => {}
         }
     }
     let mut seen = BTreeMap::new();
@@ -489,6 +549,7 @@ mod tests {
             file: file.to_owned(),
             explicit: true,
             dir: None,
+            dir_explicit: false,
             env: false,
         }
     }
@@ -509,6 +570,7 @@ mod tests {
             file: "/nonexistent/config.toml".into(),
             explicit: false,
             dir: None,
+            dir_explicit: false,
             env: false,
         };
         let c = load(&s, no_overrides()).unwrap();
@@ -595,22 +657,46 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains(&secret), "{e}");
-        let ok = write(&format!(
-            "[onion_services]\nsource = \"{}\"\n",
-            "x".repeat(56)
-        ));
+        let real = valid_address(1);
+        let ok = write(&format!("[onion_services]\nsource = \"{real}\"\n"));
         let c = load(&sources(ok.path()), no_overrides()).unwrap();
         assert!(
-            !format!("{c:?}").contains(&"x".repeat(56)),
+            !format!("{c:?}").contains(&real),
             "Debug must not show addresses"
         );
+    }
+
+    /// A well-formed v3 address (right checksum and version) for key bytes `n`.
+    fn valid_address(n: u8) -> String {
+        OnionAddress::from_public_key(&[n; 32]).expose().to_owned()
+    }
+
+    #[test]
+    fn a_mistyped_onion_address_names_the_role_and_never_the_address() {
+        let real = valid_address(2);
+        let mut typo = real.clone().into_bytes();
+        typo[10] = if typo[10] == b'q' { b'r' } else { b'q' };
+        let typo = String::from_utf8(typo).unwrap();
+        let f = write(&format!(
+            "[onion_services]\njournalist = \"{typo}.onion\"\n"
+        ));
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("onion_services.journalist")
+                && e.contains("role `journalist`")
+                && e.contains("checksum does not match"),
+            "{e}"
+        );
+        assert!(!e.contains(&typo) && !e.contains(&real), "{e}");
     }
 
     #[test]
     fn dropins_merge_in_name_order_and_redaction_hides_addresses() {
         let dir = tempfile::tempdir().unwrap();
-        let a = "a".repeat(56);
-        let b = "b".repeat(56);
+        let a = valid_address(3);
+        let b = valid_address(4);
         std::fs::write(
             dir.path().join("40-sd.toml"),
             format!("[onion_services]\nsource = \"{a}\"\n"),
@@ -626,6 +712,7 @@ mod tests {
             file: "/nonexistent".into(),
             explicit: false,
             dir: Some(dir.path().into()),
+            dir_explicit: false,
             env: false,
         };
         let c = load(&s, no_overrides()).unwrap();

@@ -12,6 +12,7 @@ use securedrop_tor_exporter::keys;
 #[derive(Parser, Debug)]
 #[command(name = "securedrop-tor-exporter", version, about = "Privacy-preserving Prometheus exporter for tor on SecureDrop servers", long_about = None)]
 struct Cli {
+    /// The flags of `serve`, for running with no subcommand.
     #[command(flatten)]
     flags: Flags,
     #[command(subcommand)]
@@ -21,9 +22,15 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run the exporter (the default).
-    Serve,
+    Serve {
+        #[command(flatten)]
+        flags: Flags,
+    },
     /// Validate the configuration, print it (onion addresses redacted) and exit.
-    CheckConfig,
+    CheckConfig {
+        #[command(flatten)]
+        flags: Flags,
+    },
     /// Manage x25519 client-authorization keys for the metrics onion service.
     #[command(subcommand)]
     ClientKey(KeyCmd),
@@ -58,74 +65,92 @@ enum KeyCmd {
 
 /// Every configuration key as a flag, named in the Prometheus exporters' dotted style.
 /// Environment variables (`SECUREDROP_TOR_EXPORTER_<SECTION>__<KEY>`) are read by the config loader.
-#[derive(Args, Debug)]
+/// Only `serve` and `check-config` take them (so `client-key --help` shows its own flags only);
+/// before the subcommand they are accepted too, and flags after it win.
+#[derive(Args, Debug, Default, PartialEq)]
 struct Flags {
     /// Configuration file; when given it must exist.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Drop-in directory merged after the file, in name order.
-    #[arg(long = "config.dir", global = true, value_name = "DIR", default_value = config::DEFAULT_CONFIG_DIR)]
-    config_dir: PathBuf,
+    /// Drop-in directory merged after the file, in name order; when given it must exist
+    /// [default: /etc/securedrop-tor-exporter/config.d].
+    #[arg(long = "config.dir", value_name = "DIR")]
+    config_dir: Option<PathBuf>,
     /// Address to serve /metrics on [default: 127.0.0.1:9747].
-    #[arg(long = "web.listen-address", global = true, value_name = "HOST:PORT")]
+    #[arg(long = "web.listen-address", value_name = "HOST:PORT")]
     web_listen_address: Option<String>,
     /// Allow a listen address outside loopback.
-    #[arg(long = "web.allow-non-loopback", global = true)]
+    #[arg(long = "web.allow-non-loopback")]
     web_allow_non_loopback: bool,
     /// Time a client may take to send its request head [default: 5s].
-    #[arg(
-        long = "web.header-read-timeout",
-        global = true,
-        value_name = "DURATION"
-    )]
+    #[arg(long = "web.header-read-timeout", value_name = "DURATION")]
     web_header_read_timeout: Option<String>,
     /// tor's control port [default: unix:/run/tor/control].
-    #[arg(
-        long = "tor.control-address",
-        global = true,
-        value_name = "unix:/PATH|HOST:PORT"
-    )]
+    #[arg(long = "tor.control-address", value_name = "unix:/PATH|HOST:PORT")]
     tor_control_address: Option<String>,
     /// Cookie file, instead of the one tor announces.
-    #[arg(long = "tor.cookie-file", global = true, value_name = "PATH")]
+    #[arg(long = "tor.cookie-file", value_name = "PATH")]
     tor_cookie_file: Option<String>,
     /// File holding the control password (HASHEDPASSWORD auth).
-    #[arg(long = "tor.password-file", global = true, value_name = "PATH")]
+    #[arg(long = "tor.password-file", value_name = "PATH")]
     tor_password_file: Option<String>,
     /// How often to ask tor [default: 5s].
-    #[arg(long = "tor.refresh-interval", global = true, value_name = "DURATION")]
+    #[arg(long = "tor.refresh-interval", value_name = "DURATION")]
     tor_refresh_interval: Option<String>,
     /// Deadline for connecting to tor and for each read and write [default: 2s].
-    #[arg(long = "tor.timeout", global = true, value_name = "DURATION")]
+    #[arg(long = "tor.timeout", value_name = "DURATION")]
     tor_timeout: Option<String>,
     /// Longest wait between reconnection attempts [default: 30s].
-    #[arg(long = "tor.max-backoff", global = true, value_name = "DURATION")]
+    #[arg(long = "tor.max-backoff", value_name = "DURATION")]
     tor_max_backoff: Option<String>,
     /// Traffic counters move in multiples of this [default: 16777216].
-    #[arg(long = "traffic.quantum-bytes", global = true, value_name = "BYTES")]
+    #[arg(long = "traffic.quantum-bytes", value_name = "BYTES")]
     traffic_quantum_bytes: Option<u64>,
     /// Traffic counters move at most once per this period [default: 1h].
-    #[arg(long = "traffic.period", global = true, value_name = "DURATION")]
+    #[arg(long = "traffic.period", value_name = "DURATION")]
     traffic_period: Option<String>,
     /// HSFETCH our own descriptors this often; 0 is off [default: 0s].
-    #[arg(
-        long = "onion.self-probe-interval",
-        global = true,
-        value_name = "DURATION"
-    )]
+    #[arg(long = "onion.self-probe-interval", value_name = "DURATION")]
     onion_self_probe_interval: Option<String>,
     /// Name an onion service: ROLE=ADDRESS (repeatable; prefer the config file: flags show in ps).
-    #[arg(long = "onion-service", global = true, value_name = "ROLE=ADDRESS")]
+    #[arg(long = "onion-service", value_name = "ROLE=ADDRESS")]
     onion_service: Vec<String>,
     /// error, warn, info, debug or trace [default: info].
-    #[arg(long = "log.level", global = true, value_name = "LEVEL")]
+    #[arg(long = "log.level", value_name = "LEVEL")]
     log_level: Option<String>,
     /// auto, journald or stderr [default: auto].
-    #[arg(long = "log.target", global = true, value_name = "TARGET")]
+    #[arg(long = "log.target", value_name = "TARGET")]
     log_target: Option<String>,
 }
 
 impl Flags {
+    /// `self` (flags before the subcommand) overridden by `later` (flags after it).
+    fn then(self, later: Flags) -> Flags {
+        Flags {
+            config: later.config.or(self.config),
+            config_dir: later.config_dir.or(self.config_dir),
+            web_listen_address: later.web_listen_address.or(self.web_listen_address),
+            web_allow_non_loopback: later.web_allow_non_loopback || self.web_allow_non_loopback,
+            web_header_read_timeout: later
+                .web_header_read_timeout
+                .or(self.web_header_read_timeout),
+            tor_control_address: later.tor_control_address.or(self.tor_control_address),
+            tor_cookie_file: later.tor_cookie_file.or(self.tor_cookie_file),
+            tor_password_file: later.tor_password_file.or(self.tor_password_file),
+            tor_refresh_interval: later.tor_refresh_interval.or(self.tor_refresh_interval),
+            tor_timeout: later.tor_timeout.or(self.tor_timeout),
+            tor_max_backoff: later.tor_max_backoff.or(self.tor_max_backoff),
+            traffic_quantum_bytes: later.traffic_quantum_bytes.or(self.traffic_quantum_bytes),
+            traffic_period: later.traffic_period.or(self.traffic_period),
+            onion_self_probe_interval: later
+                .onion_self_probe_interval
+                .or(self.onion_self_probe_interval),
+            onion_service: [self.onion_service, later.onion_service].concat(),
+            log_level: later.log_level.or(self.log_level),
+            log_target: later.log_target.or(self.log_target),
+        }
+    }
+
     fn overrides(&self) -> anyhow::Result<Vec<(String, Value)>> {
         let mut o: Vec<(String, Value)> = Vec::new();
         let mut s = |k: &str, v: &Option<String>| {
@@ -170,7 +195,12 @@ impl Flags {
                 .clone()
                 .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into()),
             explicit: self.config.is_some(),
-            dir: Some(self.config_dir.clone()),
+            dir: Some(
+                self.config_dir
+                    .clone()
+                    .unwrap_or_else(|| config::DEFAULT_CONFIG_DIR.into()),
+            ),
+            dir_explicit: self.config_dir.is_some(),
             env: true,
         }
     }
@@ -181,14 +211,37 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("securedrop-tor-exporter: error: {e:#}");
+            eprintln!("securedrop-tor-exporter: error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes, each said once: an error whose own message already ends with its
+/// cause's text (`cannot read X: No such file…`) is not followed by that cause again.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
+}
+
 fn real_main(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Cmd::Serve) {
+    let top = cli.flags;
+    let command = cli.command.unwrap_or(Cmd::Serve {
+        flags: Flags::default(),
+    });
+    if matches!(command, Cmd::ClientKey(_) | Cmd::OnionLabel) && top != Flags::default() {
+        anyhow::bail!(
+            "configuration flags belong to `serve` and `check-config`, not to this subcommand"
+        );
+    }
+    match command {
         Cmd::ClientKey(k) => client_key(k),
         Cmd::OnionLabel => {
             let mut line = String::new();
@@ -204,14 +257,16 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Cmd::CheckConfig => {
-            let c = config::load(&cli.flags.sources(), cli.flags.overrides()?)?;
+        Cmd::CheckConfig { flags } => {
+            let flags = top.then(flags);
+            let c = config::load(&flags.sources(), flags.overrides()?)?;
             print!("{}", c.to_redacted_toml());
             eprintln!("configuration is valid");
             Ok(())
         }
-        Cmd::Serve => {
-            let c = config::load(&cli.flags.sources(), cli.flags.overrides()?)?;
+        Cmd::Serve { flags } => {
+            let flags = top.then(flags);
+            let c = config::load(&flags.sources(), flags.overrides()?)?;
             securedrop_tor_exporter::logging::init(c.log.level, c.log.target);
             serve(c)
         }

@@ -8,14 +8,26 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
 
+/// An empty drop-in folder, so the machine's own /etc/securedrop-tor-exporter/config.d stays out.
+fn empty_config_dir() -> String {
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-empty-config.d");
+    std::fs::create_dir_all(&d).unwrap();
+    d.display().to_string()
+}
+
 fn exporter() -> Command {
     let mut c = Command::new(BIN);
     // Keep the machine's own configuration and environment out of the tests.
-    c.args(["--config.dir", "/nonexistent"]);
+    c.args(["--config.dir", &empty_config_dir()]);
     c.env_remove("NOTIFY_SOCKET")
         .env_remove("WATCHDOG_USEC")
         .env_remove("WATCHDOG_PID");
     c
+}
+
+/// The binary for `client-key`, which takes no configuration flags.
+fn key_tool() -> Command {
+    Command::new(BIN)
 }
 
 fn config_file(content: &str) -> tempfile::NamedTempFile {
@@ -101,7 +113,8 @@ fn env_vars_are_read_and_named_in_errors() {
 
 #[test]
 fn check_config_redacts_onion_addresses() {
-    let addr = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx";
+    let addr = securedrop_tor_exporter::control::OnionAddress::from_public_key(&[5; 32]);
+    let addr = addr.expose();
     let f = config_file(&format!("[onion_services]\nsource = \"{addr}\"\n"));
     let out = exporter()
         .args(["--config", &f.path().display().to_string(), "check-config"])
@@ -168,7 +181,7 @@ fn client_key_generate_show_public() {
     let host = d.path().join("hostname");
     let addr = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx";
     std::fs::write(&host, format!("{addr}.onion\n")).unwrap();
-    let gen_out = exporter()
+    let gen_out = key_tool()
         .args(["client-key", "generate", "--auth-file"])
         .arg(&auth)
         .arg("--private-key-file")
@@ -188,7 +201,7 @@ fn client_key_generate_show_public() {
         "generate must not print the private key"
     );
 
-    let show = exporter()
+    let show = key_tool()
         .args(["client-key", "show", "--private-key-file"])
         .arg(&key)
         .arg("--hostname-file")
@@ -200,7 +213,7 @@ fn client_key_generate_show_public() {
         format!("{addr}:descriptor:x25519:{private_b32}")
     );
 
-    let public = exporter()
+    let public = key_tool()
         .args(["client-key", "public", "--private-key-file"])
         .arg(&key)
         .output()
@@ -210,7 +223,7 @@ fn client_key_generate_show_public() {
         std::fs::read_to_string(&auth).unwrap().trim()
     );
 
-    let again = exporter()
+    let again = key_tool()
         .args(["client-key", "generate", "--auth-file"])
         .arg(&auth)
         .arg("--private-key-file")
@@ -233,7 +246,7 @@ fn systemd_notify_watchdog_and_clean_sigterm() {
     // systemd sets WATCHDOG_PID to the service's PID; `exec` keeps the shell's PID for the exporter.
     let mut child = Command::new("sh")
         .args(["-c", "WATCHDOG_PID=$$ exec \"$0\" \"$@\"", BIN])
-        .args(["--config.dir", "/nonexistent"])
+        .args(["--config.dir", &empty_config_dir()])
         .args([
             "--web.listen-address",
             "127.0.0.1:0",
@@ -285,4 +298,150 @@ fn systemd_notify_watchdog_and_clean_sigterm() {
     assert!(seen.matches("WATCHDOG=1").count() >= 2, "{seen}");
     assert!(seen.contains("STATUS=tor unreachable"), "{seen}");
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// The messages a newcomer meets first, pinned word for word: each names the file, variable or
+/// flag, the key and what was expected, with no nested backticks and no cause said twice.
+#[test]
+fn first_hour_messages_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, content: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p.display().to_string()
+    };
+    let real = securedrop_tor_exporter::control::OnionAddress::from_public_key(&[9; 32])
+        .expose()
+        .to_owned();
+    let mut typo = real.clone().into_bytes();
+    typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    let unknown = file("unknown.toml", "[tor]\ncontrl_address = \"x\"\n");
+    let level = file("level.toml", "[log]\nlevel = \"loud\"\n");
+    let onion = file(
+        "onion.toml",
+        &format!("[onion_services]\nsource = \"{typo}\"\n"),
+    );
+    let missing_hostname = dir.path().join("no-hostname").display().to_string();
+    let key = dir.path().join("admin.key").display().to_string();
+    let auth = dir.path().join("admin.auth").display().to_string();
+    let out = key_tool()
+        .args(["client-key", "generate", "--auth-file", &auth])
+        .args(["--private-key-file", &key])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let e = "securedrop-tor-exporter: error: ";
+    /// (arguments, an environment variable to set, the whole message)
+    type Case<'a> = (Vec<&'a str>, Option<(&'a str, &'a str)>, String);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["check-config", "--config", &unknown],
+            None,
+            format!(
+                "{e}invalid configuration: key `tor.contrl_address`: unknown key `contrl_address`; expected one of the keys of [tor]: control_address, cookie_file, password_file, refresh_interval, timeout, max_backoff (in {unknown})"
+            ),
+        ),
+        (
+            vec!["check-config"],
+            Some(("SECUREDROP_TOR_EXPORTER_TOR__TIMEOUT", "forever")),
+            format!(
+                "{e}invalid configuration: key `tor.timeout`: invalid value string \"forever\", expected a duration (from environment variable SECUREDROP_TOR_EXPORTER_TOR__TIMEOUT)"
+            ),
+        ),
+        (
+            vec!["check-config", "--web.listen-address", "localhost:9747"],
+            None,
+            format!(
+                "{e}invalid configuration: key `web.listen_address`: invalid socket address syntax; expected IP:PORT, e.g. 127.0.0.1:9747 or [::1]:9747 (an IP address, not a host name) (from command-line flag)"
+            ),
+        ),
+        (
+            vec!["check-config", "--config", &level],
+            None,
+            format!(
+                "{e}invalid configuration: key `log.level`: `loud` is not one of: error, warn, info, debug, trace (in {level})"
+            ),
+        ),
+        (
+            vec!["check-config", "--config", &onion],
+            None,
+            format!(
+                "{e}invalid configuration: key `onion_services.source` (in {onion}): expected a v3 onion address for role `source`, but its checksum does not match (a mistyped, missing or swapped character?)"
+            ),
+        ),
+        (
+            vec!["check-config", "--config.dir", "/nonexistent/config.d"],
+            None,
+            format!("{e}config directory /nonexistent/config.d (--config.dir) does not exist"),
+        ),
+        (
+            vec![
+                "client-key",
+                "show",
+                "--private-key-file",
+                &key,
+                "--hostname-file",
+                &missing_hostname,
+            ],
+            None,
+            format!("{e}cannot read {missing_hostname}: No such file or directory (os error 2)"),
+        ),
+    ];
+    for (args, env, want) in cases {
+        // No helper here: the --config.dir case must not get the helper's folder.
+        let mut c = Command::new(BIN);
+        if args[0] == "check-config" && !args.contains(&"--config.dir") {
+            c.args(["--config.dir", &empty_config_dir()]);
+        }
+        c.args(&args).env_remove("NOTIFY_SOCKET");
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(err.trim_end(), want, "{args:?}");
+        assert!(!err.contains(&real) && !err.contains(&typo), "{err}");
+    }
+}
+
+#[test]
+fn client_key_help_lists_only_its_own_flags() {
+    let help = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).arg("--help").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for sub in [
+        &["client-key"][..],
+        &["client-key", "show"],
+        &["client-key", "generate"],
+        &["onion-label"],
+    ] {
+        let h = help(sub);
+        assert!(
+            !h.contains("--tor.timeout") && !h.contains("--config"),
+            "{sub:?}:\n{h}"
+        );
+    }
+    assert!(help(&["client-key", "show"]).contains("--hostname-file"));
+    for sub in [&[][..], &["serve"], &["check-config"]] {
+        assert!(help(sub).contains("--tor.timeout"), "{sub:?}");
+    }
+    // Flags before the subcommand still count, and those after it win.
+    let out = exporter()
+        .args([
+            "--tor.timeout",
+            "3s",
+            "check-config",
+            "--tor.refresh-interval",
+            "7s",
+        ])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("timeout = \"3s\"") && shown.contains("refresh_interval = \"7s\""),
+        "{shown}"
+    );
 }
