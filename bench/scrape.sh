@@ -191,6 +191,7 @@ cat >"$TMP/torrc" <<EOF
 DataDirectory $TMP/tor
 ControlSocket $TMP/tor/control
 CookieAuthentication 1
+CookieAuthFile $TMP/tor/control.authcookie
 DisableNetwork 0
 SocksPort 0
 MetricsPort $METRICSPORT
@@ -212,7 +213,8 @@ wait_for "the control proxy" 10 "$PROXY" test -S "$TMP/control.proxy"
 # The exporter, configured by flags only (/dev/null as config file, an empty drop-in folder).
 mkdir -p "$TMP/empty-config.d"
 nsenter -t "$HOLDER" -n -- "${ON_SERVER[@]}" "$EXPORTER" --config /dev/null --config.dir "$TMP/empty-config.d" \
-    --tor.control-address "unix:$TMP/control.proxy" --web.listen-address "$EXPORTER_ADDR" \
+    --tor.control-address "unix:$TMP/control.proxy" --tor.cookie-file "$TMP/tor/control.authcookie" \
+    --web.listen-address "$EXPORTER_ADDR" \
     --tor.refresh-interval "${REFRESH}s" --log.target stderr >"$TMP/exporter.out" 2>&1 &
 EXPORTER_PID=$!
 PIDS+=("$EXPORTER_PID")

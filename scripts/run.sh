@@ -71,6 +71,7 @@ trap 'exit 130' INT TERM
 tor --defaults-torrc /dev/null -f "$work/torrc" \
     --DisableNetwork 1 --SocksPort 0 --RunAsDaemon 0 \
     --DataDirectory "$work/data" --ControlSocket "$work/control" --CookieAuthentication 1 \
+    --CookieAuthFile "$work/control.authcookie" \
     --Log "notice file $work/tor.log" >/dev/null 2>&1 &
 tor_pid=$!
 
@@ -83,6 +84,13 @@ done
 
 echo "started a throwaway tor (pid $tor_pid, DisableNetwork 1) with control socket $work/control" >&2
 echo "metrics: http://$listen/metrics   (Ctrl-C stops both)" >&2
+cat >&2 <<'EXPECT'
+What to expect from this tor: tor_up 1 and its version, but tor_bootstrap_progress_percent 0,
+tor_circuit_established 0, tor_network_liveness 0 and version status "unknown". That is right
+for DisableNetwork 1: this tor never contacts the Tor network, so it never bootstraps, builds no
+circuits and has no consensus to say whether its version is recommended. A SecureDrop server's
+tor shows 100, 1, 1 and "recommended". See METRICS.md for every series.
+EXPECT
 "$bin" --web.listen-address "$listen" --tor.control-address "unix:$work/control" \
     --log.target stderr "$@" &
 exporter_pid=$!

@@ -24,6 +24,7 @@
 //! - [`systemd`]: READY/STATUS/WATCHDOG notifications.
 //! - [`logging`]: journald or stderr.
 //! - [`keys`]: x25519 client-authorization keys in tor's file formats.
+//! - [`small_file`]: reading cookie, password and config files without blocking or bloating.
 
 pub mod config;
 pub mod control;
@@ -35,6 +36,7 @@ pub mod onion;
 pub mod policy;
 pub mod refresher;
 pub mod relay;
+pub mod small_file;
 pub mod snapshot;
 pub mod status;
 pub mod systemd;

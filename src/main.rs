@@ -85,10 +85,10 @@ struct Flags {
     /// Time a client may take to send its request head [default: 5s].
     #[arg(long = "web.header-read-timeout", value_name = "DURATION")]
     web_header_read_timeout: Option<String>,
-    /// tor's control port [default: unix:/run/tor/control].
-    #[arg(long = "tor.control-address", value_name = "unix:/PATH|HOST:PORT")]
+    /// tor's control port, a unix socket or an IP address (no host names) [default: unix:/run/tor/control].
+    #[arg(long = "tor.control-address", value_name = "unix:/PATH|IP:PORT")]
     tor_control_address: Option<String>,
-    /// Cookie file, instead of the one tor announces.
+    /// Cookie file [default: beside the unix socket, e.g. /run/tor/control.authcookie].
     #[arg(long = "tor.cookie-file", value_name = "PATH")]
     tor_cookie_file: Option<String>,
     /// File holding the control password (HASHEDPASSWORD auth).

@@ -208,6 +208,143 @@ async fn cookie_file_of_the_wrong_length_is_refused() {
     assert_eq!(peer.count("AUTHENTICATE"), 0);
 }
 
+/// A squatter that offers only plain COOKIE (to be handed the cookie itself) gets nothing.
+#[tokio::test]
+async fn a_cookie_only_peer_is_refused_and_never_gets_the_cookie() {
+    let peer = FakePeer::start(|req, honest| {
+        match req.verb.as_str() {
+        "PROTOCOLINFO" => Action::Send(
+            b"250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE COOKIEFILE=\"/run/tor/control.authcookie\"\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n".to_vec(),
+        ),
+        _ => honest,
+    }
+    });
+    let err = within(Connection::connect(&peer.options(T)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "auth", "{err:?}");
+    assert!(err.to_string().contains("SAFECOOKIE"), "{err}");
+    assert_eq!(peer.count("AUTHENTICATE"), 0);
+    assert!(
+        !peer
+            .received()
+            .iter()
+            .any(|r| r.line.contains(&hex::encode(peer.cookie()))),
+        "the cookie went out"
+    );
+}
+
+/// The cookie path the peer names is never opened: here it names a FIFO, which would block the
+/// exporter's only thread; the exporter reads the cookie beside the socket instead.
+#[tokio::test]
+async fn the_cookie_path_tor_names_is_not_trusted() {
+    let fifo_dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let announced = fifo.display().to_string();
+    let peer = FakePeer::start(move |req, honest| {
+        match req.verb.as_str() {
+        "PROTOCOLINFO" => Action::Send(
+            format!(
+                "250-PROTOCOLINFO 1\r\n250-AUTH METHODS=SAFECOOKIE COOKIEFILE=\"{announced}\"\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n"
+            )
+            .into_bytes(),
+        ),
+        _ => honest,
+    }
+    });
+    within(Connection::connect(&peer.options(T)))
+        .await
+        .expect("authenticated with the cookie beside the socket");
+}
+
+/// A FIFO or a device as cookie or password file is refused at once, never read.
+#[tokio::test]
+async fn fifo_cookie_and_dev_zero_password_are_refused_without_blocking() {
+    let peer = FakePeer::honest();
+    let fifo = peer.dir().join("cookie-fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut opts = peer.options(T);
+    opts.cookie_file = Some(fifo);
+    let started = Instant::now();
+    let err = within(Connection::connect(&opts)).await.unwrap_err();
+    assert!(started.elapsed() < T, "took {:?}", started.elapsed());
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+
+    let password_peer = FakePeer::start(|req, honest| {
+        match req.verb.as_str() {
+        "PROTOCOLINFO" => Action::Send(
+            b"250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n".to_vec(),
+        ),
+        _ => honest,
+    }
+    });
+    let mut opts = password_peer.options(T);
+    opts.password_file = Some("/dev/zero".into());
+    let err = within(Connection::connect(&opts)).await.unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert_eq!(password_peer.count("AUTHENTICATE"), 0);
+}
+
+/// Over TCP anyone may have bound the port: the password is never sent there.
+#[tokio::test]
+async fn a_password_is_never_sent_over_tcp() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let squatter = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let (r, mut w) = s.into_split();
+        let mut lines = BufReader::new(r).lines();
+        let mut got = Vec::new();
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await
+        {
+            if line.starts_with("PROTOCOLINFO") {
+                w.write_all(b"250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250 OK\r\n")
+                    .await
+                    .unwrap();
+            }
+            got.push(line);
+        }
+        got
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    let opts = securedrop_tor_exporter::control::ConnectOptions {
+        address: securedrop_tor_exporter::ControlAddress::Tcp(addr),
+        timeout: T,
+        cookie_file: None,
+        password_file: Some(password),
+        limits: Limits::default(),
+    };
+    let err = within(Connection::connect(&opts)).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("refusing to send the control password"),
+        "{err}"
+    );
+    let got = squatter.await.unwrap();
+    assert!(
+        got.iter()
+            .all(|l| !l.contains("hunter2") && !l.starts_with("AUTHENTICATE")),
+        "{got:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reply faults after a successful handshake
 

@@ -26,7 +26,6 @@ pub struct ProtocolInfo {
 pub enum Method {
     Null,
     SafeCookie,
-    Cookie,
     Password,
 }
 
@@ -40,6 +39,14 @@ pub enum AuthError {
     ServerHashMismatch,
     #[error("cookie file must hold exactly 32 bytes, found {0}")]
     BadCookieLength(usize),
+    #[error(
+        "tor offers COOKIE but not SAFECOOKIE; plain COOKIE would hand the cookie to whoever answers, so it is refused (every tor since 0.2.3.13 offers SAFECOOKIE: is this really tor?)"
+    )]
+    CookieWithoutSafeCookie,
+    #[error(
+        "refusing to send the control password: HASHEDPASSWORD cannot prove who answers, so it is only used over a unix control socket whose peer runs as the socket folder's owner (use cookie authentication, or a unix ControlSocket)"
+    )]
+    PasswordToUnprovenPeer,
 }
 
 /// Splits a reply line into `KEY=value` pairs, honouring control-spec quoted strings.
@@ -125,17 +132,41 @@ pub fn parse_protocolinfo(reply: &Message) -> Result<ProtocolInfo, AuthError> {
     }
 }
 
+/// Whether the peer on the other end of the socket may be given a password: HASHEDPASSWORD
+/// proves nothing about the peer, so the password goes to whoever answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerTrust {
+    /// A unix socket whose peer runs as the owner of the socket's folder (or root): only that
+    /// account (tor's) could have made the socket.
+    OwnerOfSocketFolder,
+    /// TCP (any local account can bind the port while tor is down), or a unix peer of another uid.
+    Unproven,
+}
+
 /// Picks the strongest method tor offers for which we hold the secret.
-pub fn choose_method(info: &ProtocolInfo, have_password: bool) -> Result<Method, AuthError> {
+///
+/// Plain COOKIE is never used: it hands the cookie itself to whoever answers, so a process that
+/// took over the control address while tor was down would get full control of tor. SAFECOOKIE
+/// (every tor since 0.2.3.13) proves the peer knows the cookie before anything derived from it
+/// is sent. A password is only sent to a peer of [`PeerTrust::OwnerOfSocketFolder`].
+pub fn choose_method(
+    info: &ProtocolInfo,
+    have_password: bool,
+    trust: PeerTrust,
+) -> Result<Method, AuthError> {
     let offered = |m: &str| info.methods.iter().any(|x| x == m);
     if offered("NULL") {
         Ok(Method::Null)
     } else if offered("SAFECOOKIE") {
         Ok(Method::SafeCookie)
-    } else if offered("COOKIE") {
-        Ok(Method::Cookie)
     } else if offered("HASHEDPASSWORD") && have_password {
-        Ok(Method::Password)
+        if trust == PeerTrust::OwnerOfSocketFolder {
+            Ok(Method::Password)
+        } else {
+            Err(AuthError::PasswordToUnprovenPeer)
+        }
+    } else if offered("COOKIE") {
+        Err(AuthError::CookieWithoutSafeCookie)
     } else {
         Err(AuthError::NoUsableMethod(info.methods.join(",")))
     }
@@ -233,7 +264,10 @@ mod tests {
             Some("/var/lib/tor/control_auth_cookie")
         );
         assert_eq!(info.tor_version.as_deref(), Some("0.4.9.11"));
-        assert_eq!(choose_method(&info, false), Ok(Method::SafeCookie));
+        assert_eq!(
+            choose_method(&info, false, PeerTrust::Unproven),
+            Ok(Method::SafeCookie)
+        );
     }
 
     #[test]
@@ -243,7 +277,11 @@ mod tests {
         );
         let info = parse_protocolinfo(&m).unwrap();
         assert_eq!(info.cookie_file.as_deref(), Some("/a \"b\\c"));
-        assert_eq!(choose_method(&info, false), Ok(Method::Cookie));
+        // Only plain COOKIE on offer: refused, never a fallback.
+        assert_eq!(
+            choose_method(&info, false, PeerTrust::OwnerOfSocketFolder),
+            Err(AuthError::CookieWithoutSafeCookie)
+        );
     }
 
     #[test]
@@ -252,15 +290,32 @@ mod tests {
             methods: m.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         };
-        assert_eq!(choose_method(&info(&["NULL"]), false), Ok(Method::Null));
+        let owner = PeerTrust::OwnerOfSocketFolder;
+        let unproven = PeerTrust::Unproven;
         assert_eq!(
-            choose_method(&info(&["HASHEDPASSWORD"]), true),
+            choose_method(&info(&["NULL"]), false, unproven),
+            Ok(Method::Null)
+        );
+        assert_eq!(
+            choose_method(&info(&["HASHEDPASSWORD"]), true, owner),
             Ok(Method::Password)
         );
+        assert_eq!(
+            choose_method(&info(&["HASHEDPASSWORD"]), true, unproven),
+            Err(AuthError::PasswordToUnprovenPeer)
+        );
         assert!(matches!(
-            choose_method(&info(&["HASHEDPASSWORD"]), false),
+            choose_method(&info(&["HASHEDPASSWORD"]), false, owner),
             Err(AuthError::NoUsableMethod(_))
         ));
+        assert_eq!(
+            choose_method(&info(&["COOKIE"]), false, owner),
+            Err(AuthError::CookieWithoutSafeCookie)
+        );
+        assert_eq!(
+            choose_method(&info(&["COOKIE", "SAFECOOKIE"]), true, owner),
+            Ok(Method::SafeCookie)
+        );
     }
 
     /// Vector computed independently with Python's hmac module:

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout, timeout_at};
 use zeroize::Zeroizing;
 
-use super::auth::{self, AuthError, Method};
+use super::auth::{self, AuthError, Method, PeerTrust};
 use super::command::{AuthSecret, Command};
 use super::reply::{Limits, Message, ParseError, ReplyParser};
 use crate::config::ControlAddress;
@@ -43,12 +43,12 @@ pub enum ControlError {
     #[error("cannot read the control cookie file {path}: {source}")]
     Cookie {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::small_file::SmallFileError,
     },
     #[error("cannot read the control password file {path}: {source}")]
     Password {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::small_file::SmallFileError,
     },
     #[error("tor refused {verb}: {status} {text}")]
     Refused {
@@ -125,21 +125,22 @@ impl Connection {
     pub async fn connect(opts: &ConnectOptions) -> Result<Self, ControlError> {
         let t = opts.timeout;
         let address = opts.address.to_string();
-        let stream: Pin<Box<dyn Stream>> = match &opts.address {
+        let (stream, trust): (Pin<Box<dyn Stream>>, PeerTrust) = match &opts.address {
             ControlAddress::Unix(path) => {
                 let s = timeout(t, tokio::net::UnixStream::connect(path))
                     .await
                     .map_err(|_| ControlError::Timeout(t))?
                     .map_err(|source| ControlError::Connect { address, source })?;
-                Box::pin(s)
+                let trust = unix_peer_trust(&s, path);
+                (Box::pin(s), trust)
             }
-            ControlAddress::Tcp(host_port) => {
-                let s = timeout(t, tokio::net::TcpStream::connect(host_port.as_str()))
+            ControlAddress::Tcp(socket_addr) => {
+                let s = timeout(t, tokio::net::TcpStream::connect(*socket_addr))
                     .await
                     .map_err(|_| ControlError::Timeout(t))?
                     .map_err(|source| ControlError::Connect { address, source })?;
                 s.set_nodelay(true)?;
-                Box::pin(s)
+                (Box::pin(s), PeerTrust::Unproven)
             }
         };
         let mut conn = Connection {
@@ -150,24 +151,7 @@ impl Connection {
             timeout: t,
             tor_version: None,
         };
-        conn.authenticate(opts).await?;
-        Ok(conn)
-    }
-
-    /// Wraps an already-connected stream (tests use an in-memory duplex) and authenticates.
-    pub async fn from_stream<S>(stream: S, opts: &ConnectOptions) -> Result<Self, ControlError>
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let mut conn = Connection {
-            stream: Box::pin(stream),
-            parser: ReplyParser::new(opts.limits),
-            events: VecDeque::new(),
-            dropped_events: 0,
-            timeout: opts.timeout,
-            tor_version: None,
-        };
-        conn.authenticate(opts).await?;
+        conn.authenticate(opts, trust).await?;
         Ok(conn)
     }
 
@@ -176,43 +160,56 @@ impl Connection {
         self.tor_version.as_deref()
     }
 
-    async fn authenticate(&mut self, opts: &ConnectOptions) -> Result<(), ControlError> {
+    async fn authenticate(
+        &mut self,
+        opts: &ConnectOptions,
+        trust: PeerTrust,
+    ) -> Result<(), ControlError> {
         let info_reply = self.request(&Command::ProtocolInfo).await?;
         let info = auth::parse_protocolinfo(&info_reply)?;
         self.tor_version = info.tor_version.clone();
-        let method = auth::choose_method(&info, opts.password_file.is_some())?;
+        let method = auth::choose_method(&info, opts.password_file.is_some(), trust)?;
         let secret = match method {
             Method::Null => AuthSecret::None,
             Method::Password => {
                 let path = opts.password_file.clone().unwrap_or_default();
-                // A few bytes from a local file: read inline (see `read_cookie`).
-                let raw = Zeroizing::new(std::fs::read_to_string(&path).map_err(|source| {
-                    ControlError::Password {
+                let raw = crate::small_file::read_secret(&path, MAX_PASSWORD_BYTES).map_err(
+                    |source| ControlError::Password {
                         path: path.clone(),
                         source,
-                    }
-                })?);
-                AuthSecret::Password(raw.trim_end_matches(['\r', '\n']).to_owned())
+                    },
+                )?;
+                let text = Zeroizing::new(String::from_utf8_lossy(&raw).into_owned());
+                AuthSecret::Password(text.trim_end_matches(['\r', '\n']).to_owned())
             }
-            Method::Cookie | Method::SafeCookie => {
+            Method::SafeCookie => {
+                // Our own idea of where the cookie is, never the path the peer names: a peer
+                // that is not tor could name a FIFO, a device or another secret file.
                 let path = opts
                     .cookie_file
                     .clone()
-                    .or_else(|| info.cookie_file.as_ref().map(PathBuf::from))
-                    .ok_or_else(|| ControlError::Auth("tor named no cookie file".into()))?;
-                let cookie = read_cookie(&path).await?;
-                if method == Method::Cookie {
-                    AuthSecret::Hex(cookie.to_vec())
-                } else {
-                    let mut client_nonce = [0u8; 32];
-                    OsRng.fill_bytes(&mut client_nonce);
-                    let reply = self
-                        .request(&Command::AuthChallenge { client_nonce })
-                        .await?;
-                    let challenge = auth::parse_authchallenge(&reply)?;
-                    let hash = auth::safecookie_response(&cookie[..], &client_nonce, &challenge)?;
-                    AuthSecret::Hex(hash.to_vec())
+                    .or_else(|| opts.address.default_cookie_file())
+                    .ok_or_else(|| {
+                        ControlError::Auth(
+                            "over TCP there is no default cookie file: set tor.cookie_file".into(),
+                        )
+                    })?;
+                if info.cookie_file.as_deref().map(Path::new) != Some(path.as_path()) {
+                    tracing::debug!(
+                        ours = %path.display(),
+                        announced = ?info.cookie_file,
+                        "tor announces its cookie elsewhere; reading ours (tor.cookie_file)"
+                    );
                 }
+                let cookie = read_cookie(&path)?;
+                let mut client_nonce = [0u8; 32];
+                OsRng.fill_bytes(&mut client_nonce);
+                let reply = self
+                    .request(&Command::AuthChallenge { client_nonce })
+                    .await?;
+                let challenge = auth::parse_authchallenge(&reply)?;
+                let hash = auth::safecookie_response(&cookie[..], &client_nonce, &challenge)?;
+                AuthSecret::Hex(hash.to_vec())
             }
         };
         let reply = self.request(&Command::Authenticate(secret)).await?;
@@ -315,20 +312,34 @@ impl Connection {
     }
 }
 
-/// Reads tor's 32-byte cookie, refusing anything larger before reading it whole. Read inline
-/// rather than with `tokio::fs`: 32 bytes of a local file cost less than the blocking-pool threads
-/// `tokio::fs` would start (and keep for 10 s) at every reconnect.
-async fn read_cookie(path: &Path) -> Result<Zeroizing<Vec<u8>>, ControlError> {
-    use std::io::Read as _;
-    let err = |source| ControlError::Cookie {
+/// Longest password file read.
+const MAX_PASSWORD_BYTES: u64 = 1024;
+
+/// Reads tor's 32-byte cookie. Read inline rather than with `tokio::fs`: 32 bytes of a local
+/// file cost less than the blocking-pool threads `tokio::fs` would start (and keep for 10 s) at
+/// every reconnect, and `small_file` makes sure the read cannot block.
+fn read_cookie(path: &Path) -> Result<Zeroizing<Vec<u8>>, ControlError> {
+    let buf = crate::small_file::read_secret(path, 64).map_err(|source| ControlError::Cookie {
         path: path.to_owned(),
         source,
-    };
-    let f = std::fs::File::open(path).map_err(err)?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(33));
-    f.take(64).read_to_end(&mut buf).map_err(err)?;
+    })?;
     if buf.len() != 32 {
         return Err(AuthError::BadCookieLength(buf.len()).into());
     }
     Ok(buf)
+}
+
+/// A unix peer is trusted with a password only when it runs as the owner of the socket's folder
+/// (or as root): nobody else could have created the socket there.
+fn unix_peer_trust(s: &tokio::net::UnixStream, path: &Path) -> PeerTrust {
+    use std::os::unix::fs::MetadataExt;
+    let owner = path
+        .parent()
+        .and_then(|dir| std::fs::symlink_metadata(dir).ok())
+        .map(|md| md.uid());
+    match (s.peer_cred().ok().map(|c| c.uid()), owner) {
+        (Some(0), _) => PeerTrust::OwnerOfSocketFolder,
+        (Some(peer), Some(owner)) if peer == owner => PeerTrust::OwnerOfSocketFolder,
+        _ => PeerTrust::Unproven,
+    }
 }

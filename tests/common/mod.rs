@@ -122,6 +122,9 @@ impl TestTor {
             .arg(&data)
             .arg("--ControlSocket")
             .arg(self.control_socket())
+            // Beside the socket, where the exporter looks by default (as Debian's tor has it).
+            .arg("--CookieAuthFile")
+            .arg(d.join("control.authcookie"))
             .arg("--Log")
             .arg(format!("notice file {}", d.join("tor.log").display()))
             .stdout(Stdio::null())

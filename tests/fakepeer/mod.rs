@@ -95,7 +95,8 @@ struct Shared {
     endless_sent: AtomicUsize,
 }
 
-/// A fake tor listening on `<tempdir>/control`, with its cookie at `<tempdir>/control_auth_cookie`.
+/// A fake tor listening on `<tempdir>/control`, with its cookie beside it at
+/// `<tempdir>/control.authcookie` (where the exporter looks by default, as on Debian).
 pub struct FakePeer {
     dir: tempfile::TempDir,
     socket: PathBuf,
@@ -120,7 +121,7 @@ impl FakePeer {
     pub fn start(script: impl Fn(&Request, Action) -> Action + Send + Sync + 'static) -> FakePeer {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("control");
-        let cookie_path = dir.path().join("control_auth_cookie");
+        let cookie_path = dir.path().join("control.authcookie");
         let mut cookie = [0u8; 32];
         OsRng.fill_bytes(&mut cookie);
         std::fs::write(&cookie_path, cookie).expect("write cookie");
