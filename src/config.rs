@@ -119,12 +119,29 @@ pub enum LogTarget {
     Stderr,
 }
 
-/// `unix:/path` or `HOST:PORT`.
+/// `unix:/path` or `IP:PORT`. Never a host name: `localhost` resolves to `::1` first on Debian,
+/// where any local account can bind a port tor is not using and so pose as tor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum ControlAddress {
     Unix(PathBuf),
-    Tcp(String),
+    Tcp(SocketAddr),
+}
+
+impl ControlAddress {
+    /// Where the cookie is when `tor.cookie_file` is not set: beside a unix socket, as Debian's
+    /// and the Tor Project's packages put it (`/run/tor/control` → `/run/tor/control.authcookie`).
+    /// None over TCP. The path tor announces is never used (see `control::client`).
+    pub fn default_cookie_file(&self) -> Option<PathBuf> {
+        match self {
+            ControlAddress::Unix(p) => {
+                let mut s = p.clone().into_os_string();
+                s.push(".authcookie");
+                Some(PathBuf::from(s))
+            }
+            ControlAddress::Tcp(_) => None,
+        }
+    }
 }
 
 impl Default for WebConfig {
@@ -180,7 +197,7 @@ impl fmt::Display for ControlAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ControlAddress::Unix(p) => write!(f, "unix:{}", p.display()),
-            ControlAddress::Tcp(hp) => f.write_str(hp),
+            ControlAddress::Tcp(a) => write!(f, "{a}"),
         }
     }
 }
@@ -194,11 +211,12 @@ impl TryFrom<String> for ControlAddress {
             }
             return Err("expected unix:/absolute/path".into());
         }
-        match s.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
-                Ok(ControlAddress::Tcp(s))
-            }
-            _ => Err("expected unix:/path or HOST:PORT".into()),
+        match s.parse::<SocketAddr>() {
+            Ok(a) if a.port() > 0 => Ok(ControlAddress::Tcp(a)),
+            _ => Err(
+                "expected unix:/absolute/path or IP:PORT (an IP address such as 127.0.0.1:9051, not a host name)"
+                    .into(),
+            ),
         }
     }
 }
@@ -251,6 +269,11 @@ impl Default for Sources {
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
     Missing(PathBuf),
+    #[error("config file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: crate::small_file::SmallFileError,
+    },
     #[error("config directory {0} (--config.dir) does not exist")]
     MissingDir(PathBuf),
     #[error("cannot read config directory {path}: {source}")]
@@ -291,15 +314,18 @@ fn figment(
         if !sources.file.exists() {
             return Err(ConfigError::Missing(sources.file.clone()));
         }
+        check_readable(&sources.file)?;
         f = f.merge(Toml::file_exact(&sources.file));
-    } else {
-        f = f.merge(Toml::file(&sources.file));
+    } else if sources.file.exists() {
+        check_readable(&sources.file)?;
+        f = f.merge(Toml::file_exact(&sources.file));
     }
     if let Some(dir) = &sources.dir {
         if sources.dir_explicit && !dir.is_dir() {
             return Err(ConfigError::MissingDir(dir.clone()));
         }
         for file in dropins(dir)? {
+            check_readable(&file)?;
             f = f.merge(Toml::file_exact(file));
         }
     }
@@ -343,6 +369,20 @@ fn merge_dicts(mut a: figment::value::Dict, b: figment::value::Dict) -> figment:
     a
 }
 
+/// Largest configuration file read (a real one is a few hundred bytes).
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// A FIFO or device as a config file would block or bloat the exporter before it could say why
+/// (figment reads with plain `read`): refuse anything but a regular file of sane size first.
+fn check_readable(path: &Path) -> Result<(), ConfigError> {
+    crate::small_file::open_regular(path, MAX_CONFIG_BYTES)
+        .map(drop)
+        .map_err(|source| ConfigError::Unreadable {
+            path: std::path::absolute(path).unwrap_or(path.to_owned()),
+            source,
+        })
+}
+
 fn dropins(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -357,7 +397,9 @@ fn dropins(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        // Not only regular files: a FIFO named *.toml must be refused by `check_readable`, not
+        // skipped without a word.
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && !p.is_dir())
         .collect();
     files.sort();
     Ok(files)
@@ -406,6 +448,20 @@ fn expectation(kind: &figment::error::Kind, path: &[String]) -> String {
         Kind::UnknownVariant(found, expected) => {
             format!("`{found}` is not one of: {}", list(expected))
         }
+        // TOML syntax errors quote the offending line, which may hold an onion address: keep the
+        // position and the reason, drop the quoted source.
+        Kind::Message(m) if m.starts_with("TOML parse error") => m
+            .lines()
+            .filter(|l| {
+                let t = l.trim_start();
+                !t.is_empty()
+                    && !t
+                        .trim_start_matches(|c: char| c.is_ascii_digit())
+                        .trim_start()
+                        .starts_with('|')
+            })
+            .collect::<Vec<_>>()
+            .join(": "),
         Kind::Message(m) if path.join(".") == "web.listen_address" => format!(
             "{m}; expected IP:PORT, e.g. 127.0.0.1:9747 or [::1]:9747 (an IP address, not a host name)"
         ),
@@ -633,7 +689,7 @@ mod tests {
         let c = load(&sources(f.path()), no_overrides()).unwrap();
         assert_eq!(
             c.tor.control_address,
-            ControlAddress::Tcp("127.0.0.1:9051".into())
+            ControlAddress::Tcp("127.0.0.1:9051".parse().unwrap())
         );
         let f = write("[tor]\ncontrol_address = \"unix:relative\"\n");
         let e = load(&sources(f.path()), no_overrides())
@@ -720,6 +776,53 @@ mod tests {
         let shown = c.to_redacted_toml();
         assert!(!shown.contains(&a) && !shown.contains(&b), "{shown}");
         assert!(shown.contains("metrics = \"<redacted>\""));
+    }
+
+    #[test]
+    fn host_names_are_refused_as_control_address() {
+        for bad in ["localhost:9051", "tor.example:9051", "127.0.0.1:0"] {
+            let f = write(&format!("[tor]\ncontrol_address = \"{bad}\"\n"));
+            let e = load(&sources(f.path()), no_overrides())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a host name"), "{bad}: {e}");
+        }
+        let f = write("[tor]\ncontrol_address = \"[::1]:9051\"\n");
+        assert!(load(&sources(f.path()), no_overrides()).is_ok());
+    }
+
+    #[test]
+    fn toml_syntax_errors_do_not_quote_the_line() {
+        let secret = valid_address(6);
+        let f = write(&format!("[onion_services]\nsource = \"{secret}\n"));
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TOML parse error at line 2"), "{e}");
+        assert!(!e.contains(&secret[..20]), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_config_file_is_refused_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("config.toml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let e = load(&sources(&fifo), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        // Also in the drop-in folder, where it used to be skipped.
+        let s = Sources {
+            file: "/nonexistent".into(),
+            explicit: false,
+            dir: Some(d.path().into()),
+            dir_explicit: true,
+            env: false,
+        };
+        let e = load(&s, no_overrides()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]
