@@ -5,14 +5,16 @@
 #   2. tests/package/run.sh: the .deb (lintian, shellcheck, reproducibility, systemd-analyze) and
 #      its install/upgrade/remove/purge scenario in a booted systemd container;
 #   3. molecule/run.sh: the Ansible role on two booted staging containers;
-#   4. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
+#   4. tests/securedrop/run.sh: contrib/securedrop/patches applied to the SecureDrop snapshot, and
+#      SecureDrop's own admin tests, yamllint, playbook syntax checks and torrc rendering;
+#   5. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
 #      and said so, where no nightly toolchain can be had).
-# Pass suite names to run only some: scripts/test.sh cargo package molecule fuzz
+# Pass suite names to run only some: scripts/test.sh cargo package molecule securedrop fuzz
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule securedrop fuzz)
 
 need_apt=()
 command -v tor >/dev/null 2>&1 || need_apt+=(tor)
@@ -52,8 +54,9 @@ for s in "${suites[@]}"; do
             deb=$(bash tests/package/cached-deb.sh 2>/dev/null || true)
             run_suite molecule env TOR_EXPORTER_DEB="$deb" bash molecule/run.sh
             ;;
+        securedrop) run_suite securedrop bash tests/securedrop/run.sh ;;
         fuzz) run_suite fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SKIP_OK=1 bash scripts/fuzz.sh ;;
-        *) echo "unknown suite $s (cargo, package, molecule, fuzz)" >&2; failed=$((failed + 1)) ;;
+        *) echo "unknown suite $s (cargo, package, molecule, securedrop, fuzz)" >&2; failed=$((failed + 1)) ;;
     esac
 done
 
