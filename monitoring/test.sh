@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The monitoring side (suite `monitoring` of scripts/test.sh; run as root on Debian 12):
+# alerting rules (promtool check/test rules, conventions, every alert firing and not firing, and
+# mutants that the tests must catch), the sample Alertmanager configuration (amtool check-config,
+# routes tests, and its inhibitions on a real Alertmanager on 127.0.0.1), the Grafana dashboard
+# (lint, every query through promtool's PromQL parser), the Prometheus configuration template
+# (promtool check config) and the optional blackbox module (blackbox_exporter --config.check).
+# Installs Debian's prometheus, prometheus-alertmanager, prometheus-blackbox-exporter without
+# letting their services start (their defaults listen on every address); every server it starts
+# listens on 127.0.0.1 and is stopped by PID. Ends with "N passed, M failed".
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here" || exit 1
+py=/usr/bin/python3
+
+need=()
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
+command -v yamllint >/dev/null 2>&1 || need+=(yamllint)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+$py -c 'import yaml, jinja2' 2>/dev/null || need+=(python3-yaml python3-jinja2)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]} ..." >&2
+    # No service may start on install: policy-rc.d says no (unless one is there already).
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 0755 /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    rc=$?
+    [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
+    [ "$rc" -eq 0 ] || { echo "apt-get install failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+    # And none starts at the next boot either.
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus prometheus-alertmanager prometheus-blackbox-exporter \
+            >/dev/null 2>&1 || true
+    fi
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+# t NAME COMMAND...: one check; its output is shown only when it fails.
+t() {
+    local name=$1
+    shift
+    if "$@" >"$tmp/out" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok: $name"
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $name"
+        sed 's/^/    /' "$tmp/out" | tail -40
+    fi
+}
+# n NAME COMMAND...: a check that must fail (a broken input is caught).
+n() {
+    local name=$1
+    shift
+    if "$@" >"$tmp/out" 2>&1; then
+        failed=$((failed + 1))
+        echo "FAIL: $name (was accepted)"
+    else
+        passed=$((passed + 1))
+        echo "ok: $name"
+    fi
+}
+
+# --- lint -------------------------------------------------------------------------------------
+t "yamllint monitoring/" yamllint -s -c ../.yamllint .
+t "shellcheck monitoring/test.sh" shellcheck test.sh
+t "python scripts parse" $py -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' \
+    check_rules.py lint_dashboard.py alertmanager_live.py render.py
+
+# --- alerting rules ---------------------------------------------------------------------------
+t "promtool check rules" promtool check rules rules/*.rules.yml
+t "promtool test rules (every alert firing and not firing)" promtool test rules tests/*.test.yml
+t "rules follow the mixin conventions, cover the issue's list, have runbook sections and docs" \
+    $py check_rules.py style
+t "every alert has a firing and a not-firing test case" $py check_rules.py coverage
+t "the rule tests catch every mutant (alert never firing, for: dropped)" $py check_rules.py mutants
+sed 's/expr: tor_up{job=~"securedrop-tor.\*"} == 0/expr: tor_up{job=~"securedrop-tor.*"} == = 0/' \
+    rules/securedrop-tor.rules.yml >"$tmp/bad.rules.yml"
+n "promtool check rules rejects a broken expression" promtool check rules "$tmp/bad.rules.yml"
+
+# --- Alertmanager -----------------------------------------------------------------------------
+am=alertmanager/alertmanager.yml
+t "amtool check-config" amtool check-config "$am"
+# route LABELS... -> RECEIVER
+route() {
+    local want=$1
+    shift
+    amtool config routes test --config.file="$am" --verify.receivers="$want" "$@"
+}
+t "route: critical -> securedrop-admin-page" \
+    route securedrop-admin-page alertname=SecureDropTorExporterUnreachable severity=critical scope=server instance=app
+t "route: the monitoring host's tor -> securedrop-admin-page" \
+    route securedrop-admin-page alertname=SecureDropTorMonitoringHostTorBroken severity=critical scope=monitoring-host
+t "route: warning -> securedrop-admin-mail" \
+    route securedrop-admin-mail alertname=SecureDropTorBootstrapStuck severity=warning scope=server instance=mon
+t "route: info -> null" \
+    route null alertname=SecureDropTorVersionNotRecommended severity=info scope=server
+t "route: no severity -> securedrop-admin-mail (the default)" route securedrop-admin-mail alertname=Other
+n "route test fails for a wrong receiver" \
+    route securedrop-admin-mail alertname=SecureDropTorNoCircuits severity=critical
+t "inhibitions and routes on a real Alertmanager (webhook receivers on 127.0.0.1)" \
+    $py alertmanager_live.py
+$py - "$am" "$tmp/no-inhibit.yml" <<'EOF'
+import sys, yaml
+conf = yaml.safe_load(open(sys.argv[1]))
+conf["inhibit_rules"] = [r for r in conf["inhibit_rules"]
+                         if "SecureDropTorMonitoringHostTorBroken" not in str(r["source_matchers"])]
+yaml.safe_dump(conf, open(sys.argv[2], "w"))
+EOF
+n "... and that check fails without the monitoring-host inhibition" \
+    env ALERTMANAGER_CONFIG="$tmp/no-inhibit.yml" $py alertmanager_live.py monitoring_host_broken
+
+# --- Grafana dashboard ------------------------------------------------------------------------
+dash=grafana/securedrop-tor.json
+t "dashboard lint (datasource variable, variables used, queries, uid, titles, rows)" \
+    $py lint_dashboard.py "$dash" --rules "$tmp/dashboard.rules.json"
+t "every dashboard query parses (promtool check rules)" promtool check rules "$tmp/dashboard.rules.json"
+# Each lint rule can fail: break the dashboard one way at a time.
+mutate() {
+    $py - "$dash" "$tmp/bad.json" "$1" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+what = sys.argv[3]
+panels = [p for p in d["panels"] if p["type"] != "row"]
+if what == "uid":
+    d["uid"] = ""
+elif what == "datasource":
+    panels[0]["datasource"] = {"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}
+elif what == "target-datasource":
+    panels[1]["targets"][0]["datasource"] = {"type": "prometheus", "uid": "abc"}
+elif what == "no-query":
+    panels[2]["targets"] = []
+elif what == "title":
+    panels[3]["title"] = ""
+elif what == "unused-variable":
+    for p in panels:
+        for t in p["targets"]:
+            t["expr"] = t["expr"].replace('instance=~"$instance"', 'instance=~".+"')
+    d["templating"]["list"][2]["query"]["query"] = "label_values(tor_up, instance)"
+elif what == "no-datasource-variable":
+    d["templating"]["list"] = d["templating"]["list"][1:]
+elif what == "onion-label":
+    panels[0]["targets"][0]["expr"] = 'sum by (onion) (tor_up)'
+elif what == "row":
+    d["panels"] = [p for p in d["panels"] if p.get("title") != "Coarse traffic"]
+json.dump(d, open(sys.argv[2], "w"))
+EOF
+}
+for m in uid datasource target-datasource no-query title unused-variable no-datasource-variable onion-label row; do
+    mutate "$m"
+    n "dashboard lint catches: $m" $py lint_dashboard.py "$tmp/bad.json"
+done
+$py lint_dashboard.py "$dash" --queries >/dev/null
+echo 'up{job=~"x"' | $py -c 'import json,sys; print(json.dumps({"groups":[{"name":"q","rules":[{"record":"q:bad","expr":sys.stdin.read()}]}]}))' \
+    >"$tmp/bad-query.json"
+n "promtool rejects an unparsable query" promtool check rules "$tmp/bad-query.json"
+
+# --- Prometheus configuration and blackbox ----------------------------------------------------
+$py render.py prometheus/prometheus.yml.j2 prometheus/example-vars.yml \
+    tor_monitoring_rules_dir="$here/rules" >"$tmp/prometheus.yml"
+t "prometheus.yml.j2 renders and passes promtool check config (with the rules)" \
+    promtool check config "$tmp/prometheus.yml"
+t "... and with only the defaults (no servers yet)" \
+    sh -c "$py render.py prometheus/prometheus.yml.j2 /dev/null >'$tmp/p0.yml' && promtool check config '$tmp/p0.yml'"
+no_onion_label() {
+    $py - "$1" <<'EOF'
+import re, sys, yaml
+conf = yaml.safe_load(open(sys.argv[1]))
+bad = []
+for job in conf["scrape_configs"]:
+    for sc in job.get("static_configs", []):
+        for target in sc["targets"]:
+            if ".onion" in target and not sc.get("labels", {}).get("instance"):
+                bad.append(f"{job['job_name']}: {target} has no instance label")
+        for k, v in sc.get("labels", {}).items():
+            if re.search(r"[a-z2-7]{56}", str(v)):
+                bad.append(f"{job['job_name']}: label {k} holds an onion address")
+if not any(j["job_name"] == "tor-exporter-monitor" for j in conf["scrape_configs"]):
+    bad.append("no tor-exporter-monitor job")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+EOF
+}
+t "every onion target has its instance set (no onion address becomes a label)" \
+    no_onion_label "$tmp/prometheus.yml"
+t "blackbox module passes blackbox_exporter --config.check" \
+    prometheus-blackbox-exporter --config.check --config.file=blackbox/blackbox.yml
+t "the blackbox module goes through tor with skip_resolve_phase_with_proxy" \
+    sh -c "grep -q 'skip_resolve_phase_with_proxy: true' blackbox/blackbox.yml && grep -q 'proxy_url: socks5://' blackbox/blackbox.yml"
+sed 's/skip_resolve_phase_with_proxy/skip_resolve_phase_with_prox/' blackbox/blackbox.yml >"$tmp/bb.yml"
+n "blackbox_exporter --config.check rejects a misspelt key" \
+    prometheus-blackbox-exporter --config.check --config.file="$tmp/bb.yml"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
