@@ -666,6 +666,35 @@ async fn an_event_flood_is_bounded() {
     );
 }
 
+/// Large events are bounded by bytes, not only by count: 40 events of 200 KiB would be 8 MB.
+#[tokio::test]
+async fn a_flood_of_large_events_is_bounded_in_bytes() {
+    let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
+        "GETINFO" => {
+            let mut one = b"650-STATUS_CLIENT NOTICE X\r\n".to_vec();
+            for _ in 0..200 {
+                one.extend_from_slice(b"650-");
+                one.extend_from_slice(&[b'x'; 1020]);
+                one.extend_from_slice(b"\r\n");
+            }
+            one.extend_from_slice(b"650 END\r\n");
+            let mut b = one.repeat(40);
+            b.extend_from_slice(&honest.bytes());
+            Action::Send(b)
+        }
+        _ => honest,
+    });
+    let mut conn = connected(&peer).await;
+    within(conn.request_ok(&batch())).await.unwrap();
+    assert!(
+        conn.queued_event_bytes()
+            <= securedrop_tor_exporter::control::client::MAX_QUEUED_EVENT_BYTES,
+        "{}",
+        conn.queued_event_bytes()
+    );
+    assert!(conn.dropped_events() >= 30, "{}", conn.dropped_events());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The whole exporter, through `run()`
 

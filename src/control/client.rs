@@ -19,8 +19,11 @@ use super::command::{AuthSecret, Command};
 use super::reply::{Limits, Message, ParseError, ReplyParser};
 use crate::config::ControlAddress;
 
-/// Events kept while nobody reads them; older ones are dropped first.
+/// Events kept while nobody reads them, by count and by bytes; older ones are dropped first.
+/// Bytes matter more than the count: a peer may send events of up to 256 KiB each (the reply
+/// limit), and 1024 of those would be a quarter of a gigabyte.
 const MAX_QUEUED_EVENTS: usize = 1024;
+pub const MAX_QUEUED_EVENT_BYTES: usize = 1024 * 1024;
 
 /// What can go wrong talking to tor. `kind()` is the `kind` label of the error counter.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,7 @@ pub struct Connection {
     stream: Pin<Box<dyn Stream>>,
     parser: ReplyParser,
     events: VecDeque<Message>,
+    queued_bytes: usize,
     dropped_events: u64,
     timeout: Duration,
     tor_version: Option<String>,
@@ -147,6 +151,7 @@ impl Connection {
             stream,
             parser: ReplyParser::new(opts.limits),
             events: VecDeque::new(),
+            queued_bytes: 0,
             dropped_events: 0,
             timeout: t,
             tor_version: None,
@@ -265,6 +270,7 @@ impl Connection {
     /// returns an error at once when tor closes the connection.
     pub async fn next_event(&mut self) -> Result<Message, ControlError> {
         if let Some(e) = self.events.pop_front() {
+            self.queued_bytes -= message_bytes(&e);
             return Ok(e);
         }
         let msg = self.read_message_with(None).await?;
@@ -282,11 +288,27 @@ impl Connection {
     }
 
     fn queue_event(&mut self, msg: Message) {
-        if self.events.len() >= MAX_QUEUED_EVENTS {
-            self.events.pop_front();
+        let size = message_bytes(&msg);
+        if size > MAX_QUEUED_EVENT_BYTES {
+            self.dropped_events += 1;
+            return;
+        }
+        while self.events.len() >= MAX_QUEUED_EVENTS
+            || self.queued_bytes + size > MAX_QUEUED_EVENT_BYTES
+        {
+            let Some(old) = self.events.pop_front() else {
+                break;
+            };
+            self.queued_bytes -= message_bytes(&old);
             self.dropped_events += 1;
         }
+        self.queued_bytes += size;
         self.events.push_back(msg);
+    }
+
+    /// Bytes held by queued events (for tests of the bound).
+    pub fn queued_event_bytes(&self) -> usize {
+        self.queued_bytes
     }
 
     async fn read_message_with(
@@ -310,6 +332,15 @@ impl Connection {
             self.parser.feed(&buf[..n])?;
         }
     }
+}
+
+/// What a queued message costs: its text and data (the allocation overhead is per line and
+/// small next to the 16 KiB line limit).
+fn message_bytes(m: &Message) -> usize {
+    m.lines
+        .iter()
+        .map(|l| l.text.len() + l.data.as_ref().map_or(0, String::len) + 32)
+        .sum()
 }
 
 /// Longest password file read.
