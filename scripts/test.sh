@@ -7,14 +7,16 @@
 #   3. molecule/run.sh: the Ansible role on two booted staging containers;
 #   4. tests/securedrop/run.sh: contrib/securedrop/patches applied to the SecureDrop snapshot, and
 #      SecureDrop's own admin tests, yamllint, playbook syntax checks and torrc rendering;
-#   5. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
+#   5. monitoring/test.sh: the monitoring side (alerting rules with promtool, the Alertmanager
+#      sample with amtool and a real Alertmanager on loopback, the Grafana dashboard, templates);
+#   6. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
 #      and said so, where no nightly toolchain can be had).
-# Pass suite names to run only some: scripts/test.sh cargo package molecule securedrop fuzz
+# Pass suite names to run only some: scripts/test.sh cargo package molecule securedrop monitoring fuzz
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule securedrop fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule securedrop monitoring fuzz)
 
 need_apt=()
 command -v tor >/dev/null 2>&1 || need_apt+=(tor)
@@ -55,8 +57,9 @@ for s in "${suites[@]}"; do
             run_suite molecule env TOR_EXPORTER_DEB="$deb" bash molecule/run.sh
             ;;
         securedrop) run_suite securedrop bash tests/securedrop/run.sh ;;
+        monitoring) run_suite monitoring bash monitoring/test.sh ;;
         fuzz) run_suite fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SKIP_OK=1 bash scripts/fuzz.sh ;;
-        *) echo "unknown suite $s (cargo, package, molecule, securedrop, fuzz)" >&2; failed=$((failed + 1)) ;;
+        *) echo "unknown suite $s (cargo, package, molecule, securedrop, monitoring, fuzz)" >&2; failed=$((failed + 1)) ;;
     esac
 done
 
