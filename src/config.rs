@@ -60,6 +60,10 @@ pub struct WebConfig {
     /// How long a client may take to send its request head.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// How long a connection that completed a request may idle before the next one: longer
+    /// than any scrape interval, so Prometheus keeps one connection (one Tor stream).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +154,7 @@ impl Default for WebConfig {
             listen_address: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             allow_non_loopback: false,
             header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -503,6 +508,15 @@ fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
         return Err(invalid(
             "web.listen_address",
             "a loopback address (127.0.0.0/8 or ::1): the metrics are reached through the client-authorized onion service; set web.allow_non_loopback = true to override",
+        ));
+    }
+    if c.web.header_read_timeout < Duration::from_millis(100) {
+        return Err(invalid("web.header_read_timeout", "at least 100ms"));
+    }
+    if c.web.idle_timeout < c.web.header_read_timeout {
+        return Err(invalid(
+            "web.idle_timeout",
+            "at least web.header_read_timeout (and well over the scrape interval)",
         ));
     }
     if c.tor.refresh_interval < Duration::from_millis(100) {

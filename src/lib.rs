@@ -20,13 +20,15 @@
 //! - [`snapshot`]: the shared last-known state.
 //! - [`refresher`]: the task that keeps the snapshot fresh, with backoff.
 //! - [`metrics`]: encoding (OpenMetrics and classic text) with prometheus-client.
-//! - [`http`]: the axum/hyper server with its limits.
+//! - [`http`]: the axum/hyper server, each connection watched by the rules of
+//!   [`connection_policy`] (pure: deadlines, and whom to shed when full).
 //! - [`systemd`]: READY/STATUS/WATCHDOG notifications.
 //! - [`logging`]: journald or stderr.
 //! - [`keys`]: x25519 client-authorization keys in tor's file formats.
 //! - [`small_file`]: reading cookie, password and config files without blocking or bloating.
 
 pub mod config;
+pub mod connection_policy;
 pub mod control;
 pub mod http;
 pub mod keys;
@@ -92,12 +94,13 @@ pub async fn run(
     // tor must not hold the exporter; until the attempt ends `tor_up` is left out).
     let _ = tokio::time::timeout(config.tor.timeout, shared.first_refresh()).await;
     systemd::ready();
-    let serve = http::serve(
-        listener,
-        app,
-        config.web.header_read_timeout,
-        stop_rx.clone(),
-    );
+    let limits = connection_policy::Limits {
+        header_read_timeout: config.web.header_read_timeout,
+        idle_timeout: config.web.idle_timeout,
+        write_stall_timeout: http::WRITE_STALL_TIMEOUT,
+        max_requests: http::MAX_REQUESTS_PER_CONNECTION,
+    };
+    let serve = http::serve(listener, app, limits, stop_rx.clone());
     tokio::pin!(serve);
     let outcome = tokio::select! {
         served = &mut serve => served.map_err(RunError::from),

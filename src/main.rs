@@ -85,6 +85,9 @@ struct Flags {
     /// Time a client may take to send its request head [default: 5s].
     #[arg(long = "web.header-read-timeout", value_name = "DURATION")]
     web_header_read_timeout: Option<String>,
+    /// How long a served connection may idle before its next request [default: 10m].
+    #[arg(long = "web.idle-timeout", value_name = "DURATION")]
+    web_idle_timeout: Option<String>,
     /// tor's control port, a unix socket or an IP address (no host names) [default: unix:/run/tor/control].
     #[arg(long = "tor.control-address", value_name = "unix:/PATH|IP:PORT")]
     tor_control_address: Option<String>,
@@ -134,6 +137,7 @@ impl Flags {
             web_header_read_timeout: later
                 .web_header_read_timeout
                 .or(self.web_header_read_timeout),
+            web_idle_timeout: later.web_idle_timeout.or(self.web_idle_timeout),
             tor_control_address: later.tor_control_address.or(self.tor_control_address),
             tor_cookie_file: later.tor_cookie_file.or(self.tor_cookie_file),
             tor_password_file: later.tor_password_file.or(self.tor_password_file),
@@ -160,6 +164,7 @@ impl Flags {
         };
         s("web.listen_address", &self.web_listen_address);
         s("web.header_read_timeout", &self.web_header_read_timeout);
+        s("web.idle_timeout", &self.web_idle_timeout);
         s("tor.control_address", &self.tor_control_address);
         s("tor.cookie_file", &self.tor_cookie_file);
         s("tor.password_file", &self.tor_password_file);

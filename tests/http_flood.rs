@@ -1,0 +1,250 @@
+//! A local account cannot take `/metrics` down: floods of idle, half-sent, slow and non-reading
+//! connections on loopback, each with a scraper beside it whose every scrape must answer within
+//! 1 s; and the keep-alive that Prometheus needs (a served connection outlives the header
+//! timeout) next to the deadlines that stop the floods. All sockets are on 127.0.0.1; every
+//! flood is bounded in count and time and ends with its test.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use securedrop_tor_exporter::{Config, ControlAddress, run};
+
+/// The exporter on its own thread and runtime, as in production (one thread); tor is absent,
+/// which changes nothing for the HTTP side.
+struct Exporter {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Exporter {
+    fn start(header_read_timeout: Duration, idle_timeout: Duration) -> Exporter {
+        let mut config = Config::default();
+        config.tor.control_address = ControlAddress::Unix("/nonexistent/control".into());
+        config.tor.timeout = Duration::from_millis(200);
+        config.web.header_read_timeout = header_read_timeout;
+        config.web.idle_timeout = idle_timeout;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                run(listener, config, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Exporter {
+            addr,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const REQUEST: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+/// One scrape on a new connection, as Prometheus makes after its connection was closed.
+/// Returns how long it took; panics unless it got the metrics.
+fn scrape(addr: SocketAddr) -> Duration {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("tor_exporter_build_info"),
+        "{body}"
+    );
+    started.elapsed()
+}
+
+/// 30 scrapes one after another while a flood holds its sockets; every one within 1 s.
+fn scrapes_stay_fast(addr: SocketAddr, what: &str) {
+    let mut times: Vec<Duration> = (0..30).map(|_| scrape(addr)).collect();
+    times.sort();
+    let worst = *times.last().unwrap();
+    eprintln!(
+        "{what}: median {:?}, worst {worst:?} over {} scrapes",
+        times[times.len() / 2],
+        times.len()
+    );
+    assert!(
+        worst < Duration::from_secs(1),
+        "{what}: a scrape took {worst:?}"
+    );
+}
+
+/// Lets this process hold a few thousand sockets (the floods plus the server's side).
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < 4096 {
+            lim.rlim_cur = lim.rlim_max.min(4096);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn connect_many(addr: SocketAddr, n: usize, first_bytes: &[u8]) -> Vec<TcpStream> {
+    (0..n)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(addr).ok()?;
+            if !first_bytes.is_empty() {
+                let _ = s.write_all(first_bytes);
+            }
+            Some(s)
+        })
+        .collect()
+}
+
+#[test]
+fn a_thousand_idle_connections_never_delay_a_scrape() {
+    raise_fd_limit();
+    let e = Exporter::start(Duration::from_secs(5), Duration::from_secs(600));
+    let flood = connect_many(e.addr, 1000, b"");
+    assert!(flood.len() >= 990, "only {} connections", flood.len());
+    scrapes_stay_fast(e.addr, "1000 idle connections");
+}
+
+#[test]
+fn a_thousand_half_sent_requests_never_delay_a_scrape() {
+    raise_fd_limit();
+    let e = Exporter::start(Duration::from_secs(5), Duration::from_secs(600));
+    let flood = connect_many(e.addr, 1000, b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
+    assert!(flood.len() >= 990, "only {} connections", flood.len());
+    scrapes_stay_fast(e.addr, "1000 half-sent heads");
+}
+
+#[test]
+fn pipelining_clients_that_never_read_never_delay_a_scrape() {
+    raise_fd_limit();
+    let e = Exporter::start(Duration::from_secs(5), Duration::from_secs(600));
+    // Each asks for 200 responses (some 800 KB) and reads none: more than the socket buffers
+    // hold, so the server's writes stall.
+    let pipelined = REQUEST.repeat(200);
+    let flood = connect_many(e.addr, 200, &pipelined);
+    assert!(flood.len() >= 190, "only {} connections", flood.len());
+    scrapes_stay_fast(e.addr, "200 non-reading pipeliners");
+}
+
+#[test]
+fn slowloris_connections_never_delay_a_scrape_and_are_cut_at_the_header_timeout() {
+    raise_fd_limit();
+    let e = Exporter::start(Duration::from_secs(1), Duration::from_secs(600));
+    let mut flood = connect_many(e.addr, 300, b"GET /metrics HTTP/1.1\r\n");
+    // One more header byte every 200 ms from each, for 2 s (twice the header timeout).
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut rounds = 0;
+    while Instant::now() < until && rounds < 10 {
+        for s in flood.iter_mut() {
+            let _ = s.write_all(b"X");
+        }
+        scrape(e.addr);
+        std::thread::sleep(Duration::from_millis(200));
+        rounds += 1;
+    }
+    scrapes_stay_fast(e.addr, "300 slowloris connections");
+    // Past the header timeout, the server has closed them: a read sees EOF or a reset.
+    let mut closed = 0;
+    for s in flood.iter_mut().take(20) {
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut b = [0u8; 64];
+        if matches!(s.read(&mut b), Ok(0) | Err(_)) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 20, "slowloris connections left open");
+}
+
+/// Prometheus' keep-alive connection survives idling longer than the header timeout; an idle
+/// connection that was served is closed at the idle timeout, one that never sent a byte at the
+/// header timeout.
+#[test]
+fn a_served_connection_may_idle_past_the_header_timeout_until_the_idle_timeout() {
+    let header = Duration::from_secs(1);
+    let idle = Duration::from_secs(3);
+    let e = Exporter::start(header, idle);
+
+    let mut b = [0u8; 16];
+    let silent_started = Instant::now();
+    let mut silent = TcpStream::connect(e.addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(matches!(silent.read(&mut b), Ok(0) | Err(_)));
+    let waited = silent_started.elapsed();
+    assert!(
+        waited >= header && waited < header + Duration::from_secs(2),
+        "silent connection closed after {waited:?}"
+    );
+
+    let mut s = TcpStream::connect(e.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    let mut first = response(&mut s);
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Idle for twice the header timeout, then ask again on the same connection.
+    std::thread::sleep(2 * header);
+    let asked = Instant::now();
+    first = response(&mut s);
+    assert!(first.starts_with("HTTP/1.1 200"), "second request: {first}");
+    // Then it idles out, at the idle timeout (not before, and not much after).
+    assert!(matches!(s.read(&mut b), Ok(0) | Err(_)));
+    let idled = asked.elapsed();
+    assert!(
+        idled >= idle && idled < idle + Duration::from_secs(2),
+        "closed after {idled:?}"
+    );
+}
+
+/// Sends one keep-alive request and reads exactly its response (by Content-Length).
+fn response(s: &mut TcpStream) -> String {
+    s.write_all(REQUEST).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .expect("content-length");
+            if buf.len() >= end + 4 + len {
+                return text.into_owned();
+            }
+        }
+    }
+}
