@@ -100,7 +100,7 @@ struct Flags {
     /// How often to ask tor [default: 5s].
     #[arg(long = "tor.refresh-interval", value_name = "DURATION")]
     tor_refresh_interval: Option<String>,
-    /// Deadline for connecting to tor and for each read and write [default: 2s].
+    /// Deadline for connecting to tor and for each command's whole exchange [default: 2s].
     #[arg(long = "tor.timeout", value_name = "DURATION")]
     tor_timeout: Option<String>,
     /// Longest wait between reconnection attempts [default: 30s].

@@ -1,8 +1,9 @@
 //! The thin tokio shell around the sans-I/O core: a socket, timeouts and the auth handshake.
 //!
-//! Every connect, read and write has a deadline, because a frozen tor (SIGSTOP, a full disk, a
-//! livelocked main loop) must make the exporter report `tor_up 0`, not hang. Events that arrive
-//! while a command waits for its reply are queued, never mistaken for the reply.
+//! Connecting and every command's whole exchange (write, then the complete reply) have a
+//! deadline, because a frozen tor (SIGSTOP, a full disk, a livelocked main loop) must make the
+//! exporter report `tor_up 0`, not hang. Waiting for an event has none (an idle tor sends none).
+//! Events that arrive while a command waits for its reply are queued, never mistaken for it.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
