@@ -284,14 +284,54 @@ fn serve(c: securedrop_tor_exporter::Config) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let addr = c.web.listen_address;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = match socket_from_systemd(addr)? {
+            Some(l) => tokio::net::TcpListener::from_std(l)?,
+            None => tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?,
+        };
         tracing::info!(%addr, control = %c.tor.control_address, "serving /metrics");
         securedrop_tor_exporter::run(listener, c, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The listening socket systemd holds for us (socket activation), if it passed one.
+///
+/// With a `.socket` unit, systemd keeps the port bound while the exporter restarts or is down,
+/// so no other local account can bind it in between and serve forged metrics through the
+/// onion service, which points at `web.listen_address`. That is also why the socket must be
+/// on exactly that address.
+fn socket_from_systemd(
+    expected: std::net::SocketAddr,
+) -> anyhow::Result<Option<std::net::TcpListener>> {
+    use std::os::fd::FromRawFd as _;
+    let fds: Vec<_> = sd_notify::listen_fds()
+        .context("reading LISTEN_FDS")?
+        .collect();
+    let fd = match fds.as_slice() {
+        [] => return Ok(None),
+        [fd] => *fd,
+        more => anyhow::bail!(
+            "systemd passed {} sockets; expected one TCP socket",
+            more.len()
+        ),
+    };
+    // SAFETY: systemd passed this descriptor to us alone (LISTEN_PID is ours, and
+    // `listen_fds` unset the variables so nothing else takes it again).
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    let local = listener
+        .local_addr()
+        .context("the socket systemd passed is not a TCP socket")?;
+    if local != expected {
+        anyhow::bail!(
+            "systemd passed a socket on {local}, but web.listen_address is {expected}; the onion service points at web.listen_address, so set ListenStream={expected} in the .socket unit"
+        );
+    }
+    listener.set_nonblocking(true)?;
+    tracing::info!(%local, "using the socket systemd holds (socket activation)");
+    Ok(Some(listener))
 }
 
 async fn shutdown_signal() {

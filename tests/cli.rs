@@ -258,7 +258,7 @@ fn systemd_notify_watchdog_and_clean_sigterm() {
         .env("NOTIFY_SOCKET", &sock_path)
         .env("WATCHDOG_USEC", "400000")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(d.path().join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
     let mut seen = String::new();
@@ -298,6 +298,10 @@ fn systemd_notify_watchdog_and_clean_sigterm() {
     assert!(seen.matches("WATCHDOG=1").count() >= 2, "{seen}");
     assert!(seen.contains("STATUS=tor unreachable"), "{seen}");
     assert!(status.success(), "exit status {status:?}");
+    // Logs written to a file (or the journal) carry no colour codes.
+    let log = std::fs::read_to_string(d.path().join("stderr.log")).unwrap();
+    assert!(log.contains("tor is unreachable"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log file: {log:?}");
 }
 
 /// The messages a newcomer meets first, pinned word for word: each names the file, variable or
@@ -443,5 +447,90 @@ fn client_key_help_lists_only_its_own_flags() {
     assert!(
         shown.contains("timeout = \"3s\"") && shown.contains("refresh_interval = \"7s\""),
         "{shown}"
+    );
+}
+
+/// Socket activation (what a `.socket` unit does): the exporter serves on the socket it is
+/// handed, and refuses one on another address than `web.listen_address` (where the onion
+/// service points). Uses systemd's own `systemd-socket-activate`; skipped without it.
+#[test]
+fn serves_on_the_socket_systemd_passes_and_refuses_a_mismatched_one() {
+    let Some(activate) = [
+        "/usr/bin/systemd-socket-activate",
+        "/lib/systemd/systemd-socket-activate",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists()) else {
+        eprintln!("skipped: systemd-socket-activate is not installed");
+        return;
+    };
+    let free_port = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let run = |socket_port: u16, listen_port: u16| {
+        Command::new(activate)
+            .args(["-l", &format!("127.0.0.1:{socket_port}"), BIN, "serve"])
+            .args(["--config.dir", &empty_config_dir()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{listen_port}")])
+            .args(["--tor.control-address", "unix:/nonexistent/control"])
+            .args(["--log.target", "stderr"])
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // systemd-socket-activate binds at once and starts the program at the first connection.
+    let connect = |port: u16| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => return s,
+                Err(e) if Instant::now() > deadline => panic!("cannot connect: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    };
+    let port = free_port();
+    let mut child = run(port, port);
+    let mut s = connect(port);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("tor_exporter_build_info"),
+        "{body}"
+    );
+
+    let (socket_port, listen_port) = (free_port(), free_port());
+    let mut child = run(socket_port, listen_port);
+    let _s = connect(socket_port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the exporter kept a socket on the wrong address");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains(&format!(
+            "systemd passed a socket on 127.0.0.1:{socket_port}, but web.listen_address is 127.0.0.1:{listen_port}"
+        )),
+        "{err}"
     );
 }
