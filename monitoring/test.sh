@@ -20,6 +20,10 @@ command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
 command -v yamllint >/dev/null 2>&1 || need+=(yamllint)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+# The end-to-end test's private Tor network.
+command -v tor >/dev/null 2>&1 || need+=(tor)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 $py -c 'import yaml, jinja2' 2>/dev/null || need+=(python3-yaml python3-jinja2)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing ${need[*]} ..." >&2
@@ -201,6 +205,25 @@ t "the blackbox module goes through tor with skip_resolve_phase_with_proxy" \
 sed 's/skip_resolve_phase_with_proxy/skip_resolve_phase_with_prox/' blackbox/blackbox.yml >"$tmp/bb.yml"
 n "blackbox_exporter --config.check rejects a misspelt key" \
     prometheus-blackbox-exporter --config.check --config.file="$tmp/bb.yml"
+
+# --- End to end on the private Tor network ----------------------------------------------------
+# tests/privnet_monitoring.rs: Prometheus through the client-authorized metrics onion, the rules,
+# the dashboard's queries, Alertmanager and a webhook (about 9 minutes). MONITORING_E2E=0 skips it.
+if [ "${MONITORING_E2E:-1}" = 0 ]; then
+    echo "skipped: end-to-end test on the private Tor network (MONITORING_E2E=0)"
+else
+    # Its figures (timings, connections) are shown whether it passes or not.
+    if (cd .. && cargo test --locked --test privnet_monitoring -- --ignored --nocapture) \
+        >"$tmp/e2e.log" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok: end to end: Prometheus through the metrics onion, alert to the webhook, resolved"
+        grep -E '^(connections|firing after)|^  \(' "$tmp/e2e.log" | sed 's/^/    /'
+    else
+        failed=$((failed + 1))
+        echo "FAIL: end to end: Prometheus through the metrics onion, alert to the webhook, resolved"
+        grep -v -E '^ok: ' "$tmp/e2e.log" | tail -80 | sed 's/^/    /'
+    fi
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

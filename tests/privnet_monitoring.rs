@@ -1,0 +1,583 @@
+//! The monitoring side end to end on the private Tor network (loopback only): a real Prometheus
+//! scrapes the exporter through the client-authorized metrics onion service via a client tor,
+//! with the rules of monitoring/rules/ and the configuration rendered from
+//! monitoring/prometheus/prometheus.yml.j2; a real Alertmanager with the sample routes sends to a
+//! webhook on loopback. See docs/monitoring.md ("End-to-end test").
+//!
+//! Run by `monitoring/test.sh` (which installs Debian's prometheus and prometheus-alertmanager):
+//! `cargo test --test privnet_monitoring -- --ignored`. It takes about 9 minutes, most of it the
+//! 5-minute `for:` of SecureDropTorExporterUnreachable.
+
+#[path = "privnet/mod.rs"]
+mod privnet;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use privnet::{Options, PrivNet, ServiceSpec, wait_for};
+use securedrop_tor_exporter::{Config, ControlAddress, run};
+
+const EXPORTER: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
+const PYTHON: &str = "/usr/bin/python3";
+/// The server's scrape interval in this test (the template's default is 1m). Below the
+/// exporter's 5 s idle keep-alive timeout, so one connection can carry every scrape.
+const SCRAPE_INTERVAL: &str = "3s";
+/// SecureDropTorExporterUnreachable's `for:` (monitoring/rules/securedrop-tor.rules.yml).
+const UNREACHABLE_FOR: Duration = Duration::from_secs(300);
+/// What may come on top of the `for:` before the webhook has the alert: the first failed scrape
+/// (3 s interval, 3 s timeout), the rule evaluation interval (30 s) twice, Alertmanager's
+/// group_wait for critical alerts (10 s), and slack for a loaded machine.
+const ALERT_BOUND: Duration = Duration::from_secs(90);
+/// From the onion node's restart to the resolved notification: tor bootstraps and publishes
+/// again, the client refetches the descriptor, a scrape succeeds, the rule is evaluated, and
+/// Alertmanager sends the resolved group after group_interval (1 m).
+const RESOLVE_BOUND: Duration = Duration::from_secs(300);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An exporter on its own thread and runtime (the harness blocks).
+struct Exporter {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Exporter {
+    fn start(listener: TcpListener, config: Config) -> Exporter {
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                run(listener, config, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Exporter {
+            port,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn config(node: &privnet::Node) -> Config {
+    let mut c = Config::default();
+    c.tor.control_address = ControlAddress::Unix(node.control_socket.clone());
+    c.tor.cookie_file = Some(node.cookie_file.clone());
+    c.tor.refresh_interval = Duration::from_secs(1);
+    c.tor.max_backoff = Duration::from_secs(2);
+    c
+}
+
+/// A TCP relay between the metrics onion service's target port and the exporter that counts the
+/// connections tor opens to it (one per stream from the Prometheus side) and the scrapes
+/// (`GET /metrics` request lines) that pass.
+struct CountingProxy {
+    accepted: Arc<AtomicUsize>,
+    scrapes: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CountingProxy {
+    /// `listener` and the thread live in the namespace (threads inherit their creator's).
+    fn start(net: &PrivNet, listener: TcpListener, upstream: u16) -> CountingProxy {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let scrapes = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s, st) = (accepted.clone(), scrapes.clone(), stop.clone());
+        let thread = net
+            .in_netns(move || {
+                std::thread::spawn(move || {
+                    listener.set_nonblocking(true).unwrap();
+                    while !st.load(Ordering::Relaxed) {
+                        match listener.accept() {
+                            Ok((client, _)) => {
+                                a.fetch_add(1, Ordering::Relaxed);
+                                let s = s.clone();
+                                std::thread::spawn(move || relay(client, upstream, &s));
+                            }
+                            // Nothing to accept: look at the stop flag again shortly.
+                            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                        }
+                    }
+                })
+            })
+            .expect("proxy thread in the namespace");
+        CountingProxy {
+            accepted,
+            scrapes,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn relay(client: TcpStream, upstream: u16, scrapes: &AtomicUsize) {
+    let _ = client.set_nonblocking(false);
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let back = std::thread::spawn(move || {
+        let (mut s_in, mut c_out) = (server, client);
+        let _ = std::io::copy(&mut s_in, &mut c_out);
+        let _ = c_out.shutdown(std::net::Shutdown::Both);
+    });
+    let mut buf = [0u8; 8192];
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        match c_in.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.extend_from_slice(&buf[..n]);
+                let needle = b"GET /metrics";
+                let found = tail.windows(needle.len()).filter(|w| w == needle).count();
+                scrapes.fetch_add(found, Ordering::Relaxed);
+                let keep = tail.len().min(needle.len() - 1);
+                tail.drain(..tail.len() - keep);
+                if s_out.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = s_out.shutdown(std::net::Shutdown::Both);
+    let _ = back.join();
+}
+
+/// A child process inside the namespace, stopped (SIGTERM, then SIGKILL) when dropped; its
+/// output goes to `log`.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(
+        net: &PrivNet,
+        name: &'static str,
+        program: &str,
+        args: &[String],
+        log: PathBuf,
+    ) -> Proc {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = net
+            .netns()
+            .command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name} ({program}): {e}"));
+        Proc { name, child, log }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(3000);
+        format!("--- {} log (tail) ---\n{}", self.name, &text[start..])
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // nsenter passes SIGTERM on to the program and exits with it.
+        let _ = privnet::netns::send_signal(self.child.id(), privnet::netns::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        if !privnet::netns::wait_until(&mut self.child, deadline) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs monitoring/e2e.py inside the namespace; returns (success, output).
+fn e2e(net: &PrivNet, onions: &Path, args: &[&str]) -> (bool, String) {
+    let out = net
+        .netns()
+        .command(PYTHON)
+        .arg(repo().join("monitoring/e2e.py"))
+        .args(args)
+        .env("E2E_ONIONS", onions)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run monitoring/e2e.py");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("e2e.py {}:\n{text}", args[0]);
+    (out.status.success(), text)
+}
+
+fn run_ok(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "run by monitoring/test.sh, which installs Debian's prometheus and prometheus-alertmanager"]
+fn prometheus_and_alertmanager_through_the_metrics_onion() {
+    for tool in ["prometheus", "prometheus-alertmanager", PYTHON] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success(),
+            "{tool} is not installed (monitoring/test.sh installs it)"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+
+    // The admin's client key, made with the package's own subcommand; a second one is the wrong key.
+    for name in ["admin", "wrong"] {
+        run_ok(
+            Command::new(EXPORTER).args([
+                "client-key",
+                "generate",
+                "--auth-file",
+                t.join(format!("{name}.auth")).to_str().unwrap(),
+                "--private-key-file",
+                t.join(format!("{name}.key")).to_str().unwrap(),
+            ]),
+            "client-key generate",
+        );
+    }
+    let mut metrics = ServiceSpec::new("metrics");
+    metrics.authorized_client = Some(
+        std::fs::read_to_string(t.join("admin.auth"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    );
+    let opts = Options {
+        services: vec![ServiceSpec::new("source"), metrics],
+        ..Options::default()
+    };
+    let mut net = PrivNet::start_with(opts).expect("private tor network");
+    let onions = t.join("onions");
+    std::fs::write(&onions, net.onion_addresses().join("\n")).unwrap();
+    let auth_private = |key: &str| {
+        run_ok(
+            Command::new(EXPORTER).args([
+                "client-key",
+                "show",
+                "--private-key-file",
+                t.join(key).to_str().unwrap(),
+                "--hostname-file",
+                net.service("metrics")
+                    .dir
+                    .join("hostname")
+                    .to_str()
+                    .unwrap(),
+            ]),
+            "client-key show",
+        )
+    };
+    let (admin_line, wrong_line) = (auth_private("admin.key"), auth_private("wrong.key"));
+
+    // --- The server: the exporter on the onion node, behind the metrics service's target port.
+    let mut c = config(net.onion_node());
+    for s in net.services() {
+        c.onion_services.0.insert(s.role.clone(), s.onion.clone());
+    }
+    let server_exporter = Exporter::start(net.bind(0).unwrap(), c);
+    let proxy = CountingProxy::start(
+        &net,
+        net.bind_service("metrics").unwrap(),
+        server_exporter.port,
+    );
+    // --- The monitoring host: an exporter for its own tor client, on loopback.
+    let monitor_exporter = Exporter::start(net.bind(0).unwrap(), config(net.client()));
+
+    // The first uploads happened before the exporter came: a restart makes tor upload again.
+    net.restart_node("onion", Duration::from_secs(120))
+        .expect("onion node restarts");
+
+    // --- A client with no key, then with a wrong key, gets nothing; with the admin's key, /metrics.
+    let fetch = |net: &PrivNet| net.fetch_onion("metrics", "/metrics", Duration::from_secs(30));
+    assert!(
+        fetch(&net).is_err(),
+        "the metrics onion answered a client without a key"
+    );
+    net.add_client_auth("admin", &wrong_line).unwrap();
+    assert!(
+        fetch(&net).is_err(),
+        "the metrics onion answered a client with a wrong key"
+    );
+    // The admin's key, and a fresh client process (a monitoring host's tor starts with its keys):
+    // in one run, the client that had just tried the wrong key then stalled for 120 s on the
+    // rendezvous with the right one ("pending-join circ ... with intro ack. Stalling").
+    net.add_client_auth("admin", &admin_line).unwrap();
+    net.restart_node("client", Duration::from_secs(120))
+        .expect("client restarts");
+    wait_for(
+        "/metrics through the onion with the admin's key",
+        Duration::from_secs(120),
+        || match fetch(&net) {
+            Ok(r) if r.status == 200 => Ok(()),
+            Ok(r) => Err(format!("status {}", r.status)),
+            Err(e) => Err(format!("{e:?}")),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}\n{}", net.diagnostics()));
+
+    // --- Alertmanager with the sample routes; every receiver a webhook on loopback.
+    let ports = net.netns().free_ports(3).unwrap();
+    let (hook_port, am_port, prom_port) = (ports[0], ports[1], ports[2]);
+    let hook_out = t.join("webhook.jsonl");
+    let _hook = Proc::spawn(
+        &net,
+        "webhook",
+        PYTHON,
+        &[
+            repo().join("monitoring/e2e.py").display().to_string(),
+            "webhook".into(),
+            hook_port.to_string(),
+            hook_out.display().to_string(),
+        ],
+        t.join("webhook.log"),
+    );
+    let am_conf = t.join("alertmanager.yml");
+    let (ok, out) = e2e(
+        &net,
+        &onions,
+        &[
+            "am-config",
+            &format!("http://127.0.0.1:{hook_port}"),
+            am_conf.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let am = Proc::spawn(
+        &net,
+        "alertmanager",
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", am_conf.display()),
+            format!("--storage.path={}", t.join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        t.join("alertmanager.log"),
+    );
+
+    // --- Prometheus, configured the way the monitoring role does: the template, rendered.
+    let vars = t.join("vars.yml");
+    std::fs::write(
+        &vars,
+        format!(
+            "tor_monitoring_servers:\n  - {{name: app, onion: {}}}\n\
+             tor_monitoring_proxy_url: socks5://127.0.0.1:{}\n\
+             tor_monitoring_scrape_interval: {SCRAPE_INTERVAL}\n\
+             tor_monitoring_scrape_timeout: {SCRAPE_INTERVAL}\n\
+             tor_monitoring_self_exporter: 127.0.0.1:{}\n\
+             tor_monitoring_self_instance: monitor\n\
+             tor_monitoring_alertmanager: 127.0.0.1:{am_port}\n\
+             tor_monitoring_rules_dir: {}\n",
+            net.service("metrics").onion,
+            net.socks_port(),
+            monitor_exporter.port,
+            repo().join("monitoring/rules").display(),
+        ),
+    )
+    .unwrap();
+    let prom_conf = t.join("prometheus.yml");
+    let rendered = run_ok(
+        Command::new(PYTHON)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg(repo().join("monitoring/render.py"))
+            .arg(repo().join("monitoring/prometheus/prometheus.yml.j2"))
+            .arg(&vars),
+        "render prometheus.yml.j2",
+    );
+    std::fs::write(&prom_conf, rendered).unwrap();
+    let before_prometheus = (
+        proxy.accepted.load(Ordering::Relaxed),
+        proxy.scrapes.load(Ordering::Relaxed),
+    );
+    let prom = Proc::spawn(
+        &net,
+        "prometheus",
+        "prometheus",
+        &[
+            format!("--config.file={}", prom_conf.display()),
+            format!("--storage.tsdb.path={}", t.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        t.join("prometheus.log"),
+    );
+    let prom_url = format!("http://127.0.0.1:{prom_port}");
+    let diag = |net: &mut PrivNet| {
+        format!(
+            "{}\n{}\n{}",
+            prom.log_tail(),
+            am.log_tail(),
+            net.diagnostics()
+        )
+    };
+
+    // --- Healthy: series, dashboard queries with data, rules evaluated, no onion address.
+    let rules: Vec<String> = [
+        "securedrop-tor.rules.yml",
+        "securedrop-tor-blackbox.rules.yml",
+    ]
+    .iter()
+    .map(|f| {
+        repo()
+            .join("monitoring/rules")
+            .join(f)
+            .display()
+            .to_string()
+    })
+    .collect();
+    let mut args = vec!["healthy", prom_url.as_str()];
+    let dash = repo()
+        .join("monitoring/grafana/securedrop-tor.json")
+        .display()
+        .to_string();
+    args.push(&dash);
+    args.extend(rules.iter().map(String::as_str));
+    let (ok, out) = e2e(&net, &onions, &args);
+    assert!(ok, "{out}\n{}", diag(&mut net));
+
+    // --- Connections: over at least 10 scrapes through the onion, one TCP connection.
+    let (c0, s0) = (
+        proxy.accepted.load(Ordering::Relaxed),
+        proxy.scrapes.load(Ordering::Relaxed),
+    );
+    wait_for(
+        "10 more scrapes through the onion",
+        Duration::from_secs(120),
+        || {
+            let s = proxy.scrapes.load(Ordering::Relaxed) - s0;
+            if s >= 10 {
+                Ok(())
+            } else {
+                Err(format!("{s} scrapes"))
+            }
+        },
+    )
+    .unwrap();
+    let (c1, s1) = (
+        proxy.accepted.load(Ordering::Relaxed),
+        proxy.scrapes.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "connections: Prometheus opened {} for its {} scrapes so far; {} new over the last {} scrapes",
+        c1 - before_prometheus.0,
+        s1 - before_prometheus.1,
+        c1 - c0,
+        s1 - s0
+    );
+    assert_eq!(
+        c1 - c0,
+        0,
+        "Prometheus opened {} new connection(s) over {} scrapes at a {SCRAPE_INTERVAL} interval",
+        c1 - c0,
+        s1 - s0
+    );
+
+    // --- The server's tor stops: the alert reaches the webhook with the role name, no address.
+    let stopped = Instant::now();
+    net.stop_node("onion").unwrap();
+    let bound = UNREACHABLE_FOR + ALERT_BOUND;
+    let (ok, out) = e2e(
+        &net,
+        &onions,
+        &[
+            "alert",
+            hook_out.to_str().unwrap(),
+            "SecureDropTorExporterUnreachable",
+            "app",
+            "firing",
+            &bound.as_secs().to_string(),
+        ],
+    );
+    assert!(ok, "{out}\n{}", diag(&mut net));
+    let took = stopped.elapsed();
+    eprintln!("firing after {took:?} (for: {UNREACHABLE_FOR:?}, bound {bound:?})");
+    assert!(took >= UNREACHABLE_FOR, "fired before its for: ({took:?})");
+
+    // --- It starts again: resolved.
+    net.start_node("onion").unwrap();
+    let (ok, out) = e2e(
+        &net,
+        &onions,
+        &[
+            "alert",
+            hook_out.to_str().unwrap(),
+            "SecureDropTorExporterUnreachable",
+            "app",
+            "resolved",
+            &RESOLVE_BOUND.as_secs().to_string(),
+        ],
+    );
+    assert!(ok, "{out}\n{}", diag(&mut net));
+
+    // The monitoring host's own tor stayed fine all along: it never paged.
+    let all = std::fs::read_to_string(&hook_out).unwrap();
+    assert!(
+        !all.contains("SecureDropTorMonitoringHostTorBroken"),
+        "the monitoring host's tor was paged about:\n{all}"
+    );
+    for a in net.onion_addresses() {
+        assert!(!all.contains(&a), "a notification names an onion address");
+    }
+
+    drop(prom);
+    drop(am);
+    drop(proxy);
+    drop(monitor_exporter);
+    drop(server_exporter);
+    drop(net);
+}
