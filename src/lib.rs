@@ -25,6 +25,7 @@
 //! - [`systemd`]: READY/STATUS/WATCHDOG notifications.
 //! - [`logging`]: journald or stderr.
 //! - [`keys`]: x25519 client-authorization keys in tor's file formats.
+//! - [`label_key`]: the secret key behind `unnamed_…` onion-service labels.
 //! - [`small_file`]: reading cookie, password and config files without blocking or bloating.
 
 pub mod config;
@@ -32,6 +33,7 @@ pub mod connection_policy;
 pub mod control;
 pub mod http;
 pub mod keys;
+pub mod label_key;
 pub mod logging;
 pub mod metrics;
 pub mod onion;
