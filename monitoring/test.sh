@@ -4,7 +4,8 @@
 # mutants that the tests must catch), the sample Alertmanager configuration (amtool check-config,
 # routes tests, and its inhibitions on a real Alertmanager on 127.0.0.1), the Grafana dashboard
 # (lint, every query through promtool's PromQL parser), the Prometheus configuration template
-# (promtool check config) and the optional blackbox module (blackbox_exporter --config.check).
+# (promtool check config), the optional blackbox module (blackbox_exporter --config.check), the
+# tor_monitoring Ansible role under Molecule, and the end-to-end test on the private Tor network.
 # Installs Debian's prometheus, prometheus-alertmanager, prometheus-blackbox-exporter without
 # letting their services start (their defaults listen on every address); every server it starts
 # listens on 127.0.0.1 and is stopped by PID. Ends with "N passed, M failed".
@@ -205,6 +206,16 @@ t "the blackbox module goes through tor with skip_resolve_phase_with_proxy" \
 sed 's/skip_resolve_phase_with_proxy/skip_resolve_phase_with_prox/' blackbox/blackbox.yml >"$tmp/bb.yml"
 n "blackbox_exporter --config.check rejects a misspelt key" \
     prometheus-blackbox-exporter --config.check --config.file="$tmp/bb.yml"
+
+# --- The monitoring host's Ansible role ---------------------------------------------------------
+# monitoring/molecule.sh: yamllint, ansible-lint and `molecule test` of molecule/monitoring (the
+# tor_monitoring role on a booted systemd container; about 3 minutes). MONITORING_MOLECULE=0 skips it.
+if [ "${MONITORING_MOLECULE:-1}" = 0 ]; then
+    echo "skipped: the tor_monitoring role under Molecule (MONITORING_MOLECULE=0)"
+else
+    t "the tor_monitoring role: lint, converge, idempotence, verify (Molecule, one container)" \
+        bash molecule.sh
+fi
 
 # --- End to end on the private Tor network ----------------------------------------------------
 # tests/privnet_monitoring.rs: Prometheus through the client-authorized metrics onion, the rules,
