@@ -17,7 +17,7 @@ NEW_VERSION=${2:-}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
 need=()
-for p in debhelper dpkg-dev; do
+for p in debhelper dh-apparmor dpkg-dev; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

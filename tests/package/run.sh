@@ -1,9 +1,10 @@
 #!/bin/bash
 # shellcheck disable=SC2016  # single-quoted ${Field}s are dpkg-query formats, not shell
 # The Debian package's tests: build (twice, for reproducibility), lintian, shellcheck, the unit's
-# sandbox score, the man page against --help, and the install / reinstall / upgrade / broken /
-# remove / purge scenario with real dpkg, systemd and tor in a booted container
-# (tests/container/). Needs root and the Rust toolchain (cargo on PATH or in ~/.cargo/bin);
+# sandbox score and directives, AppArmor statically (tor's paths under old and new system_tor
+# rules, the exporter's profile compiled, the verify decision), the binary's glibc, the man page
+# against --help, and the install / reinstall / upgrade / old-layout migration / broken / remove /
+# purge scenario with real dpkg, systemd and tor in a booted container (tests/container/). Needs root and the Rust toolchain (cargo on PATH or in ~/.cargo/bin);
 # installs the Debian tools it needs. Ends with `N passed, M failed`; exit 1 on any failure.
 #
 # Environment:
@@ -83,8 +84,8 @@ trap 'exit 130' INT TERM
 # --- tools -------------------------------------------------------------------------------------
 section "installing what the tests need"
 need=()
-for p in debhelper devscripts dpkg-dev lintian shellcheck debootstrap systemd-container man-db curl \
-    python3 fakeroot; do
+for p in debhelper dh-apparmor apparmor binutils devscripts dpkg-dev lintian shellcheck debootstrap \
+    systemd-container man-db curl python3 fakeroot; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -102,6 +103,23 @@ check "shellcheck: maintainer scripts" shellcheck -s bash "$REPO/debian/postinst
 check "shellcheck: test scripts" shellcheck "$CONTAINER"/*.sh "$HERE"/*.sh
 check "maintainer scripts never set -x" bash -c "! grep -En '^[^#]*set[[:space:]]+-[a-zA-Z]*x' '$REPO/debian/postinst' '$REPO/debian/prerm' '$REPO/debian/postrm'"
 
+# AppArmor cannot run on this kernel: the paths tor must use are held against both rule sets of its
+# profile with AppArmor's glob rules, the exporter's profile is compiled, and the choice of how to
+# verify tor's configuration is tested with stand-in sysfs files.
+# detail CMD...: CMD's output only when it fails (its own ok lines are not this suite's checks)
+detail() {
+    local out
+    out=$("$@" 2>&1) && return 0
+    printf '%s\n' "$out" | grep -v '^ok - ' | sed 's/^/#   /'
+    return 1
+}
+check "AppArmor: every path tor reads or writes for us is allowed by old and new system_tor rules" \
+    detail python3 "$HERE/apparmor_paths.py" "$REPO"
+check "AppArmor: apparmor_parser compiles the exporter's profile" \
+    detail apparmor_parser -QT -K -o /dev/null "$REPO/debian/apparmor/$PKG"
+check "AppArmor: postinst and prerm decide and verify the same way (8 decisions, 3 commands)" \
+    detail bash "$HERE/verify_decision.sh" "$REPO"
+
 UNIT=$REPO/debian/$PKG.service
 quiet() { "$@" >/dev/null 2>&1; }
 check "systemd-analyze security --offline: exposure <= 1.5" \
@@ -117,6 +135,9 @@ check "unit: After=tor@default.service" grep -Eq '^After=.*tor@default\.service'
 check "unit: no Requires=/BindsTo=/Requisite=" bash -c "! grep -Eq '^(Requires|BindsTo|Requisite)=' '$UNIT'"
 check "unit: no PrivateUsers=yes" bash -c "! grep -Eq '^PrivateUsers=(yes|true|1|self|identity)' '$UNIT'"
 check "unit: ExecStart runs serve" unit_has "ExecStart=/usr/bin/$PKG serve"
+check "unit: confined by its AppArmor profile where there is one" unit_has "AppArmorProfile=-$PKG"
+check "unit: every directive is one systemd 252 (bookworm) documents, for noble's 255 too" \
+    detail python3 "$HERE/unit_directives.py" "$UNIT"
 check "man page: groff has no warnings" bash -c "out=\$(LC_ALL=C.UTF-8 man --warnings -E UTF-8 -l -Tutf8 -Z '$REPO/debian/$PKG.1' 2>&1 >/dev/null); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
 
 # --- builds ------------------------------------------------------------------------------------
@@ -203,11 +224,25 @@ else
     nok "dpkg-source -b (3.0 native)"
 fi
 
-# --- man page against --help --------------------------------------------------------------------
-section "man page covers every flag"
+# --- the binary and the profile in the .deb -----------------------------------------------------
+section "the binary's glibc and the AppArmor profile in the .deb"
 X=$WORK/extract
 dpkg-deb -x "$DEB" "$X"
 BIN=$X/usr/bin/$PKG
+glibc_max=$(objdump -T "$BIN" | grep -oE 'GLIBC_[0-9]+\.[0-9]+' | sed 's/GLIBC_//' | sort -uV | tail -1)
+echo "# newest glibc symbol version the binary needs: ${glibc_max:-?}"
+check "binary needs glibc <= 2.36 (bookworm) and so <= 2.39 (noble)" \
+    bash -c "[ -n '$glibc_max' ] && [ \"\$(printf '%s\n' '$glibc_max' 2.36 | sort -V | tail -1)\" = 2.36 ]"
+check "binary links only libc and libgcc_s" \
+    bash -c "! objdump -p '$BIN' | awk '/NEEDED/ { print \$2 }' | grep -vxE 'libc\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2'"
+check ".deb ships the profile as /etc/apparmor.d/$PKG" test -f "$X/etc/apparmor.d/$PKG"
+check "the shipped profile compiles" detail apparmor_parser -QT -K -o /dev/null "$X/etc/apparmor.d/$PKG"
+dpkg-deb -e "$DEB" "$WORK/control"
+check "postinst loads the profile where AppArmor is enabled (dh_apparmor)" \
+    grep -q "apparmor_parser -r -T -W \"\$APP_PROFILE\"" "$WORK/control/postinst"
+
+# --- man page against --help --------------------------------------------------------------------
+section "man page covers every flag"
 man_src=$(zcat "$X/usr/share/man/man1/$PKG.1.gz" | sed 's/\\-/-/g')
 flags=$(for sub in "" serve check-config client-key "client-key generate" "client-key show" "client-key public"; do
     # shellcheck disable=SC2086  # $sub is words
@@ -243,7 +278,9 @@ ok "container booted (leader $L)"
 cx() { nsenter -t "$L" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 TORRC=/etc/tor/torrc
-DROPIN=/etc/tor/torrc.d/$PKG.conf
+DROPIN=/etc/tor/$PKG.torrc
+INCLUDE="%include $DROPIN"
+OLD_DROPIN=/etc/tor/torrc.d/$PKG.conf
 HS=/var/lib/tor/$PKG
 KEY=/var/lib/$PKG/client.key
 ONIONCONF=/etc/$PKG/config.d/50-metrics-onion.toml
@@ -267,8 +304,8 @@ absent() { ! cx test -e "$1"; }
 contains() { grep -qF -- "$1" <<<"$2"; }
 lacks() { ! grep -qF -- "$1" <<<"$2"; }
 verify_as_tor() {
-    cx sh -c "grep -v '^User ' /usr/share/tor/tor-service-defaults-torrc >/run/pkgtest-defaults &&
-        runuser -u debian-tor -- tor --verify-config --defaults-torrc /run/pkgtest-defaults -f $TORRC >/dev/null"
+    cx runuser -u debian-tor -- tor --verify-config --defaults-torrc /usr/share/tor/tor-service-defaults-torrc \
+        -f $TORRC --RunAsDaemon 0 --User "" >/dev/null
 }
 # tor's live onion-service configuration (what it runs, not what is on disk)
 tor_hs_conf() { cx python3 /root/pkgtest/torctl.py 'GETCONF HiddenServiceOptions'; }
@@ -306,7 +343,8 @@ onion=$(cx cat $HS/hostname 2>/dev/null || true)
 check "onion hostname exists and is a v3 address" grep -Eqx '[a-z2-7]{56}\.onion' <<<"$onion"
 check "tor --verify-config as debian-tor is clean" verify_as_tor
 check "tor runs the onion service (GETCONF)" contains "HiddenServiceDir=$HS" "$(tor_hs_conf)"
-eq "include line added to torrc once" 1 "$(cx grep -cxF '%include /etc/tor/torrc.d/*.conf' $TORRC || true)"
+eq "include line added to torrc once" 1 "$(cx grep -cxF "$INCLUDE" $TORRC || true)"
+check "nothing below a subfolder of /etc/tor/ (AppArmor before tor 0.4.9.8)" absent /etc/tor/torrc.d
 eq "drop-in content" "HiddenServiceDir $HS/|HiddenServicePort 80 127.0.0.1:9747" \
     "$(cx grep -v '^#' $DROPIN | paste -sd'|')"
 eq "drop-in mode" "644 root:root" "$(cx stat -c '%a %U:%G' $DROPIN)"
@@ -361,13 +399,56 @@ eq "tor NRestarts still 0 after upgrade" 0 "$(tor_restarts)"
 eq "exporter active after upgrade" active "$(unit_state $PKG active)"
 check "/metrics shows tor_up 1 after upgrade" wait_tor_up
 
+section "upgrade from the old layout (/etc/tor/torrc.d/, up to 0.1.0)"
+# What 0.1.0's postinst left: the drop-in in /etc/tor/torrc.d/ (a folder it made), its marked
+# include of that folder, tor running the service from there. The next postinst run (an upgrade)
+# must move to the top-level drop-in without restarting tor and keep key, address and clients.
+cat >"$ROOT/root/pkgtest/old-layout.py" <<'EOF'
+# Turns this package's files into what 0.1.0's postinst made (the include block as it wrote it).
+import os
+mark = "# Added by the securedrop-tor-exporter package (removed on purge): "
+new = "\n" + mark + "its onion service\n%include /etc/tor/securedrop-tor-exporter.torrc\n"
+old = "\n" + mark + "read /etc/tor/torrc.d/\n%include /etc/tor/torrc.d/*.conf\n"
+torrc = open("/etc/tor/torrc").read()
+assert torrc.count(new) == 1
+open("/etc/tor/torrc", "w").write(torrc.replace(new, "") + old)
+os.makedirs("/etc/tor/torrc.d", mode=0o755)
+os.rename("/etc/tor/securedrop-tor-exporter.torrc", "/etc/tor/torrc.d/securedrop-tor-exporter.conf")
+open("/var/lib/securedrop-tor-exporter/created-torrc.d", "w").close()
+EOF
+check "old layout made" cx python3 /root/pkgtest/old-layout.py
+check "old layout: no top-level drop-in" absent $DROPIN
+cx systemctl reload tor@default
+check "old layout: tor runs the service from /etc/tor/torrc.d/" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -a python3 /root/pkgtest/torctl.py 'GETCONF HiddenServiceOptions' 2>/dev/null | grep -qF 'HiddenServiceDir=$HS'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
+keys() { cx sh -c "cd / && sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/hs_ed25519_public_key $HS/authorized_clients/*.auth $KEY $ONIONCONF 2>&1"; }
+keys_before=$(keys)
+dropin_before=$(cx cat $OLD_DROPIN)
+pid_before=$(tor_pid)
+restarts_before=$(tor_restarts)
+if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/migrate.log" 2>&1; then ok "dpkg -i $UVERSION over the old layout"; else nok "dpkg -i over the old layout"; sed 's/^/#   /' "$WORK/migrate.log"; fi
+eq "migrated: the drop-in is /etc/tor/$PKG.torrc, same content" "$dropin_before" "$(cx cat $DROPIN 2>&1)"
+check "migrated: the old drop-in is gone" absent $OLD_DROPIN
+check "migrated: /etc/tor/torrc.d/ (made by the package, now empty) is gone" absent /etc/tor/torrc.d
+eq "migrated: the old include is gone" 0 "$(cx grep -cxF '%include /etc/tor/torrc.d/*.conf' $TORRC || true)"
+eq "migrated: one include of the new drop-in" 1 "$(cx grep -cxF "$INCLUDE" $TORRC || true)"
+eq "migrated: onion key, address, clients, client key, config.d file kept" "$keys_before" "$(keys)"
+eq "migrated: tor not restarted (same MainPID)" "$pid_before" "$(tor_pid)"
+eq "migrated: tor NRestarts unchanged" "$restarts_before" "$(tor_restarts)"
+check "migrated: tor runs the service from the new drop-in" contains "HiddenServiceDir=$HS" "$(tor_hs_conf)"
+check "migrated: tor --verify-config as debian-tor is clean" verify_as_tor
+check "/metrics shows tor_up 1 after the migration" wait_tor_up
+before=$(snapshot)
+if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/migrate2.log" 2>&1; then ok "dpkg -i again after the migration"; else nok "dpkg -i again after the migration"; fi
+eq "a second run changes nothing" "$before" "$(snapshot)"
+check "a second run is quiet" lacks "$PKG:" "$(cat "$WORK/migrate2.log")"
+
 section "tor's torrc replaced (file trigger)"
 # as when a tor upgrade installs the maintainer's torrc: the include line is gone.
 cx cp -p /root/torrc.orig $TORRC
 pid_before=$(tor_pid)
 cx dpkg-trigger --no-await $TORRC
 if cx dpkg --triggers-only --pending >"$WORK/trigger.log" 2>&1; then ok "trigger processed"; else nok "trigger processed"; sed 's/^/#   /' "$WORK/trigger.log"; fi
-eq "include line back in torrc" 1 "$(cx grep -cxF '%include /etc/tor/torrc.d/*.conf' $TORRC || true)"
+eq "include line back in torrc" 1 "$(cx grep -cxF "$INCLUDE" $TORRC || true)"
 eq "tor MainPID unchanged by the trigger" "$pid_before" "$(tor_pid)"
 check "tor still runs the onion service" contains "HiddenServiceDir=$HS" "$(tor_hs_conf)"
 
@@ -409,7 +490,8 @@ check "/metrics back on 9747" wait_tor_up
 RESTARTS0=$(tor_restarts)
 
 section "broken situation: a conflicting drop-in"
-cx sh -c "printf 'HiddenServiceDir $HS/\nHiddenServicePort 80 127.0.0.1:9999\n' >/etc/tor/torrc.d/00-conflict.conf; chmod 0644 /etc/tor/torrc.d/00-conflict.conf"
+cx cp -p $TORRC /root/torrc.good
+cx sh -c "printf 'HiddenServiceDir $HS/\nHiddenServicePort 80 127.0.0.1:9999\n' >>$TORRC"
 before=$(snapshot)
 pid_before=$(tor_pid)
 hs_before=$(tor_hs_conf)
@@ -426,7 +508,7 @@ eq "tor keeps running (same MainPID)" "$pid_before" "$(tor_pid)"
 eq "tor NRestarts unchanged" "$RESTARTS0" "$(tor_restarts)"
 eq "tor still runs its old onion-service configuration" "$hs_before" "$(tor_hs_conf)"
 check "/metrics still shows tor_up 1" wait_tor_up
-cx rm -f /etc/tor/torrc.d/00-conflict.conf
+cx cp -p /root/torrc.good $TORRC
 if cx dpkg --configure -a >"$WORK/fixed.log" 2>&1; then ok "dpkg --configure -a after the fix"; else nok "dpkg --configure -a after the fix"; sed 's/^/#   /' "$WORK/fixed.log"; fi
 eq "package installed again" "install ok installed" "$(cx dpkg-query -W -f='${Status}' $PKG)"
 eq "tor MainPID still the same" "$pid_before" "$(tor_pid)"
@@ -435,7 +517,8 @@ section "remove"
 before_keys=$(cx sh -c "sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/authorized_clients/*.auth $KEY")
 pid_before=$(tor_pid)
 if cx dpkg -r $PKG >"$WORK/remove.log" 2>&1; then ok "dpkg -r"; else nok "dpkg -r"; sed 's/^/#   /' "$WORK/remove.log"; fi
-check "drop-in gone" absent $DROPIN
+check "drop-in holds no onion service (a comment: the torrc still includes it)" \
+    test -z "$(cx grep -v '^#' $DROPIN 2>&1)"
 eq "tor active after remove" active "$(unit_state tor@default active)"
 eq "tor not restarted by remove (same MainPID)" "$pid_before" "$(tor_pid)"
 eq "tor NRestarts unchanged by remove" "$RESTARTS0" "$(tor_restarts)"
@@ -452,7 +535,7 @@ while IFS= read -r p; do
     [ -n "$p" ] || continue
     if cx test -e "$p" && ! cx test -d "$p"; then left="$left $p"; fi
 done <<<"$dpkg_files"
-for p in /etc/$PKG /usr/share/doc/$PKG $HS /var/lib/$PKG /etc/tor/torrc.d \
+for p in /etc/$PKG /usr/share/doc/$PKG $HS /var/lib/$PKG /etc/tor/torrc.d $DROPIN \
     /etc/systemd/system/multi-user.target.wants/$PKG.service; do
     if cx test -e "$p"; then left="$left $p"; fi
 done
@@ -508,7 +591,7 @@ else
 fi
 check "chroot: says systemd is not running" grep -q 'systemd is not running' "$WORK/chroot.log"
 check "chroot: drop-in written" test -f "$ROOT2$DROPIN"
-check "chroot: include line added" grep -qxF '%include /etc/tor/torrc.d/*.conf' "$ROOT2$TORRC"
+check "chroot: include line added" grep -qxF "$INCLUDE" "$ROOT2$TORRC"
 check "chroot: a client is authorized" test -f "$ROOT2$HS/authorized_clients/standalone.auth"
 check "chroot: exporter enabled" test -L "$ROOT2/etc/systemd/system/multi-user.target.wants/$PKG.service"
 check "chroot: no onion address yet, so no config.d file" test ! -e "$ROOT2$ONIONCONF"
