@@ -189,7 +189,7 @@ molecule_test() {
     (cd "$REPO" && molecule test --scenario-name default) 2>&1 | tee "$out"
     planned=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -m1 -oE 'scenario test matrix: .*' |
         sed 's/^scenario test matrix: //' | tr ',' '\n' | grep -c . || true)
-    succeeded=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -cE '^INFO +default .* Executed: Successful' || true)
+    succeeded=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -cE '^INFO +(\[default > [a-z_]+\]|default .*) Executed: Successful' || true)
     if [ "$planned" -gt 0 ] && [ "$succeeded" -eq "$planned" ]; then
         log "molecule: all $succeeded of $planned actions executed successfully (ignore the recap's 'successful=' count)"
     else

@@ -20,12 +20,12 @@ import urllib.request
 
 METRICS_DIR = "/var/lib/tor/securedrop-tor-exporter"
 SERVICES_DIR = "/var/lib/tor/services"
-DROPIN = "/etc/tor/torrc.d/securedrop-tor-exporter.conf"
+DROPIN = "/etc/tor/securedrop-tor-exporter.torrc"
 TORRC = "/etc/tor/torrc"
 CONFIG_DIR = "/etc/securedrop-tor-exporter"
 ONIONS_CONFIG = CONFIG_DIR + "/config.d/40-securedrop-onions.toml"
 METRICS_URL = "http://127.0.0.1:9747/metrics"
-INCLUDE = re.compile(r"^\s*%include\s+/etc/tor/torrc\.d(/|/\*|/\*\.conf)?\s*(#.*)?$")
+INCLUDE = re.compile(r"^\s*%include\s+/etc/tor/securedrop-tor-exporter\.torrc\s*(#.*)?$")
 AUTH_LINE = re.compile(r"^descriptor:x25519:([A-Z2-7]{52})$")
 
 
