@@ -12,7 +12,9 @@
 #   - the torrc template rendered by that Ansible, unpatched and patched, flag off and on, for the
 #     app and the mon server; the rendered torrc checked by tor itself;
 #   - the .gitignore entries for the new private key files.
-# Needs root for apt (installs git, python3-venv, gnupg2, sq-keyring-linter, sudo, yamllint, tor).
+#   - the AppArmor path check of tests/package/apparmor_paths.py (the include line of this series).
+# Needs root for apt (installs git, python3-venv, gnupg2, sq-keyring-linter, sudo, yamllint, tor,
+# apparmor for its profile files).
 # Virtualenvs are cached under SDTE_CACHE (default /var/cache/securedrop-tor-exporter-tests),
 # keyed by the hash of the requirement files. Ends with `N passed, M failed`; exit 1 on failure.
 set -euo pipefail
@@ -62,7 +64,8 @@ trap cleanup EXIT
 
 section "tools"
 need=()
-for c in git:git gpg:gnupg2 sq-keyring-linter:sq-keyring-linter sudo:sudo yamllint:yamllint tor:tor flock:util-linux; do
+for c in git:git gpg:gnupg2 sq-keyring-linter:sq-keyring-linter sudo:sudo yamllint:yamllint tor:tor \
+    flock:util-linux apparmor_parser:apparmor; do
     command -v "${c%%:*}" >/dev/null 2>&1 || need+=("${c#*:}")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
@@ -289,6 +292,15 @@ assert touch < torrc, names
 assert t["copy"]["force"] is False and t["copy"]["content"] == ""
 assert "enable_tor_metrics" in str(t["when"])
 EOF
+
+section "AppArmor: what tor must read for the product, under old and new system_tor rules"
+# the same static check the package suite runs (tests/package/apparmor_paths.py), here because it
+# reads the include line of this patch series too
+if python3 "$REPO/tests/package/apparmor_paths.py" "$REPO" >"$WORK/apparmor.log" 2>&1; then
+    ok "AppArmor: $(grep -c '^ok' "$WORK/apparmor.log") path checks hold under both rule sets"
+else
+    nok "AppArmor: $(grep '^not ok' "$WORK/apparmor.log" | head -5)"
+fi
 
 section ".gitignore"
 for f in app-metrics.auth_private mon-metrics.auth_private tor-metrics-prometheus.yml; do
