@@ -16,6 +16,7 @@
 //! - [`traffic`]: coarsening of byte counters (quantum and period).
 //! - [`relay`]: relay-only series (fingerprint, flags, reachability, bandwidth, accounting).
 //! - [`onion`]: onion-service health from HS_DESC events, labelled by role name.
+//! - [`descriptor`]: opens our own v3 descriptors (intro points, PoW parameters), no I/O.
 //! - [`policy`]: the privacy policy: every family that may be exported, with its class.
 //! - [`snapshot`]: the shared last-known state.
 //! - [`refresher`]: the task that keeps the snapshot fresh, with backoff.
@@ -31,6 +32,7 @@
 pub mod config;
 pub mod connection_policy;
 pub mod control;
+pub mod descriptor;
 pub mod http;
 pub mod keys;
 pub mod label_key;

@@ -117,6 +117,9 @@ pub struct ServiceSpec {
     /// If set, a `descriptor:x25519:<PUB52>` line written to `authorized_clients/test.auth`
     /// before tor starts (v3 client authorization).
     pub authorized_client: Option<String>,
+    /// Extra torrc lines for this service, written right after its `HiddenServicePort` (per-service
+    /// options such as `HiddenServicePoWDefensesEnabled 1`).
+    pub extra_torrc: Vec<String>,
 }
 
 impl ServiceSpec {
@@ -125,6 +128,7 @@ impl ServiceSpec {
             role: role.to_string(),
             virt_port: 80,
             authorized_client: None,
+            extra_torrc: Vec::new(),
         }
     }
 }
@@ -307,6 +311,8 @@ pub struct OnionService {
     /// `PrivNet::bind_service`.
     pub target_port: u16,
     pub client_auth: bool,
+    /// Per-service torrc lines (see [`ServiceSpec::extra_torrc`]).
+    pub extra_torrc: Vec<String>,
 }
 
 impl OnionService {
@@ -670,6 +676,7 @@ impl PrivNet {
                 virt_port: spec.virt_port,
                 target_port: next_port(),
                 client_auth: spec.authorized_client.is_some(),
+                extra_torrc: spec.extra_torrc.clone(),
             });
         }
         make_private_dir(&net.client().dir.join("onion_auth"))?;
@@ -728,6 +735,7 @@ impl PrivNet {
                             "HiddenServicePort {} 127.0.0.1:{}",
                             s.virt_port, s.target_port
                         ));
+                        lines.extend(s.extra_torrc.iter().cloned());
                     }
                     lines.extend(opts.onion_extra_torrc.iter().cloned());
                 }
