@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::control::{Command, Connection, ControlError, Message, OnionAddress};
+use crate::descriptor::{self, Descriptor, DescriptorError};
 use crate::metrics::{counter_family, gauge, gauge_family};
 use crate::policy;
 use crate::refresher::{backoff, connect_options, now_unix};
@@ -27,6 +28,19 @@ use crate::snapshot::Shared;
 pub const DESCRIPTOR_LIFETIME: Duration = Duration::from_secs(180 * 60);
 /// How long a self-probe may take before it counts as failed.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The start-up check: after connecting, the exporter fetches each named service's descriptor
+/// back from the network (`HSFETCH`), at most this many times, each given [`CHECK_TIMEOUT`],
+/// [`CHECK_RETRY`] apart. Until one returns (or all fail) `published` is absent, not 0.
+pub const CHECK_ATTEMPTS: u32 = 3;
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CHECK_RETRY: Duration = Duration::from_secs(5);
+/// The longest `published` stays unknown after the exporter (re)connects to tor.
+pub const CHECK_BOUND: Duration = Duration::from_secs(
+    CHECK_ATTEMPTS as u64 * CHECK_TIMEOUT.as_secs()
+        + (CHECK_ATTEMPTS as u64 - 1) * CHECK_RETRY.as_secs(),
+);
+/// How often tor's copy of our descriptors is read again (also after every upload).
+pub const DESCRIPTOR_REFRESH: Duration = Duration::from_secs(60);
 
 /// The failure reasons tor reports (control-spec, HS_DESC `REASON=`), as fixed label values.
 pub const REASONS: &[&str] = &[
@@ -127,9 +141,29 @@ pub struct ServiceHealth {
     /// (result, reason) → count; result is `uploaded` or `failed`, reason `none` on success.
     pub uploads: BTreeMap<(&'static str, &'static str), u64>,
     pub last_upload_unix: Option<f64>,
-    pub published: bool,
+    /// `None` while the exporter cannot know yet (the start-up check is running).
+    pub published: Option<bool>,
+    /// Since when this exporter has seen the descriptor published without a gap (an upload it
+    /// saw, or its start-up fetch): a lower bound, for the status page.
+    pub published_since_unix: Option<f64>,
     /// (success, unix time) of the last completed self-probe.
     pub probe: Option<(bool, f64)>,
+    /// What tor's current descriptor for the service says; `None` until tor has built one.
+    pub descriptor: Option<DescriptorHealth>,
+}
+
+/// What the service's own descriptor says, as far as the address alone opens it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DescriptorHealth {
+    /// False for a client-authorized service: its inner layer needs a client's key.
+    pub inner_readable: bool,
+    /// Introduction points in the descriptor; `None` when the inner layer is closed.
+    pub introduction_points: Option<u32>,
+    /// PoW defences on: from `pow-params` in the inner layer, or, when that is closed, from
+    /// `GETCONF HiddenServiceOptions` if it is the same for every service; else `None`.
+    pub pow_enabled: Option<bool>,
+    /// The suggested effort of `pow-params v1`; `None` without PoW or with the inner layer closed.
+    pub pow_suggested_effort: Option<u32>,
 }
 
 /// What /metrics shows about onion services.
@@ -146,15 +180,31 @@ impl OnionHealth {
         let mut services = BTreeMap::new();
         let mut source = ServiceHealth {
             last_upload_unix: Some(1_764_000_000.0),
-            published: true,
+            published: Some(true),
+            published_since_unix: Some(1_763_990_000.0),
+            descriptor: Some(DescriptorHealth {
+                inner_readable: true,
+                introduction_points: Some(3),
+                pow_enabled: Some(true),
+                pow_suggested_effort: Some(0),
+            }),
             ..Default::default()
         };
         source.uploads.insert(("uploaded", "none"), 24);
         source.uploads.insert(("failed", "upload_rejected"), 1);
         services.insert("source".to_owned(), source);
-        let mut metrics = ServiceHealth::default();
+        let mut metrics = ServiceHealth {
+            published: Some(false),
+            probe: Some((false, 1_764_000_100.0)),
+            descriptor: Some(DescriptorHealth {
+                inner_readable: false,
+                introduction_points: None,
+                pow_enabled: Some(false),
+                pow_suggested_effort: None,
+            }),
+            ..Default::default()
+        };
         metrics.uploads.insert(("uploaded", "none"), 0);
-        metrics.probe = Some((false, 1_764_000_100.0));
         services.insert("metrics".to_owned(), metrics);
         OnionHealth {
             configured: Some(2),
@@ -167,7 +217,42 @@ impl OnionHealth {
 struct ServiceState {
     uploads: BTreeMap<(&'static str, &'static str), u64>,
     last_upload: Option<f64>,
+    /// The last time we had proof the descriptor is on the HSDirs: an upload, or our fetch.
+    evidence: Option<f64>,
+    streak_start: Option<f64>,
     probe: Option<(bool, f64)>,
+    check: Check,
+    descriptor: Option<Descriptor>,
+}
+
+impl ServiceState {
+    fn prove(&mut self, now: f64) {
+        let fresh = self
+            .evidence
+            .is_some_and(|t| now - t < DESCRIPTOR_LIFETIME.as_secs_f64());
+        if !fresh {
+            self.streak_start = Some(now);
+        }
+        self.evidence = Some(now);
+        self.check = Check::Done;
+    }
+}
+
+/// The start-up check of one service (see [`CHECK_ATTEMPTS`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Check {
+    /// Not started (a service only seen through events): no proof means not published.
+    #[default]
+    Idle,
+    /// Waiting for `attempts` so far; `in_flight` since when, else the next try is due at `next`.
+    Pending {
+        attempts: u32,
+        in_flight: Option<f64>,
+        next: f64,
+    },
+    Done,
+    /// Every attempt failed: no HSDir we asked had the descriptor.
+    Failed,
 }
 
 /// Pure state machine over events; the caller passes the clock.
@@ -178,8 +263,12 @@ pub struct Tracker {
     ours: HashMap<String, String>,
     services: BTreeMap<String, ServiceState>,
     configured: Option<u64>,
+    /// HiddenServiceDir blocks with `HiddenServicePoWDefensesEnabled 1`, once known.
+    pow_configured: Option<u64>,
     /// address → when its self-probe started.
     probes: HashMap<String, f64>,
+    /// tor uploaded a new descriptor: read tor's copy again.
+    descriptors_stale: bool,
 }
 
 /// What the caller should do after an event.
@@ -198,18 +287,121 @@ impl Tracker {
             ours: HashMap::new(),
             services: BTreeMap::new(),
             configured: None,
+            pow_configured: None,
             probes: HashMap::new(),
+            descriptors_stale: true,
         };
         for (role, addr) in roles {
             t.ours.insert(addr.expose().to_owned(), role.clone());
             let s = t.services.entry(role.clone()).or_default();
             s.uploads.insert(("uploaded", "none"), 0);
+            s.check = Check::Pending {
+                attempts: 0,
+                in_flight: None,
+                next: f64::NEG_INFINITY,
+            };
         }
         t
     }
 
     pub fn set_configured(&mut self, n: u64) {
         self.configured = Some(n);
+    }
+
+    pub fn set_hs_config(&mut self, c: HsConfig) {
+        self.configured = Some(c.services);
+        self.pow_configured = Some(c.pow_enabled);
+    }
+
+    /// After (re)connecting: events may have been missed, so every named service is checked
+    /// again. A descriptor already proven published stays so meanwhile (it is still valid).
+    pub fn begin_checks(&mut self, now: f64) {
+        for label in self.ours.values() {
+            if label.starts_with("unnamed_") {
+                continue;
+            }
+            if let Some(s) = self.services.get_mut(label) {
+                s.check = Check::Pending {
+                    attempts: 0,
+                    in_flight: None,
+                    next: now,
+                };
+            }
+        }
+        self.descriptors_stale = true;
+    }
+
+    /// Start-up fetches due now; each is marked in flight.
+    pub fn due_checks(&mut self, now: f64) -> Vec<OnionAddress> {
+        let mut due = Vec::new();
+        for addr in self.probe_targets() {
+            let Some(s) = self
+                .ours
+                .get(addr.expose())
+                .and_then(|l| self.services.get_mut(l))
+            else {
+                continue;
+            };
+            if let Check::Pending {
+                attempts,
+                in_flight: None,
+                next,
+            } = s.check
+            {
+                if now >= next {
+                    s.check = Check::Pending {
+                        attempts: attempts + 1,
+                        in_flight: Some(now),
+                        next,
+                    };
+                    due.push(addr);
+                }
+            }
+        }
+        due
+    }
+
+    /// A start-up fetch of `addr` found nothing (tor refused it, an HSDir said no, or it timed out).
+    pub fn check_failed(&mut self, addr: &OnionAddress, now: f64) {
+        let Some(s) = self
+            .ours
+            .get(addr.expose())
+            .and_then(|l| self.services.get_mut(l))
+        else {
+            return;
+        };
+        if let Check::Pending {
+            attempts,
+            in_flight: Some(_),
+            ..
+        } = s.check
+        {
+            s.check = if attempts >= CHECK_ATTEMPTS {
+                Check::Failed
+            } else {
+                Check::Pending {
+                    attempts,
+                    in_flight: None,
+                    next: now + CHECK_RETRY.as_secs_f64(),
+                }
+            };
+        }
+    }
+
+    /// True once after tor uploaded a new descriptor or we reconnected.
+    pub fn take_descriptors_stale(&mut self) -> bool {
+        std::mem::take(&mut self.descriptors_stale)
+    }
+
+    /// What tor's copy of the descriptor of `addr` says (`None`: tor has none yet).
+    pub fn set_descriptor(&mut self, addr: &OnionAddress, d: Option<Descriptor>) {
+        if let Some(s) = self
+            .ours
+            .get(addr.expose())
+            .and_then(|l| self.services.get_mut(l))
+        {
+            s.descriptor = d;
+        }
     }
 
     /// Addresses to self-probe: the named ones (unnamed ones are not ours to probe by choice).
@@ -258,13 +450,30 @@ impl Tracker {
             Action::Uploaded => {
                 *s.uploads.entry(("uploaded", "none")).or_insert(0) += 1;
                 s.last_upload = Some(now);
+                s.prove(now);
+                self.descriptors_stale = true;
             }
             Action::UploadFailed => {
                 *s.uploads
                     .entry(("failed", ev.reason.unwrap_or("other")))
                     .or_insert(0) += 1;
             }
-            Action::Received if self.probes.remove(a).is_some() => s.probe = Some((true, now)),
+            Action::Received => {
+                if self.probes.remove(a).is_some() {
+                    s.probe = Some((true, now));
+                }
+                // Our own fetch got the descriptor back from an HSDir: it is published.
+                if matches!(
+                    s.check,
+                    Check::Pending {
+                        in_flight: Some(_),
+                        ..
+                    }
+                ) {
+                    s.prove(now);
+                }
+            }
+            Action::FetchFailed => self.check_failed(addr, now),
             _ => {}
         }
         notice
@@ -284,6 +493,20 @@ impl Tracker {
                 self.services.entry(label.clone()).or_default().probe = Some((false, now));
             }
         }
+        let timed_out: Vec<OnionAddress> = self
+            .ours
+            .iter()
+            .filter(|(_, l)| {
+                self.services.get(*l).is_some_and(|s| {
+                    matches!(s.check, Check::Pending { in_flight: Some(t), .. }
+                        if now - t >= CHECK_TIMEOUT.as_secs_f64())
+                })
+            })
+            .filter_map(|(a, _)| OnionAddress::new(a).ok())
+            .collect();
+        for a in timed_out {
+            self.check_failed(&a, now);
+        }
     }
 
     /// After a reconnect, in-flight probes are void (their events went to the old connection).
@@ -296,16 +519,25 @@ impl Tracker {
             .services
             .iter()
             .map(|(label, s)| {
-                let published = s
-                    .last_upload
+                let proven = s
+                    .evidence
                     .is_some_and(|t| now - t < DESCRIPTOR_LIFETIME.as_secs_f64());
+                let published = if proven {
+                    Some(true)
+                } else if matches!(s.check, Check::Pending { .. }) {
+                    None
+                } else {
+                    Some(false)
+                };
                 (
                     label.clone(),
                     ServiceHealth {
                         uploads: s.uploads.clone(),
                         last_upload_unix: s.last_upload,
                         published,
+                        published_since_unix: s.streak_start.filter(|_| proven),
                         probe: s.probe,
+                        descriptor: s.descriptor.as_ref().map(|d| self.descriptor_health(d)),
                     },
                 )
             })
@@ -313,6 +545,31 @@ impl Tracker {
         OnionHealth {
             configured: self.configured,
             services,
+        }
+    }
+}
+
+impl Tracker {
+    fn descriptor_health(&self, d: &Descriptor) -> DescriptorHealth {
+        match d {
+            Descriptor::Open(inner) => DescriptorHealth {
+                inner_readable: true,
+                introduction_points: Some(inner.introduction_points),
+                pow_enabled: Some(inner.pow.is_some()),
+                pow_suggested_effort: inner.pow.map(|p| p.suggested_effort),
+            },
+            Descriptor::Closed => DescriptorHealth {
+                inner_readable: false,
+                introduction_points: None,
+                // tor's per-service options cannot be matched to an address (the
+                // HiddenServiceDir is not ours to read), so only "none" or "all" is certain.
+                pow_enabled: match (self.pow_configured, self.configured) {
+                    (Some(0), _) => Some(false),
+                    (Some(p), Some(c)) if p == c => Some(true),
+                    _ => None,
+                },
+                pow_suggested_effort: None,
+            },
         }
     }
 }
@@ -351,9 +608,38 @@ pub fn encode(h: &OnionHealth, enc: &mut DescriptorEncoder) -> Result<(), std::f
     gauge_family(
         enc,
         &policy::ONION_PUBLISHED,
-        h.services
-            .iter()
-            .map(|(l, s)| ([("service", l.as_str())], i64::from(s.published))),
+        h.services.iter().filter_map(|(l, s)| {
+            s.published
+                .map(|p| ([("service", l.as_str())], i64::from(p)))
+        }),
+    )?;
+    let desc = |f: fn(&DescriptorHealth) -> Option<i64>| {
+        h.services.iter().filter_map(move |(l, s)| {
+            s.descriptor
+                .as_ref()
+                .and_then(f)
+                .map(|v| ([("service", l.as_str())], v))
+        })
+    };
+    gauge_family(
+        enc,
+        &policy::ONION_INNER_READABLE,
+        desc(|d| Some(i64::from(d.inner_readable))),
+    )?;
+    gauge_family(
+        enc,
+        &policy::ONION_INTRO_POINTS,
+        desc(|d| d.introduction_points.map(i64::from)),
+    )?;
+    gauge_family(
+        enc,
+        &policy::ONION_POW_ENABLED,
+        desc(|d| d.pow_enabled.map(i64::from)),
+    )?;
+    gauge_family(
+        enc,
+        &policy::ONION_POW_EFFORT,
+        desc(|d| d.pow_suggested_effort.map(i64::from)),
     )?;
     gauge_family(
         enc,
@@ -375,11 +661,46 @@ pub fn encode(h: &OnionHealth, enc: &mut DescriptorEncoder) -> Result<(), std::f
 
 /// Counts `HiddenServiceDir` lines in a `GETCONF HiddenServiceOptions` reply.
 pub fn count_configured(reply: &Message) -> u64 {
-    reply
-        .lines
-        .iter()
-        .filter(|l| l.text.starts_with("HiddenServiceDir="))
-        .count() as u64
+    hs_config(reply).services
+}
+
+/// What `GETCONF HiddenServiceOptions` says about all onion services together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HsConfig {
+    /// `HiddenServiceDir` blocks.
+    pub services: u64,
+    /// Blocks with `HiddenServicePoWDefensesEnabled=1`.
+    pub pow_enabled: u64,
+}
+
+/// tor lists each service's options after its `HiddenServiceDir` line; the directory paths
+/// themselves are never kept.
+pub fn hs_config(reply: &Message) -> HsConfig {
+    let mut c = HsConfig::default();
+    for l in &reply.lines {
+        if l.text.starts_with("HiddenServiceDir=") {
+            c.services += 1;
+        } else if l.text == "HiddenServicePoWDefensesEnabled=1" && c.services > 0 {
+            c.pow_enabled += 1;
+        }
+    }
+    c
+}
+
+/// tor's copy of our descriptor for `addr`, opened as far as the address allows. `Ok(None)`:
+/// tor has not built one yet (`551`), or cannot say.
+async fn own_descriptor(
+    conn: &mut Connection,
+    addr: &OnionAddress,
+) -> Result<Option<Result<Descriptor, DescriptorError>>, ControlError> {
+    let key = format!("hs/service/desc/id/{}", addr.expose());
+    let cmd = Command::get_info([key.clone()]).expect("an onion address is a valid keyword");
+    let reply = conn.request(&cmd).await?;
+    if !reply.is_ok() {
+        return Ok(None);
+    }
+    let values = crate::status::getinfo_values(&reply);
+    Ok(values.get(&key).map(|text| descriptor::inspect(text, addr)))
 }
 
 /// The event listener: its own control connection, reconnecting like the refresher.
@@ -419,11 +740,33 @@ pub async fn run(config: Config, shared: Shared, mut shutdown: watch::Receiver<b
     }
 }
 
-async fn configured_count(conn: &mut Connection) -> Result<u64, ControlError> {
+async fn configured_count(conn: &mut Connection) -> Result<HsConfig, ControlError> {
     let reply = conn
         .request_ok(&Command::get_conf(["HiddenServiceOptions"]).expect("static key"))
         .await?;
-    Ok(count_configured(&reply))
+    Ok(hs_config(&reply))
+}
+
+/// Reads tor's copy of every named service's descriptor into the tracker.
+async fn refresh_descriptors(
+    conn: &mut Connection,
+    tracker: &mut Tracker,
+    shared: &Shared,
+) -> Result<(), ControlError> {
+    for addr in tracker.probe_targets() {
+        let d = match own_descriptor(conn, &addr).await? {
+            Some(Ok(d)) => Some(d),
+            Some(Err(e)) => {
+                // The error never names the address; the role is in the tracker only.
+                tracing::warn!(error = %e, "cannot read an onion service's own descriptor; its intro-point and PoW series are left out");
+                shared.update(|s| *s.errors.entry("parse").or_insert(0) += 1);
+                None
+            }
+            None => None,
+        };
+        tracker.set_descriptor(&addr, d);
+    }
+    Ok(())
 }
 
 /// One connection's life. Returns Ok(()) only on shutdown. `failures` (consecutive failed
@@ -438,13 +781,17 @@ async fn listen(
     failures: &mut u32,
 ) -> Result<(), ControlError> {
     let mut conn = Connection::connect(opts).await?;
-    tracker.set_configured(configured_count(&mut conn).await?);
+    tracker.set_hs_config(configured_count(&mut conn).await?);
     conn.request_ok(&Command::set_events(["HS_DESC"]).expect("static event name"))
         .await?;
     *failures = 0;
     tracing::info!("listening for onion-service descriptor events");
+    // Events may have been missed (an exporter started while tor runs sees no upload until tor's
+    // next one, 1–2 h away): ask the network whether our descriptors are there.
+    tracker.begin_checks(now_unix());
     shared.update(|s| s.onion = tracker.health(now_unix()));
     let mut ticker = tokio::time::interval(tick);
+    let mut next_descriptors = tokio::time::Instant::now();
     // The first probe waits a little (the service may still be publishing), never longer than
     // the probe interval itself.
     let mut next_probe = (!probe_every.is_zero())
@@ -460,7 +807,7 @@ async fn listen(
                             "an onion service has no role name; name it under [onion_services] in the configuration \
                              (`echo ADDRESS | securedrop-tor-exporter onion-label` prints an address's label)"
                         );
-                        tracker.set_configured(configured_count(&mut conn).await?);
+                        tracker.set_hs_config(configured_count(&mut conn).await?);
                     }
                     shared.update(|s| s.onion = tracker.health(now_unix()));
                 }
@@ -468,6 +815,17 @@ async fn listen(
             _ = ticker.tick() => {
                 let now = now_unix();
                 tracker.expire_probes(now);
+                for addr in tracker.due_checks(now) {
+                    let reply = conn.request(&Command::HsFetch(addr.clone())).await?;
+                    if !reply.is_ok() {
+                        tracker.check_failed(&addr, now);
+                    }
+                }
+                let stale = tracker.take_descriptors_stale();
+                if stale || tokio::time::Instant::now() >= next_descriptors {
+                    refresh_descriptors(&mut conn, tracker, shared).await?;
+                    next_descriptors = tokio::time::Instant::now() + DESCRIPTOR_REFRESH;
+                }
                 if next_probe.is_some_and(|t| tokio::time::Instant::now() >= t) {
                     for addr in tracker.probe_targets() {
                         conn.request_ok(&Command::HsFetch(addr.clone())).await?;
@@ -550,9 +908,9 @@ mod tests {
         let roles = vec![("source".to_owned(), OnionAddress::new(A).unwrap())];
         let mut t = Tracker::new(&roles, b"key".to_vec());
         let h = t.health(1000.0);
-        assert!(
-            !h.services["source"].published,
-            "known before any event, not yet published"
+        assert_eq!(
+            h.services["source"].published, None,
+            "before any event or check: unknown, so absent (never a false 0)"
         );
         assert_eq!(h.services["source"].uploads[&("uploaded", "none")], 0);
         t.on_event(
@@ -577,17 +935,24 @@ mod tests {
         let s = &h.services["source"];
         assert_eq!(s.uploads[&("uploaded", "none")], 2);
         assert_eq!(s.uploads[&("failed", "upload_rejected")], 1);
-        assert!(s.published);
+        assert_eq!(s.published, Some(true));
+        assert_eq!(s.published_since_unix, Some(1000.0));
         assert_eq!(s.last_upload_unix, Some(1001.0));
         // No further uploads (e.g. events missed while disconnected): published goes to 0
         // once the descriptor has expired, instead of sticking at 1.
         let later = 1001.0 + DESCRIPTOR_LIFETIME.as_secs_f64();
-        assert!(!t.health(later).services["source"].published);
+        assert_eq!(t.health(later).services["source"].published, Some(false));
         t.on_event(
             &ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $F~r")),
             later,
         );
-        assert!(t.health(later).services["source"].published);
+        let h = t.health(later);
+        assert_eq!(h.services["source"].published, Some(true));
+        assert_eq!(
+            h.services["source"].published_since_unix,
+            Some(later),
+            "a new streak after a gap"
+        );
     }
 
     #[test]
@@ -650,6 +1015,145 @@ mod tests {
         assert_eq!(
             t.health(400.0).services["metrics"].probe.map(|p| p.0),
             Some(false)
+        );
+    }
+
+    #[test]
+    fn a_restarted_exporter_learns_published_from_its_own_fetch() {
+        let a = OnionAddress::new(A).unwrap();
+        let b = OnionAddress::new(B).unwrap();
+        let mut t = Tracker::new(
+            &[
+                ("source".to_owned(), a.clone()),
+                ("ssh".to_owned(), b.clone()),
+            ],
+            b"k".to_vec(),
+        );
+        t.begin_checks(100.0);
+        let mut due = t.due_checks(100.0);
+        due.sort_by(|x, y| x.expose().cmp(y.expose()));
+        assert_eq!(due, vec![a.clone(), b.clone()]);
+        assert!(
+            t.due_checks(101.0).is_empty(),
+            "one fetch in flight at a time"
+        );
+        let h = t.health(101.0);
+        assert_eq!(
+            h.services["source"].published, None,
+            "not known yet: absent"
+        );
+        t.on_event(
+            &ev(&format!("650 HS_DESC RECEIVED {A} NO_AUTH $F~r x")),
+            102.0,
+        );
+        let h = t.health(102.0);
+        assert_eq!(h.services["source"].published, Some(true));
+        assert_eq!(h.services["source"].published_since_unix, Some(102.0));
+        assert_eq!(h.services["ssh"].published, None);
+        // ssh: an HSDir says no, a retry times out, the third is refused by tor: known, 0.
+        t.on_event(
+            &ev(&format!(
+                "650 HS_DESC FAILED {B} NO_AUTH $F~r x REASON=NOT_FOUND"
+            )),
+            103.0,
+        );
+        assert_eq!(t.health(103.0).services["ssh"].published, None);
+        assert!(t.due_checks(104.0).is_empty(), "retry waits CHECK_RETRY");
+        let retry = 103.0 + CHECK_RETRY.as_secs_f64();
+        assert_eq!(t.due_checks(retry), vec![b.clone()]);
+        t.expire_probes(retry + CHECK_TIMEOUT.as_secs_f64());
+        let third = retry + CHECK_TIMEOUT.as_secs_f64() + CHECK_RETRY.as_secs_f64();
+        assert_eq!(t.due_checks(third), vec![b.clone()]);
+        assert_eq!(t.health(third).services["ssh"].published, None);
+        t.check_failed(&b, third);
+        assert_eq!(t.health(third).services["ssh"].published, Some(false));
+        assert!(third - 100.0 <= CHECK_BOUND.as_secs_f64());
+        // A late RECEIVED (no fetch in flight) proves nothing; an upload does.
+        t.on_event(
+            &ev(&format!("650 HS_DESC RECEIVED {B} NO_AUTH $F~r x")),
+            third + 1.0,
+        );
+        assert_eq!(t.health(third + 1.0).services["ssh"].published, Some(false));
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOADED {B} UNKNOWN $F~r")),
+            third + 2.0,
+        );
+        assert_eq!(t.health(third + 2.0).services["ssh"].published, Some(true));
+        // A reconnect checks again but keeps a still-valid proof: never a 0 in between.
+        t.begin_checks(third + 3.0);
+        assert_eq!(
+            t.health(third + 3.0).services["source"].published,
+            Some(true)
+        );
+        assert_eq!(t.health(third + 3.0).services["ssh"].published, Some(true));
+    }
+
+    #[test]
+    fn descriptor_series_say_what_is_known() {
+        use crate::descriptor::{InnerLayer, PowParams};
+        let a = OnionAddress::new(A).unwrap();
+        let b = OnionAddress::new(B).unwrap();
+        let mut t = Tracker::new(
+            &[
+                ("source".to_owned(), a.clone()),
+                ("journalist".to_owned(), b.clone()),
+            ],
+            b"k".to_vec(),
+        );
+        assert!(t.health(1.0).services["source"].descriptor.is_none());
+        t.set_descriptor(
+            &a,
+            Some(Descriptor::Open(InnerLayer {
+                introduction_points: 3,
+                pow: Some(PowParams {
+                    suggested_effort: 42,
+                }),
+            })),
+        );
+        t.set_descriptor(&b, Some(Descriptor::Closed));
+        let h = t.health(1.0);
+        let s = h.services["source"].descriptor.unwrap();
+        assert_eq!(
+            (
+                s.inner_readable,
+                s.introduction_points,
+                s.pow_enabled,
+                s.pow_suggested_effort
+            ),
+            (true, Some(3), Some(true), Some(42))
+        );
+        let j = h.services["journalist"].descriptor.unwrap();
+        assert_eq!(
+            (j.inner_readable, j.introduction_points, j.pow_enabled),
+            (false, None, None),
+            "closed and configuration unknown: no guess"
+        );
+        for (pow, want) in [(0, Some(false)), (1, None), (2, Some(true))] {
+            t.set_hs_config(HsConfig {
+                services: 2,
+                pow_enabled: pow,
+            });
+            assert_eq!(
+                t.health(1.0).services["journalist"]
+                    .descriptor
+                    .unwrap()
+                    .pow_enabled,
+                want,
+                "{pow} of 2 services with PoW"
+            );
+        }
+    }
+
+    #[test]
+    fn pow_lines_in_getconf() {
+        let mut p = ReplyParser::default();
+        p.feed(b"250-HiddenServiceDir=/x/source\r\n250-HiddenServicePort=80 127.0.0.1:10010\r\n250-HiddenServicePoWDefensesEnabled=1\r\n250-HiddenServiceDir=/x/journalist\r\n250 HiddenServicePort=80 127.0.0.1:10011\r\n").unwrap();
+        assert_eq!(
+            hs_config(&p.next_message().unwrap()),
+            HsConfig {
+                services: 2,
+                pow_enabled: 1
+            }
         );
     }
 

@@ -235,8 +235,44 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "HS_DESC UPLOADED events",
-    "1 if a descriptor upload succeeded within the descriptor lifetime"
+    "HS_DESC UPLOADED events; HSFETCH of our own descriptor after connecting",
+    "1 if the descriptor is on the HSDirs: an upload succeeded, or our own fetch got it back, within the descriptor lifetime; absent until known"
+);
+family!(
+    ONION_INNER_READABLE,
+    "tor_onion_service_descriptor_inner_layer_readable",
+    Gauge,
+    Safe,
+    ["service"],
+    "GETINFO hs/service/desc/id/<address>, opened with the address",
+    "1 if the descriptor's inner layer opens with the address alone, 0 if it needs a client key (client authorization)"
+);
+family!(
+    ONION_INTRO_POINTS,
+    "tor_onion_service_descriptor_introduction_points",
+    Gauge,
+    Safe,
+    ["service"],
+    "GETINFO hs/service/desc/id/<address>, inner layer",
+    "Introduction points in tor's current descriptor; absent when the inner layer is closed"
+);
+family!(
+    ONION_POW_ENABLED,
+    "tor_onion_service_pow_enabled",
+    Gauge,
+    Safe,
+    ["service"],
+    "pow-params in the descriptor's inner layer, else GETCONF HiddenServiceOptions when all services agree",
+    "1 if proof-of-work defences are on for the service"
+);
+family!(
+    ONION_POW_EFFORT,
+    "tor_onion_service_pow_suggested_effort",
+    Gauge,
+    Safe,
+    ["service"],
+    "pow-params v1 in the descriptor's inner layer",
+    "The effort tor suggests to clients in its descriptor (0 unless the service is flooded)"
 );
 family!(
     ONION_PROBE_SUCCESS,
@@ -379,6 +415,10 @@ pub static FAMILIES: &[&Family] = &[
     &ONION_UPLOADS,
     &ONION_LAST_UPLOAD,
     &ONION_PUBLISHED,
+    &ONION_INNER_READABLE,
+    &ONION_INTRO_POINTS,
+    &ONION_POW_ENABLED,
+    &ONION_POW_EFFORT,
     &ONION_PROBE_SUCCESS,
     &ONION_PROBE_TIME,
     &RELAY,
@@ -401,9 +441,23 @@ pub const NEVER: &[(&str, &str)] = &[
         "tor_hs_",
         "tor's MetricsPort onion-service families count introductions, rendezvous, bytes and circuit build times per service: visits",
     ),
+    // The number of introduction *points* in our own descriptor is exported (it changes only
+    // on rotation); counts of introductions are not.
     (
-        "intro",
+        "intro_",
+        "tor's introduction counters (intro_num, intro_req, intro_established…) are one per client connection attempt",
+    ),
+    (
+        "introductions",
         "introduction counts are one per client connection attempt",
+    ),
+    (
+        "pow_effort_paid",
+        "the effort each visitor paid (HS_POW on CIRC events) is one per visit",
+    ),
+    (
+        "hs_pow",
+        "HS_POW on CIRC events is the effort each visitor paid: one per visit",
     ),
     ("rend", "rendezvous counts are one per client connection"),
     ("circuit_count", "circuit counts move with every client"),

@@ -1,0 +1,267 @@
+//! Onion-service health that survives exporter restarts, on a private Tor network (loopback
+//! only): an exporter started while tor runs (after tor's uploads, so it sees none) must show
+//! `published 1` within `CHECK_BOUND` and never `0` before; the descriptor series must show 3
+//! introduction points and PoW for the PoW service, and a closed inner layer for the
+//! client-authorized one; nothing anywhere may name an onion address.
+
+#[path = "privnet/mod.rs"]
+mod privnet;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use privnet::{Options, PrivNet, ServiceSpec};
+use securedrop_tor_exporter::onion::CHECK_BOUND;
+use securedrop_tor_exporter::{Config, ControlAddress, run};
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An exporter on its own thread and runtime, on 127.0.0.1 of the host (the control socket is
+/// a unix socket, reachable from outside the network namespace).
+struct Exporter {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Exporter {
+    fn start(config: Config) -> Exporter {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                run(listener, config, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Exporter {
+            port,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{path}: {out}");
+        out.split_once("\r\n\r\n")
+            .map(|x| x.1.to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn value(body: &str, series: &str) -> Option<f64> {
+    body.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|r| r.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+fn published(body: &str, role: &str) -> Option<f64> {
+    value(
+        body,
+        &format!("tor_onion_service_published{{service=\"{role}\"}}"),
+    )
+}
+
+const ROLES: [&str; 2] = ["source", "journalist"];
+
+/// Starts an exporter and scrapes every 50 ms until both services read `published 1` and the
+/// descriptor series are in, failing on any `published 0`. Returns the last body and, per role,
+/// how long after start `published 1` first appeared.
+fn start_and_watch(config: &Config) -> (Exporter, String, Vec<Duration>) {
+    let started = Instant::now();
+    let exporter = Exporter::start(config.clone());
+    let deadline = started + CHECK_BOUND + Duration::from_secs(10);
+    let mut first_one: [Option<Duration>; 2] = [None, None];
+    loop {
+        let body = exporter.get("/metrics");
+        for (i, role) in ROLES.iter().enumerate() {
+            let p = published(&body, role);
+            assert_ne!(
+                p,
+                Some(0.0),
+                "{role} read published 0 {:?} after the exporter started, while tor runs with its descriptor published:\n{body}",
+                started.elapsed()
+            );
+            if p == Some(1.0) && first_one[i].is_none() {
+                first_one[i] = Some(started.elapsed());
+            }
+        }
+        let descriptors_in = value(
+            &body,
+            "tor_onion_service_descriptor_introduction_points{service=\"source\"}",
+        )
+        .is_some()
+            && value(
+                &body,
+                "tor_onion_service_descriptor_inner_layer_readable{service=\"journalist\"}",
+            )
+            .is_some();
+        if first_one.iter().all(Option::is_some) && descriptors_in {
+            return (
+                exporter,
+                body,
+                first_one.iter().flatten().copied().collect(),
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "published 1 / descriptor series not within {CHECK_BOUND:?} (+10 s): {first_one:?}\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn onion_health_across_exporter_restarts() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("securedrop_tor_exporter=debug")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let (client_pub, _) = privnet::x25519_keypair().expect("x25519 key");
+    let mut source = ServiceSpec::new("source");
+    source.extra_torrc = vec!["HiddenServicePoWDefensesEnabled 1".into()];
+    let mut journalist = ServiceSpec::new("journalist");
+    journalist.authorized_client = Some(format!("descriptor:x25519:{client_pub}"));
+    let net = PrivNet::start_with(Options {
+        services: vec![source, journalist],
+        ..Options::default()
+    })
+    .expect("private tor network");
+    let addresses = net.onion_addresses();
+
+    let node = net.onion_node();
+    let mut c = Config::default();
+    c.tor.control_address = ControlAddress::Unix(node.control_socket.clone());
+    c.tor.cookie_file = Some(node.cookie_file.clone());
+    c.tor.refresh_interval = Duration::from_millis(500);
+    c.tor.max_backoff = Duration::from_secs(1);
+    for s in net.services() {
+        c.onion_services.0.insert(s.role.clone(), s.onion.clone());
+    }
+
+    // tor uploaded before any exporter existed (the harness waits for it): the exporter can
+    // only learn "published" by asking. Then a second exporter, as after a package upgrade.
+    let mut times = Vec::new();
+    let mut bodies = Vec::new();
+    let mut pages = Vec::new();
+    for round in 0..2 {
+        let (exporter, body, t) = start_and_watch(&c);
+        eprintln!("exporter start {round}: published 1 after {t:?} (source, journalist)");
+        times.push(t);
+        pages.push(exporter.get("/"));
+        bodies.push(body);
+        drop(exporter);
+    }
+    for body in &bodies {
+        let v = |s: &str| value(body, s);
+        assert_eq!(
+            v("tor_onion_service_descriptor_introduction_points{service=\"source\"}"),
+            Some(3.0),
+            "{body}"
+        );
+        assert_eq!(
+            v("tor_onion_service_descriptor_inner_layer_readable{service=\"source\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("tor_onion_service_pow_enabled{service=\"source\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("tor_onion_service_pow_suggested_effort{service=\"source\"}"),
+            Some(0.0),
+            "idle: effort 0"
+        );
+        assert_eq!(
+            v("tor_onion_service_descriptor_inner_layer_readable{service=\"journalist\"}"),
+            Some(0.0),
+            "client auth: the inner layer stays closed\n{body}"
+        );
+        for absent in [
+            "tor_onion_service_descriptor_introduction_points{service=\"journalist\"}",
+            "tor_onion_service_pow_suggested_effort{service=\"journalist\"}",
+            // One of two services has PoW: which one tor's configuration does not say.
+            "tor_onion_service_pow_enabled{service=\"journalist\"}",
+        ] {
+            assert_eq!(
+                v(absent),
+                None,
+                "{absent} must be absent, not guessed:\n{body}"
+            );
+        }
+        assert_eq!(
+            v("tor_exporter_control_errors_total{kind=\"parse\"}"),
+            Some(0.0),
+            "{body}"
+        );
+    }
+
+    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        log.contains("listening for onion-service descriptor events"),
+        "the log capture works"
+    );
+    for a in &addresses {
+        for (what, text) in bodies
+            .iter()
+            .map(|b| ("/metrics", b))
+            .chain(pages.iter().map(|p| ("/", p)))
+            .chain(std::iter::once(("the log", &log)))
+        {
+            assert!(
+                !text.contains(a.as_str()),
+                "{what} contains an onion address"
+            );
+        }
+    }
+    eprintln!("published-1 delays: {times:?}; bound {CHECK_BOUND:?}");
+    drop(net);
+}
