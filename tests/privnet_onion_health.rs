@@ -11,7 +11,8 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use privnet::{Options, PrivNet, ServiceSpec};
+use privnet::{Options, PrivNet, ServiceSpec, wait_for};
+use securedrop_tor_exporter::control::OnionAddress;
 use securedrop_tor_exporter::onion::CHECK_BOUND;
 use securedrop_tor_exporter::{Config, ControlAddress, run};
 
@@ -186,6 +187,14 @@ fn onion_health_across_exporter_restarts() {
     for s in net.services() {
         c.onion_services.0.insert(s.role.clone(), s.onion.clone());
     }
+    // A valid address that nobody publishes (the ed25519 base point as its key): the check
+    // must be able to say 0, or its 1s would prove nothing.
+    let mut key = [0x66u8; 32];
+    key[0] = 0x58;
+    let ghost = OnionAddress::from_public_key(&key);
+    c.onion_services
+        .0
+        .insert("ghost".into(), ghost.expose().to_owned());
 
     // tor uploaded before any exporter existed (the harness waits for it): the exporter can
     // only learn "published" by asking. Then a second exporter, as after a package upgrade.
@@ -193,9 +202,27 @@ fn onion_health_across_exporter_restarts() {
     let mut bodies = Vec::new();
     let mut pages = Vec::new();
     for round in 0..2 {
+        let started = Instant::now();
         let (exporter, body, t) = start_and_watch(&c);
         eprintln!("exporter start {round}: published 1 after {t:?} (source, journalist)");
         times.push(t);
+        let mut last = String::new();
+        wait_for(
+            "published 0 for the unpublished address",
+            CHECK_BOUND,
+            || {
+                last = exporter.get("/metrics");
+                match published(&last, "ghost") {
+                    Some(0.0) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e:?}\n{last}"));
+        eprintln!(
+            "exporter start {round}: the unpublished address read 0 after {:?}",
+            started.elapsed()
+        );
         pages.push(exporter.get("/"));
         bodies.push(body);
         drop(exporter);
@@ -249,7 +276,10 @@ fn onion_health_across_exporter_restarts() {
         log.contains("listening for onion-service descriptor events"),
         "the log capture works"
     );
-    for a in &addresses {
+    for a in addresses
+        .iter()
+        .chain(std::iter::once(&ghost.expose().to_owned()))
+    {
         for (what, text) in bodies
             .iter()
             .map(|b| ("/metrics", b))
