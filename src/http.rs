@@ -27,17 +27,40 @@ use tokio::sync::{Notify, watch};
 
 use crate::connection_policy::{self, ConnState, Limits, Reason};
 use crate::metrics::{Format, render};
+use crate::snapshot::Shared;
 /// hyper's smallest allowed read buffer, which bounds the request head.
 const MAX_HEAD_BYTES: usize = 8192;
 
-const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>securedrop-tor-exporter</title></head>\n<body><h1>securedrop-tor-exporter</h1>\n<p><a href=\"/metrics\">Metrics</a></p></body></html>\n";
+/// The status page may only show itself: no script runs, nothing is loaded from anywhere (its one
+/// style sheet is inline), no page may frame it, and it is never cached.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-pub fn router(registry: Arc<Registry>) -> Router {
+pub fn router(registry: Arc<Registry>, shared: Shared) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/", get(|| async { Html(LANDING) }))
+        .route("/", get(move || status_page(shared.clone())))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found\n") })
         .with_state(registry)
+}
+
+/// `/`: the status page, rendered from the last snapshot (a request never reaches tor).
+async fn status_page(shared: Shared) -> Response {
+    let body = crate::page::render(
+        &shared.get(),
+        crate::refresher::now_unix(),
+        env!("CARGO_PKG_VERSION"),
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(body),
+    )
+        .into_response()
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {

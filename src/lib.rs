@@ -21,6 +21,7 @@
 //! - [`snapshot`]: the shared last-known state.
 //! - [`refresher`]: the task that keeps the snapshot fresh, with backoff.
 //! - [`metrics`]: encoding (OpenMetrics and classic text) with prometheus-client.
+//! - [`page`]: the status page at `/`, plain HTML rendered from the snapshot.
 //! - [`http`]: the axum/hyper server, each connection watched by the rules of
 //!   [`connection_policy`] (pure: deadlines, and whom to shed when full).
 //! - [`systemd`]: READY/STATUS/WATCHDOG notifications.
@@ -39,6 +40,7 @@ pub mod label_key;
 pub mod logging;
 pub mod metrics;
 pub mod onion;
+pub mod page;
 pub mod policy;
 pub mod refresher;
 pub mod relay;
@@ -87,7 +89,7 @@ pub async fn run(
     tasks.spawn(onion::run(config.clone(), shared.clone(), stop_rx.clone()));
     tasks.spawn(systemd::run(shared.clone(), stop_rx.clone()));
     let registry = Arc::new(metrics::registry(shared.clone()));
-    let app = http::router(registry);
+    let app = http::router(registry, shared.clone());
     let on_shutdown = stop_tx.clone();
     tokio::spawn(async move {
         shutdown.await;

@@ -1,4 +1,5 @@
-//! The whole /metrics text for a fixed snapshot, in both formats, against files in tests/golden/.
+//! The whole /metrics text for a fixed snapshot, in both formats, and the status page at `/`,
+//! against files in tests/golden/.
 //! Regenerate with `UPDATE_GOLDEN=1 cargo test --test golden` and review the diff.
 
 use std::time::Duration;
@@ -27,7 +28,16 @@ fn golden_onion() -> securedrop_tor_exporter::onion::OnionHealth {
 
 fn check(name: &str, format: Format) {
     let r = registry(Shared::new(fixed()));
-    let got = render(&r, format).replace(env!("CARGO_PKG_VERSION"), "VERSION");
+    compare(
+        name,
+        render(&r, format).replace(env!("CARGO_PKG_VERSION"), "VERSION"),
+    );
+}
+
+/// The snapshot's time plus a minute: what the status page shows ages against.
+pub const PAGE_NOW: f64 = 1_764_000_060.0;
+
+fn compare(name: &str, got: String) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
@@ -42,6 +52,12 @@ fn check(name: &str, format: Format) {
         "{} differs; if intended, regenerate with UPDATE_GOLDEN=1",
         path.display()
     );
+}
+
+#[test]
+fn golden_status_page() {
+    let got = securedrop_tor_exporter::page::render(&fixed(), PAGE_NOW, "VERSION");
+    compare("status.html", got);
 }
 
 #[test]

@@ -103,3 +103,74 @@ fn metrics_md_documents_every_family() {
         );
     }
 }
+
+#[test]
+fn privacy_md_gives_a_reason_for_every_onion_family() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/privacy.md")).unwrap();
+    for f in FAMILIES {
+        if f.name.starts_with("tor_onion_service_descriptor_")
+            || f.name.starts_with("tor_onion_service_pow_")
+        {
+            assert!(
+                doc.contains(&format!("`{}`", f.sample_name())),
+                "docs/privacy.md does not say why `{}` is safe",
+                f.sample_name()
+            );
+            assert_eq!(f.class, Class::Safe, "{}", f.name);
+            assert_eq!(
+                f.labels.first(),
+                Some(&"service"),
+                "{}: labelled by role",
+                f.name
+            );
+        }
+    }
+}
+
+/// The status page at `/`: from the largest snapshot, with an onion address in every place the
+/// exporter could hold one (it keeps them in the tracker only), nothing forbidden appears.
+#[test]
+fn the_status_page_shows_nothing_the_policy_forbids() {
+    let page = securedrop_tor_exporter::page::render(&maximal(), 1_764_000_060.0, "0.1.0");
+    assert!(!contains_onion_address(&page), "{page}");
+    for forbidden in [
+        "<script",
+        "javascript:",
+        "src=",
+        "url(",
+        "@import",
+        "http://",
+        "https://",
+        "<iframe",
+        "<form",
+        "<img",
+        "<link",
+        "HOSTADDR",
+        "HOSTID",
+    ] {
+        assert!(
+            !page
+                .to_ascii_lowercase()
+                .contains(&forbidden.to_ascii_lowercase()),
+            "the status page contains {forbidden}"
+        );
+    }
+    // Every service shown is a role name that /metrics shows too.
+    let metrics = render(&registry(Shared::new(maximal())), Format::Text);
+    for role in maximal().onion.services.keys() {
+        assert!(metrics.contains(&format!("service=\"{role}\"")));
+        assert!(
+            page.contains(&format!(">{role}<")),
+            "{role} missing on the page"
+        );
+    }
+    // A role name is escaped, not markup.
+    let mut s = maximal();
+    s.onion.services.insert(
+        "<b>x</b>".into(),
+        securedrop_tor_exporter::onion::ServiceHealth::default(),
+    );
+    let page = securedrop_tor_exporter::page::render(&s, 1_764_000_060.0, "0.1.0");
+    assert!(page.contains("&lt;b&gt;x&lt;/b&gt;") && !page.contains("<b>x</b>"));
+}
