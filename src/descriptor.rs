@@ -331,6 +331,28 @@ mod tests {
         );
     }
 
+    /// Damaged descriptors (flipped bytes, truncations) are errors or answers, never panics.
+    #[test]
+    fn damage_never_panics() {
+        let a = addr(SOURCE_ONION);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut b = SOURCE.as_bytes().to_vec();
+            let at = (x as usize) % b.len();
+            let pool = b"A/+=\n- 0z";
+            b[at] = pool[(x >> 32) as usize % pool.len()];
+            if let Ok(t) = std::str::from_utf8(&b) {
+                let _ = inspect(t, &a);
+            }
+        }
+        for cut in (0..SOURCE.len()).step_by(499) {
+            let _ = inspect(&SOURCE[..cut], &a);
+        }
+    }
+
     #[test]
     fn inner_layer_lines() {
         let i = parse_inner(
