@@ -223,7 +223,16 @@ fn onion_health_across_exporter_restarts() {
             "exporter start {round}: the unpublished address read 0 after {:?}",
             started.elapsed()
         );
-        pages.push(exporter.get("/"));
+        let page = exporter.get("/");
+        for want in [
+            ">source<",
+            ">journalist<",
+            "on, suggested effort 0",
+            "not readable (client authorization)",
+        ] {
+            assert!(page.contains(want), "the status page lacks {want}:\n{page}");
+        }
+        pages.push(page);
         bodies.push(body);
         drop(exporter);
     }
