@@ -35,6 +35,8 @@ fuzz_target!(|input: &[u8]| {
             }
         }
         let _ = onion::count_configured(&m);
+        let hs = onion::hs_config(&m);
+        assert!(hs.pow_enabled <= hs.services);
         if let Some(v) = &status.version {
             assert!(
                 v.bytes()
