@@ -15,8 +15,13 @@ fuzz_target!(|input: &[u8]| {
     let _ = p.feed(input);
     while let Some(m) = p.next_message() {
         if let Ok(info) = auth::parse_protocolinfo(&m) {
-            let _ = auth::choose_method(&info, true);
-            let _ = auth::choose_method(&info, false);
+            for trust in [
+                auth::PeerTrust::OwnerOfSocketFolder,
+                auth::PeerTrust::Unproven,
+            ] {
+                let _ = auth::choose_method(&info, true, trust);
+                let _ = auth::choose_method(&info, false, trust);
+            }
         }
         if let Ok(ch) = auth::parse_authchallenge(&m) {
             let _ = auth::safecookie_response(&[0x5a; 32], &[0xa5; 32], &ch);
