@@ -769,6 +769,26 @@ async fn refresh_descriptors(
     Ok(())
 }
 
+/// Publishes the tracker's view, and logs (by role name) when a service's `published` becomes
+/// known or changes, so the journal says why an alert fired or cleared.
+fn publish(shared: &Shared, tracker: &Tracker, now: f64, told: &mut BTreeMap<String, bool>) {
+    let health = tracker.health(now);
+    for (label, s) in &health.services {
+        let Some(p) = s.published else { continue };
+        if told.insert(label.clone(), p) != Some(p) {
+            if p {
+                tracing::info!(service = %label, "onion service descriptor is published");
+            } else {
+                tracing::warn!(
+                    service = %label,
+                    "onion service descriptor is not published: no upload seen within its lifetime and our own fetches did not find it"
+                );
+            }
+        }
+    }
+    shared.update(|s| s.onion = health);
+}
+
 /// One connection's life. Returns Ok(()) only on shutdown. `failures` (consecutive failed
 /// connections, for backoff and for logging only the first) restarts at 0 once subscribed.
 async fn listen(
@@ -789,7 +809,8 @@ async fn listen(
     // Events may have been missed (an exporter started while tor runs sees no upload until tor's
     // next one, 1–2 h away): ask the network whether our descriptors are there.
     tracker.begin_checks(now_unix());
-    shared.update(|s| s.onion = tracker.health(now_unix()));
+    let mut told = BTreeMap::new();
+    publish(shared, tracker, now_unix(), &mut told);
     let mut ticker = tokio::time::interval(tick);
     let mut next_descriptors = tokio::time::Instant::now();
     // The first probe waits a little (the service may still be publishing), never longer than
@@ -809,7 +830,7 @@ async fn listen(
                         );
                         tracker.set_hs_config(configured_count(&mut conn).await?);
                     }
-                    shared.update(|s| s.onion = tracker.health(now_unix()));
+                    publish(shared, tracker, now_unix(), &mut told);
                 }
             }
             _ = ticker.tick() => {
@@ -833,7 +854,7 @@ async fn listen(
                     }
                     next_probe = Some(tokio::time::Instant::now() + probe_every);
                 }
-                shared.update(|s| s.onion = tracker.health(now));
+                publish(shared, tracker, now, &mut told);
             }
             _ = crate::stopped(shutdown) => return Ok(()),
         }

@@ -285,6 +285,17 @@ fn onion_health_across_exporter_restarts() {
         log.contains("listening for onion-service descriptor events"),
         "the log capture works"
     );
+    let logged = |what: &str, role: &str| {
+        log.lines()
+            .any(|l| l.contains(what) && l.contains(&format!("service={role}")))
+    };
+    for role in ROLES {
+        assert!(
+            logged("descriptor is published", role),
+            "no log line says {role} is published:\n{log}"
+        );
+    }
+    assert!(logged("descriptor is not published", "ghost"), "{log}");
     for a in addresses
         .iter()
         .chain(std::iter::once(&ghost.expose().to_owned()))
