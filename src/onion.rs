@@ -6,6 +6,14 @@
 //! other addresses (anything this tor fetched as a client) are ignored, because they would be a
 //! browsing log. Series carry a role name from the configuration, never an address; a service
 //! nobody named gets a short keyed hash (see [`unnamed_label`]).
+//!
+//! Events only tell what happens while we listen, and tor re-uploads only every 1–2 hours. So
+//! after each connect the listener also asks the network: it fetches each named service's own
+//! descriptor back (`HSFETCH`, the [`CHECK_ATTEMPTS`] start-up check), and until that answers,
+//! `published` is unknown (absent), never a false 0. It also reads tor's own copy of each
+//! descriptor (`GETINFO hs/service/desc/id/…`, opened by [`crate::descriptor`]) for the
+//! introduction points and proof-of-work state. The [`Tracker`] is the pure state machine; the
+//! I/O is in [`run`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
