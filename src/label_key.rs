@@ -68,7 +68,10 @@ mod tests {
         std::fs::write(&cred, [1u8; 32]).unwrap();
         std::fs::write(&file, [2u8; 32]).unwrap();
         let (k, s) = load_from(Some(&cred), &file);
-        assert_eq!((&k[..], s), (&[1u8; 32][..], Source::Credential(cred.clone())));
+        assert_eq!(
+            (&k[..], s),
+            (&[1u8; 32][..], Source::Credential(cred.clone()))
+        );
         let (k, s) = load_from(None, &file);
         assert_eq!((&k[..], s), (&[2u8; 32][..], Source::File(file.clone())));
         std::fs::remove_file(&file).unwrap();
