@@ -24,6 +24,9 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from apparmor_paths_lib import glob_to_regex  # noqa: E402
+
 REPO = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
 PROFILE = os.environ.get("SDTE_AA_PROFILE", "/etc/apparmor.d/system_tor")
 ABSTRACTION = os.environ.get("SDTE_AA_ABSTRACTION", "/etc/apparmor.d/abstractions/tor")
@@ -36,35 +39,6 @@ def result(good, desc):
     print(("ok - " if good else "not ok - ") + desc)
     if not good:
         failures += 1
-
-
-def glob_to_regex(glob):
-    out = []
-    i = 0
-    while i < len(glob):
-        c = glob[i]
-        after_slash = i > 0 and glob[i - 1] == "/"
-        if glob.startswith("**", i):
-            out.append("[^/].*" if after_slash else ".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]+" if after_slash else "[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "{":
-            j = glob.index("}", i)
-            out.append("(?:" + "|".join(re.escape(a) for a in glob[i + 1 : j].split(",")) + ")")
-            i = j
-        elif c == "[":
-            j = glob.index("]", i)
-            cls = glob[i + 1 : j]
-            out.append("[" + ("^" + cls[1:] if cls.startswith("^") else cls) + "]")
-            i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
 
 
 RULE = re.compile(r"^\s*(?:owner\s+)?(/\S+)\s+([a-zA-Z]+),")

@@ -84,8 +84,8 @@ trap 'exit 130' INT TERM
 # --- tools -------------------------------------------------------------------------------------
 section "installing what the tests need"
 need=()
-for p in debhelper dh-apparmor apparmor binutils devscripts dpkg-dev lintian shellcheck debootstrap \
-    systemd-container man-db curl python3 fakeroot; do
+for p in debhelper dh-apparmor apparmor binutils strace devscripts dpkg-dev lintian shellcheck \
+    debootstrap systemd-container man-db curl python3 fakeroot; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -237,6 +237,8 @@ check "binary links only libc and libgcc_s" \
     bash -c "! objdump -p '$BIN' | awk '/NEEDED/ { print \$2 }' | grep -vxE 'libc\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2'"
 check ".deb ships the profile as /etc/apparmor.d/$PKG" test -f "$X/etc/apparmor.d/$PKG"
 check "the shipped profile compiles" detail apparmor_parser -QT -K -o /dev/null "$X/etc/apparmor.d/$PKG"
+check "the profile allows every path the exporter opens (strace against a throw-away tor)" \
+    detail bash "$HERE/profile_covers.sh" "$BIN" "$X/etc/apparmor.d/$PKG" "$WORK/profile-covers"
 dpkg-deb -e "$DEB" "$WORK/control"
 check "postinst loads the profile where AppArmor is enabled (dh_apparmor)" \
     grep -q "apparmor_parser -r -T -W \"\$APP_PROFILE\"" "$WORK/control/postinst"
