@@ -256,7 +256,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "{}",
                 securedrop_tor_exporter::onion::unnamed_label(
-                    &securedrop_tor_exporter::onion::label_key(),
+                    &securedrop_tor_exporter::onion::label_key().0,
                     &addr
                 )
             );

@@ -122,8 +122,8 @@ pub fn parse_hs_desc(msg: &Message) -> Option<HsDescEvent> {
     })
 }
 
-/// `unnamed_<8 hex>`: HMAC-SHA256 of the address under a per-machine key. Stable across
-/// restarts, but without the key nobody can check a guessed address against it.
+/// `unnamed_<8 hex>`: HMAC-SHA256 of the address under a secret key (see [`crate::label_key`]).
+/// Stable across restarts, but without the key nobody can check a guessed address against it.
 pub fn unnamed_label(key: &[u8], address: &OnionAddress) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(address.expose().as_bytes());
@@ -131,18 +131,16 @@ pub fn unnamed_label(key: &[u8], address: &OnionAddress) -> String {
     format!("unnamed_{}", hex::encode(&digest[..4]))
 }
 
-/// The key for [`unnamed_label`]: the machine id, else a random per-process key.
-pub fn label_key() -> Vec<u8> {
-    match std::fs::read_to_string("/etc/machine-id") {
-        Ok(id) if !id.trim().is_empty() => id.trim().as_bytes().to_vec(),
-        _ => {
-            use rand_core::{OsRng, RngCore};
-            let mut k = vec![0u8; 32];
-            OsRng.fill_bytes(&mut k);
-            k
-        }
-    }
+/// The key for [`unnamed_label`], and where it came from (see [`crate::label_key`]).
+pub fn label_key() -> (Vec<u8>, crate::label_key::Source) {
+    let (k, source) = crate::label_key::load();
+    (k.to_vec(), source)
 }
+
+/// Onion services without a role name that are tracked at most. tor's events name any address
+/// (a flood of HS_DESC events can name thousands): past this, new ones are not tracked, so
+/// neither memory nor series nor log lines grow with what a peer sends.
+pub const MAX_UNNAMED_SERVICES: usize = 16;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceHealth {
@@ -263,8 +261,8 @@ enum Check {
     Failed,
 }
 
-/// Pure state machine over events; the caller passes the clock.
-#[derive(Debug)]
+/// Pure state machine over events; the caller passes the clock. No `Debug`: it holds addresses
+/// and the label key.
 pub struct Tracker {
     key: Vec<u8>,
     /// address → label, for every service known to be ours.
@@ -277,6 +275,17 @@ pub struct Tracker {
     probes: HashMap<String, f64>,
     /// tor uploaded a new descriptor: read tor's copy again.
     descriptors_stale: bool,
+    /// Unnamed services tracked so far (at most [`MAX_UNNAMED_SERVICES`]).
+    unnamed: usize,
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .field("unnamed", &self.unnamed)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the caller should do after an event.
@@ -286,6 +295,9 @@ pub enum Notice {
     /// A service of ours we did not know and that has no role name: log a hint naming its
     /// label (never the address) and re-read the configured count.
     Unnamed(String),
+    /// The first unnamed service past [`MAX_UNNAMED_SERVICES`]: log once that others are not
+    /// tracked.
+    TooManyUnnamed,
 }
 
 impl Tracker {
@@ -298,6 +310,7 @@ impl Tracker {
             pow_configured: None,
             probes: HashMap::new(),
             descriptors_stale: true,
+            unnamed: 0,
         };
         for (role, addr) in roles {
             t.ours.insert(addr.expose().to_owned(), role.clone());
@@ -441,6 +454,16 @@ impl Tracker {
         );
         let mut notice = Notice::None;
         if service_side && !self.ours.contains_key(a) {
+            if self.unnamed >= MAX_UNNAMED_SERVICES {
+                let first = self.unnamed == MAX_UNNAMED_SERVICES;
+                self.unnamed = MAX_UNNAMED_SERVICES + 1;
+                return if first {
+                    Notice::TooManyUnnamed
+                } else {
+                    Notice::None
+                };
+            }
+            self.unnamed += 1;
             let label = unnamed_label(&self.key, addr);
             self.ours.insert(a.to_owned(), label.clone());
             self.services
@@ -716,7 +739,17 @@ pub async fn run(config: Config, shared: Shared, mut shutdown: watch::Receiver<b
     let opts = connect_options(&config);
     let tick = config.tor.refresh_interval;
     let probe_every = config.onion.self_probe_interval;
-    let mut tracker = Tracker::new(&config.onion_roles(), label_key());
+    let (key, source) = label_key();
+    match &source {
+        crate::label_key::Source::Random => tracing::info!(
+            "no label key ({}); labels of unnamed onion services change at each restart",
+            crate::label_key::KEY_FILE
+        ),
+        crate::label_key::Source::Credential(p) | crate::label_key::Source::File(p) => {
+            tracing::info!("label key for unnamed onion services from {}", p.display())
+        }
+    }
+    let mut tracker = Tracker::new(&config.onion_roles(), key);
     let mut failures = 0u32;
     loop {
         let result = listen(
@@ -830,7 +863,14 @@ async fn listen(
             ev = conn.next_event() => {
                 let msg = ev?;
                 if let Some(ev) = parse_hs_desc(&msg) {
-                    if let Notice::Unnamed(label) = tracker.on_event(&ev, now_unix()) {
+                    let notice = tracker.on_event(&ev, now_unix());
+                    if notice == Notice::TooManyUnnamed {
+                        tracing::warn!(
+                            limit = MAX_UNNAMED_SERVICES,
+                            "more onion services without a role name than tracked; the others are left out"
+                        );
+                    }
+                    if let Notice::Unnamed(label) = notice {
                         tracing::info!(
                             service = %label,
                             "an onion service has no role name; name it under [onion_services] in the configuration \
@@ -981,6 +1021,38 @@ mod tests {
             h.services["source"].published_since_unix,
             Some(later),
             "a new streak after a gap"
+        );
+    }
+
+    #[test]
+    fn unnamed_services_are_capped_and_the_overflow_is_said_once() {
+        let mut t = Tracker::new(&[], b"k".to_vec());
+        // Distinct well-formed addresses: i in base 32, then padding.
+        let addr = |i: usize| {
+            let b32 = b"abcdefghijklmnopqrstuvwxyz234567";
+            let head: String = (0..4).map(|k| b32[(i >> (5 * k)) & 31] as char).collect();
+            format!("{head}{}", "d".repeat(52))
+        };
+        let mut notices = Vec::new();
+        for i in 0..(MAX_UNNAMED_SERVICES + 50) {
+            let line = format!("650 HS_DESC UPLOAD {} UNKNOWN $F~r", addr(i));
+            notices.push(t.on_event(&ev(&line), 1000.0));
+        }
+        let unnamed = notices
+            .iter()
+            .filter(|n| matches!(n, Notice::Unnamed(_)))
+            .count();
+        let overflow = notices
+            .iter()
+            .filter(|n| **n == Notice::TooManyUnnamed)
+            .count();
+        assert_eq!(unnamed, MAX_UNNAMED_SERVICES);
+        assert_eq!(overflow, 1, "the overflow is logged once, not per event");
+        assert_eq!(t.health(1000.0).services.len(), MAX_UNNAMED_SERVICES);
+        assert!(t.ours.len() <= MAX_UNNAMED_SERVICES);
+        assert!(
+            !format!("{t:?}").contains(&"d".repeat(52)),
+            "Debug shows no address"
         );
     }
 
