@@ -286,6 +286,7 @@ OLD_DROPIN=/etc/tor/torrc.d/$PKG.conf
 HS=/var/lib/tor/$PKG
 KEY=/var/lib/$PKG/client.key
 ONIONCONF=/etc/$PKG/config.d/50-metrics-onion.toml
+LABELKEY=/etc/$PKG/label.key
 # unit_state UNIT WANT: the unit's state as soon as it is WANT, else its last state after 30 s.
 # Every state check waits this way: right after dpkg returns a unit can still be `activating` or
 # `reloading` (tor's own postinst restarts it), and a single look then is a flake, not a finding.
@@ -323,8 +324,8 @@ wait_tor_up() {
 # Everything that must survive reinstall and upgrade, as checksums (never printed as content).
 snapshot() {
     cx sh -c "cd / && sha256sum $TORRC $DROPIN $HS/hostname $HS/hs_ed25519_secret_key \
-        $HS/hs_ed25519_public_key $HS/authorized_clients/*.auth $KEY $ONIONCONF 2>&1;
-        stat -c '%n %a %U:%G' $DROPIN $HS $HS/authorized_clients $HS/authorized_clients/*.auth $KEY $ONIONCONF 2>&1"
+        $HS/hs_ed25519_public_key $HS/authorized_clients/*.auth $KEY $ONIONCONF $LABELKEY 2>&1;
+        stat -c '%n %a %U:%G' $DROPIN $HS $HS/authorized_clients $HS/authorized_clients/*.auth $KEY $ONIONCONF $LABELKEY 2>&1"
 }
 
 eq "tor@default active before install" active "$(unit_state tor@default active)"
@@ -341,6 +342,11 @@ eq "tor@default still active" active "$(unit_state tor@default active)"
 eq "tor not restarted by the install (same MainPID)" "$TOR_PID" "$(tor_pid)"
 eq "tor NRestarts still 0" 0 "$(tor_restarts)"
 check "/metrics shows tor_up 1" wait_tor_up
+eq "label key: 32 bytes, 640 root:debian-tor" "32 640 root:debian-tor" "$(cx stat -c '%s %a %U:%G' $LABELKEY 2>&1)"
+check "the exporter reads the label key (its journal says from where)" \
+    contains "label key for unnamed onion services from $LABELKEY" "$(cx journalctl -u $PKG --no-pager -o cat 2>&1)"
+eq "unit: MemoryMax and TasksMax set" "67108864 16" \
+    "$(cx systemctl show -p MemoryMax --value $PKG) $(cx systemctl show -p TasksMax --value $PKG)"
 onion=$(cx cat $HS/hostname 2>/dev/null || true)
 check "onion hostname exists and is a v3 address" grep -Eqx '[a-z2-7]{56}\.onion' <<<"$onion"
 check "tor --verify-config as debian-tor is clean" verify_as_tor
