@@ -13,6 +13,7 @@ a line), never from the command line.
     e2e.py alert OUT ALERT INSTANCE STATUS SECONDS
                                             wait for a notification of ALERT{instance=INSTANCE}
                                             with status firing/resolved; no onion address in it
+    e2e.py not-firing PROM ALERT INSTANCE   ALERT{instance=INSTANCE} is not firing in Prometheus
 
 Prints "ok: ..." / "FAIL: ..." lines and exits 1 if any check failed.
 """
@@ -203,6 +204,14 @@ def alert(out, name, instance, status, seconds):
               f"it went to {payload['_receiver']} (critical -> securedrop-admin-page)")
 
 
+def not_firing(prom, name, instance):
+    """ALERT{instance=INSTANCE} is not firing in Prometheus (inactive or still pending)."""
+    status, res = query(prom, f'ALERTS{{alertname="{name}", instance="{instance}"}}')
+    states = sorted(r["metric"].get("alertstate") for r in res)
+    check(status == "success" and "firing" not in states,
+          f"{name}{{instance={instance}}} is not firing in Prometheus (states: {states})")
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "am-config":
@@ -211,6 +220,8 @@ def main(argv):
         webhook(int(argv[2]), argv[3])
     elif cmd == "healthy":
         healthy(argv[2], argv[3], argv[4:])
+    elif cmd == "not-firing":
+        not_firing(argv[2], argv[3], argv[4])
     elif cmd == "alert":
         alert(argv[2], argv[3], argv[4], argv[5], int(argv[6]))
     else:

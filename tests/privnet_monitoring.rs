@@ -5,8 +5,8 @@
 //! webhook on loopback. See docs/monitoring.md ("End-to-end test").
 //!
 //! Run by `monitoring/test.sh` (which installs Debian's prometheus and prometheus-alertmanager):
-//! `cargo test --test privnet_monitoring -- --ignored`. It takes about 9 minutes, most of it the
-//! 5-minute `for:` of SecureDropTorExporterUnreachable.
+//! `cargo test --test privnet_monitoring -- --ignored`. It takes about 11 minutes, most of it the
+//! `for:` of SecureDropTorExporterUnreachable (5 m) and SecureDropTorMonitoringHostTorBroken (2 m).
 
 #[path = "privnet/mod.rs"]
 mod privnet;
@@ -33,6 +33,8 @@ const UNREACHABLE_FOR: Duration = Duration::from_secs(300);
 /// (3 s interval, 3 s timeout), the rule evaluation interval (30 s) twice, Alertmanager's
 /// group_wait for critical alerts (10 s), and slack for a loaded machine.
 const ALERT_BOUND: Duration = Duration::from_secs(90);
+/// SecureDropTorMonitoringHostTorBroken's `for:`.
+const MONITOR_BROKEN_FOR: Duration = Duration::from_secs(120);
 /// From the onion node's restart to the resolved notification: tor bootstraps and publishes
 /// again, the client refetches the descriptor, a scrape succeeds, the rule is evaluated, and
 /// Alertmanager sends the resolved group after group_interval (1 m).
@@ -573,6 +575,36 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     for a in net.onion_addresses() {
         assert!(!all.contains(&a), "a notification names an onion address");
     }
+
+    // --- The monitoring host's own tor stops: every server goes `up == 0` at once, and the page
+    // is "our tor is broken", before any per-server alert can fire (2 m against 5 m), so that
+    // Alertmanager holds those back (the inhibition itself: monitoring/alertmanager_live.py).
+    net.stop_node("client").unwrap();
+    let bound = MONITOR_BROKEN_FOR + ALERT_BOUND;
+    let (ok, out) = e2e(
+        &net,
+        &onions,
+        &[
+            "alert",
+            hook_out.to_str().unwrap(),
+            "SecureDropTorMonitoringHostTorBroken",
+            "monitor",
+            "firing",
+            &bound.as_secs().to_string(),
+        ],
+    );
+    assert!(ok, "{out}\n{}", diag(&mut net));
+    let (ok, out) = e2e(
+        &net,
+        &onions,
+        &[
+            "not-firing",
+            &prom_url,
+            "SecureDropTorExporterUnreachable",
+            "app",
+        ],
+    );
+    assert!(ok, "{out}\n{}", diag(&mut net));
 
     drop(prom);
     drop(am);
