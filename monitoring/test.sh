@@ -219,7 +219,7 @@ fi
 
 # --- End to end on the private Tor network ----------------------------------------------------
 # tests/privnet_monitoring.rs: Prometheus through the client-authorized metrics onion, the rules,
-# the dashboard's queries, Alertmanager and a webhook (about 9 minutes). MONITORING_E2E=0 skips it.
+# the dashboard's queries, Alertmanager and a webhook (about 11 minutes). MONITORING_E2E=0 skips it.
 if [ "${MONITORING_E2E:-1}" = 0 ]; then
     echo "skipped: end-to-end test on the private Tor network (MONITORING_E2E=0)"
 else
