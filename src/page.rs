@@ -14,13 +14,13 @@ use crate::onion::ServiceHealth;
 use crate::snapshot::Snapshot;
 
 const STYLE: &str = "\
-body{font-family:sans-serif;margin:0 auto;max-width:64rem;padding:1rem;line-height:1.4;color:#111;background:#fff}\
-h1{font-size:1.4rem;margin:0 0 .5rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}\
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ccc;vertical-align:top}\
-th{font-weight:600}.ok{color:#064;font-weight:600}.bad{color:#a00;font-weight:600}.unknown{color:#555;font-style:italic}\
-.summary{padding:.6rem .8rem;border:2px solid;margin:.5rem 0 1rem}.summary.ok{border-color:#064}.summary.bad{border-color:#a00}\
-.services td:first-child{font-weight:600}small{color:#444}\
-@media (max-width:40rem){.services thead{display:none}.services tr{display:block;border-bottom:2px solid #999;padding:.3rem 0}\
+body{font-family:sans-serif;margin:0 auto;max-width:64rem;padding:1rem;line-height:1.4;color:#111;background:#fff}\n\
+h1{font-size:1.4rem;margin:0 0 .5rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}\n\
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ccc;vertical-align:top}\n\
+th{font-weight:600}.ok{color:#064;font-weight:600}.bad{color:#a00;font-weight:600}.unknown{color:#555;font-style:italic}\n\
+.summary{padding:.6rem .8rem;border:2px solid;margin:.5rem 0 1rem}.summary.ok{border-color:#064}.summary.bad{border-color:#a00}\n\
+.services td:first-child{font-weight:600}small{color:#444}\n\
+@media (max-width:40rem){.services thead{display:none}.services tr{display:block;border-bottom:2px solid #999;padding:.3rem 0}\n\
 .services td{display:block;border:0;padding:.1rem .3rem}.services td::before{content:attr(data-label) \": \";font-weight:600}}";
 
 fn esc(s: &str) -> String {
