@@ -741,7 +741,8 @@ pub async fn run(config: Config, shared: Shared, mut shutdown: watch::Receiver<b
     let probe_every = config.onion.self_probe_interval;
     let (key, source) = label_key();
     match &source {
-        crate::label_key::Source::Random => tracing::info!(
+        // Only matters once a service without a role name shows up; not worth alarming anyone.
+        crate::label_key::Source::Random => tracing::debug!(
             "no label key ({}); labels of unnamed onion services change at each restart",
             crate::label_key::KEY_FILE
         ),
