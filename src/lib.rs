@@ -78,6 +78,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let shared = snapshot::Shared::default();
+    shared.update(|s| s.started_unix = Some(refresher::now_unix()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let mut tasks = tokio::task::JoinSet::new();

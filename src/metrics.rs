@@ -210,6 +210,9 @@ fn encode_snapshot(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std:
     if let Some(t) = s.last_success_unix {
         gauge(enc, &policy::LAST_SUCCESS, t)?;
     }
+    if let Some(t) = s.started_unix {
+        gauge(enc, &policy::PROCESS_START, t)?;
+    }
     counter_family(
         enc,
         &policy::CONTROL_ERRORS,

@@ -100,6 +100,15 @@ family!(
     "Unix time of the last successful refresh"
 );
 family!(
+    PROCESS_START,
+    "process_start_time_seconds",
+    Gauge,
+    Safe,
+    [],
+    "the exporter",
+    "Start time of the exporter process since the Unix epoch in seconds"
+);
+family!(
     CONTROL_ERRORS,
     "tor_exporter_control_errors",
     Counter,
@@ -400,6 +409,7 @@ pub static FAMILIES: &[&Family] = &[
     &BUILD,
     &REFRESH_DURATION,
     &LAST_SUCCESS,
+    &PROCESS_START,
     &CONTROL_ERRORS,
     &VERSION,
     &VERSION_STATUS,
@@ -528,7 +538,12 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for f in FAMILIES {
             assert!(seen.insert(f.name), "{} declared twice", f.name);
-            assert!(f.name.starts_with("tor_"), "{}", f.name);
+            // tor_*, and the one standard process metric every Prometheus client exports.
+            assert!(
+                f.name.starts_with("tor_") || f.name == "process_start_time_seconds",
+                "{}",
+                f.name
+            );
             assert!(
                 f.name
                     .bytes()

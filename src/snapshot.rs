@@ -35,6 +35,9 @@ pub struct Snapshot {
     pub refresh_duration: Option<Duration>,
     /// Unix time of the last successful refresh.
     pub last_success_unix: Option<f64>,
+    /// Unix time the exporter started serving (`process_start_time_seconds`, the name every
+    /// Prometheus client uses, so restart alerts work as they do for other exporters).
+    pub started_unix: Option<f64>,
     /// Control-connection errors since start, by kind.
     pub errors: BTreeMap<&'static str, u64>,
 }

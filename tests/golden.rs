@@ -17,6 +17,7 @@ fn fixed() -> Snapshot {
     s.traffic_written_bytes = Some(83_886_080);
     s.refresh_duration = Some(Duration::from_micros(250));
     s.last_success_unix = Some(1_764_000_000.5);
+    s.started_unix = Some(1_763_990_000.0);
     *s.errors.get_mut("timeout").unwrap() = 2;
     s.onion = golden_onion();
     s

@@ -25,6 +25,7 @@ fn maximal() -> Snapshot {
     s.onion = OnionHealth::golden_example();
     s.refresh_duration = Some(Duration::from_millis(1));
     s.last_success_unix = Some(1.0);
+    s.started_unix = Some(1.0);
     s
 }
 
