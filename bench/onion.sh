@@ -2,14 +2,17 @@
 # Usage: bench/onion.sh            (as root; see docs/benchmark.md, "Through the onion")
 #
 # Prometheus' scrape_duration_seconds through client-authorized onion services of the private Tor
-# network (tests/privnet/, loopback only): the exporter behind one, a bare axum server (bench/floor)
-# serving the exporter's bytes behind a second one of the same onion node, side by side in one run;
+# network (tests/privnet/, loopback only): the exporter on port 80 of the metrics onion, a bare axum
+# server (bench/floor) serving the exporter's bytes on port 81 of the same onion (or behind a second
+# onion of the same onion node), side by side in one run;
 # and the TCP connections the exporter accepted over the run. Prints the figures with PASS/FAIL;
 # exits non-zero if a target is missed or the benchmark could not run.
 #
 # Environment (all optional):
 #   BENCH_ONION_SCRAPES   timed scrapes per job (default 20, at least 10)
 #   BENCH_ONION_INTERVAL  Prometheus' scrape interval and timeout in seconds (default 3)
+#   BENCH_ONION_LAYOUT    same (default): the floor is port 81 of the exporter's onion service;
+#                         second: the floor has its own onion service on the same onion node
 #
 # A benchmark, not a test: scripts/test.sh and CI do not run it.
 set -euo pipefail

@@ -1,15 +1,17 @@
 //! Benchmark, not a test of behaviour: Prometheus' `scrape_duration_seconds` through the
-//! client-authorized metrics onion for the exporter and for a bare server (bench/floor) serving
-//! the same bytes behind a second client-authorized onion service of the same onion node, side by
-//! side in one run, and the TCP connections the exporter accepted over the run. On the private Tor
-//! network harness (loopback only). See docs/benchmark.md ("Through the onion").
+//! client-authorized metrics onion for the exporter (port 80) and for a bare server (bench/floor)
+//! serving the same bytes on port 81 of the same onion (or, BENCH_ONION_LAYOUT=second, behind a
+//! second client-authorized onion service of the same onion node), side by side in one run, and
+//! the TCP connections the exporter accepted over the run. On the private Tor network harness
+//! (loopback only). See docs/benchmark.md ("Through the onion").
 //!
 //! Run by `bench/onion.sh`, which installs Debian's prometheus, builds the release exporter and the
 //! floor and passes their paths in BENCH_EXPORTER_BIN / BENCH_FLOOR_BIN:
 //! `cargo test --test privnet_onion_bench -- --ignored --nocapture`. About 3 minutes.
 //!
 //! Environment: BENCH_ONION_SCRAPES (timed scrapes per job, default 20, at least 10),
-//! BENCH_ONION_INTERVAL (Prometheus' scrape interval in seconds, default 3).
+//! BENCH_ONION_INTERVAL (Prometheus' scrape interval in seconds, default 3), BENCH_ONION_LAYOUT
+//! (`same`, default, or `second`).
 
 #[path = "privnet/mod.rs"]
 mod privnet;
@@ -32,6 +34,10 @@ const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
 const RATIO_TARGET: f64 = 1.1;
 /// Scrapes to discard per job after the first successful one (circuit set-up, first refresh).
 const WARMUP: usize = 2;
+/// The floor's port behind the exporter's onion (layout "same"): above the harness's ports
+/// (allocated from 10000 up) and below the ephemeral range, so nothing else in the fresh
+/// namespace can hold it.
+const SAME_FLOOR_PORT: u16 = 20081;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -282,11 +288,27 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
         .unwrap()
         .trim()
         .to_string();
-    let services: Vec<ServiceSpec> = ["metrics", "floor"]
+    // "same": the floor is port 81 of the exporter's onion service (one descriptor, one
+    // rendezvous circuit carries both jobs' streams); "second": it has its own onion service on
+    // the same onion node (its own circuits).
+    let same = match env_or("BENCH_ONION_LAYOUT", "same").as_str() {
+        "same" => true,
+        "second" => false,
+        other => panic!("BENCH_ONION_LAYOUT must be same or second, not {other}"),
+    };
+    let roles: &[&str] = if same {
+        &["metrics"]
+    } else {
+        &["metrics", "floor"]
+    };
+    let services: Vec<ServiceSpec> = roles
         .iter()
         .map(|role| {
             let mut s = ServiceSpec::new(role);
             s.authorized_client = Some(auth.clone());
+            if same {
+                s.extra_torrc = vec![format!("HiddenServicePort 81 127.0.0.1:{SAME_FLOOR_PORT}")];
+            }
             s
         })
         .collect();
@@ -295,7 +317,7 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
         ..Options::default()
     };
     let mut net = PrivNet::start_with(opts).expect("private tor network");
-    for role in ["metrics", "floor"] {
+    for role in roles {
         let line = run_ok(
             Command::new(&exporter_bin).args([
                 "client-key",
@@ -314,18 +336,34 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
         .expect("client restarts");
 
     // --- The servers on the onion node: the release exporter, and the floor with its bytes.
+    // The services' target ports first, so that free_ports cannot hand one of them out.
+    let exp_listener = net.bind_service("metrics").unwrap();
+    let floor_listener = if same {
+        net.bind(SAME_FLOOR_PORT).unwrap()
+    } else {
+        net.bind_service("floor").unwrap()
+    };
+    // Where each job's target is: (onion service, virtual port).
+    let (exp_at, floor_at) = if same {
+        (("metrics", 80), ("metrics", 81))
+    } else {
+        (("metrics", 80), ("floor", 80))
+    };
     let ports = net.netns().free_ports(3).unwrap();
     let (exp_port, floor_port, prom_port) = (ports[0], ports[1], ports[2]);
     let onion = net.onion_node();
     let empty = t.join("empty-config.d");
     std::fs::create_dir(&empty).unwrap();
+    // Flags only: an empty config file (the exporter refuses /dev/null) and an empty drop-in folder.
+    let empty_file = t.join("empty.toml");
+    std::fs::write(&empty_file, "").unwrap();
     let exporter = Proc::spawn(
         &net,
         "exporter",
         &exporter_bin,
         &[
             "--config".into(),
-            "/dev/null".into(),
+            empty_file.display().to_string(),
             "--config.dir".into(),
             empty.display().to_string(),
             "--tor.control-address".into(),
@@ -384,15 +422,16 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
             })
     })
     .unwrap_or_else(|e| panic!("{e:?}\n{}", floor.log_tail()));
-    let exp_proxy = CountingProxy::start(&net, net.bind_service("metrics").unwrap(), exp_port);
-    let floor_proxy = CountingProxy::start(&net, net.bind_service("floor").unwrap(), floor_port);
+    let exp_proxy = CountingProxy::start(&net, exp_listener, exp_port);
+    let floor_proxy = CountingProxy::start(&net, floor_listener, floor_port);
 
     // Both onions answer the client (this also builds the rendezvous circuits).
-    for role in ["metrics", "floor"] {
+    for (role, port) in [exp_at, floor_at] {
+        let host = net.service(role).hostname();
         wait_for(
             "/metrics through the onion",
             Duration::from_secs(180),
-            || match net.fetch_onion(role, "/metrics", Duration::from_secs(30)) {
+            || match net.http_get_via_client(&host, port, "/metrics", Duration::from_secs(30)) {
                 Ok(r) if r.status == 200 => Ok(()),
                 Ok(r) => Err(format!("status {}", r.status)),
                 Err(e) => Err(format!("{e:?}")),
@@ -404,10 +443,10 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
     // --- Prometheus: two jobs, the same interval, timeout and proxy; `instance` is a name.
     let prom_conf = t.join("prometheus.yml");
     let socks = net.socks_port();
-    let job = |name: &str, role: &str| {
+    let job = |name: &str, (role, port): (&str, u16)| {
         format!(
             "  - job_name: {name}\n    proxy_url: socks5://127.0.0.1:{socks}\n    static_configs:\n      \
-             - targets: ['{}:80']\n        labels:\n          instance: {name}\n",
+             - targets: ['{}:{port}']\n        labels:\n          instance: {name}\n",
             net.service(role).hostname()
         )
     };
@@ -415,8 +454,8 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
         &prom_conf,
         format!(
             "global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\nscrape_configs:\n{}{}",
-            job("exporter", "metrics"),
-            job("floor", "floor")
+            job("exporter", exp_at),
+            job("floor", floor_at)
         ),
     )
     .unwrap();
@@ -501,8 +540,13 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
     let (e, f) = (stats(&exp_d), stats(&floor_d));
     let ms = |x: f64| format!("{:.2}", x * 1000.0);
     println!(
-        "\nthrough the onion: {scrapes} scrapes per job after {WARMUP} warm-up, interval {interval}s, \
+        "\nthrough the onion ({}): {scrapes} scrapes per job after {WARMUP} warm-up, interval {interval}s, \
          body {} B ({content_type}), {}",
+        if same {
+            "floor on port 81 of the exporter's onion"
+        } else {
+            "floor behind a second onion of the same node"
+        },
         body.body.len(),
         net.tor_version()
     );
