@@ -210,9 +210,11 @@ PROXY=$!
 PIDS+=("$PROXY")
 wait_for "the control proxy" 10 "$PROXY" test -S "$TMP/control.proxy"
 
-# The exporter, configured by flags only (/dev/null as config file, an empty drop-in folder).
+# The exporter, configured by flags only (an empty config file, an empty drop-in folder; the
+# exporter refuses anything but a regular file, /dev/null included).
 mkdir -p "$TMP/empty-config.d"
-nsenter -t "$HOLDER" -n -- "${ON_SERVER[@]}" "$EXPORTER" --config /dev/null --config.dir "$TMP/empty-config.d" \
+: >"$TMP/empty-config.toml"
+nsenter -t "$HOLDER" -n -- "${ON_SERVER[@]}" "$EXPORTER" --config "$TMP/empty-config.toml" --config.dir "$TMP/empty-config.d" \
     --tor.control-address "unix:$TMP/control.proxy" --tor.cookie-file "$TMP/tor/control.authcookie" \
     --web.listen-address "$EXPORTER_ADDR" \
     --tor.refresh-interval "${REFRESH}s" --log.target stderr >"$TMP/exporter.out" 2>&1 &
