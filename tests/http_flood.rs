@@ -167,6 +167,7 @@ fn slowloris_connections_never_delay_a_scrape_and_are_cut_at_the_header_timeout(
             let _ = s.write_all(b"X");
         }
         scrape(e.addr);
+        // Pacing of the slowloris itself (the scenario), not a wait for anything.
         std::thread::sleep(Duration::from_millis(200));
         rounds += 1;
     }
@@ -210,6 +211,7 @@ fn a_served_connection_may_idle_past_the_header_timeout_until_the_idle_timeout()
     let mut first = response(&mut s);
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     // Idle for twice the header timeout, then ask again on the same connection.
+    // The idle time is what is under test here, not a wait for a condition.
     std::thread::sleep(2 * header);
     let asked = Instant::now();
     first = response(&mut s);
