@@ -17,7 +17,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fuzz_dir="$here/fuzz"
 seconds="${FUZZ_SECONDS:-30}"
-all_targets=(reply_parser protocolinfo descriptor)
+all_targets=(reply_parser reply_interpreters descriptor)
 if (($# > 0)); then
     targets=("$@")
 else

@@ -30,31 +30,29 @@
 //! - [`label_key`]: the secret key behind `unnamed_…` onion-service labels.
 //! - [`small_file`]: reading cookie, password and config files without blocking or bloating.
 
+pub mod clock;
 pub mod config;
-pub mod connection_policy;
 pub mod control;
-pub mod descriptor;
 pub mod http;
 pub mod keys;
 pub mod label_key;
 pub mod logging;
 pub mod metrics;
-pub mod onion;
 pub mod page;
 pub mod policy;
-pub mod refresher;
-pub mod relay;
 pub mod small_file;
 pub mod snapshot;
-pub mod status;
-pub mod systemd;
-pub mod traffic;
+pub mod source;
+pub mod tasks;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+use http::connection_policy;
+use tasks::{onion_events, refresher, systemd};
 
 pub use config::Config;
 pub use config::ControlAddress;
@@ -78,7 +76,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let shared = snapshot::Shared::default();
-    shared.update(|s| s.started_unix = Some(refresher::now_unix()));
+    shared.update(|s| s.started_unix = Some(clock::now_unix()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let mut tasks = tokio::task::JoinSet::new();
@@ -87,7 +85,11 @@ pub async fn run(
         shared.clone(),
         stop_rx.clone(),
     ));
-    tasks.spawn(onion::run(config.clone(), shared.clone(), stop_rx.clone()));
+    tasks.spawn(onion_events::run(
+        config.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
     tasks.spawn(systemd::run(shared.clone(), stop_rx.clone()));
     let registry = Arc::new(metrics::registry(shared.clone()));
     let app = http::router(registry, shared.clone());

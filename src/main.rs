@@ -255,8 +255,8 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("standard input: {e}"))?;
             println!(
                 "{}",
-                securedrop_tor_exporter::onion::unnamed_label(
-                    &securedrop_tor_exporter::onion::label_key().0,
+                securedrop_tor_exporter::source::onion::unnamed_label(
+                    &securedrop_tor_exporter::label_key::load().0,
                     &addr
                 )
             );

@@ -10,8 +10,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::onion::ServiceHealth;
 use crate::snapshot::Snapshot;
+use crate::source::onion::ServiceHealth;
 
 const STYLE: &str = "\
 body{font-family:sans-serif;margin:0 auto;max-width:64rem;padding:1rem;line-height:1.4;color:#111;background:#fff}\n\

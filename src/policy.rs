@@ -489,46 +489,6 @@ pub fn family_of_sample(sample: &str) -> Option<&'static Family> {
     FAMILIES.iter().copied().find(|f| f.sample_name() == sample)
 }
 
-/// True if `s` contains something shaped like a v3 onion address (56 × [a-z2-7]).
-pub fn contains_onion_address(s: &str) -> bool {
-    let mut run = 0usize;
-    for b in s.bytes() {
-        if b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b) {
-            run += 1;
-            if run >= 56 {
-                return true;
-            }
-        } else {
-            run = 0;
-        }
-    }
-    false
-}
-
-/// `s` with every onion-address-shaped run (56+ × [a-z2-7]) replaced by `<onion>`: for text
-/// that comes from tor (error replies can echo their argument) on its way into a log or error.
-pub fn redact_onion_addresses(s: &str) -> String {
-    let is_b32 = |c: char| c.is_ascii_lowercase() || ('2'..='7').contains(&c);
-    let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    for c in s.chars().chain(std::iter::once('\0')) {
-        if is_b32(c) {
-            run.push(c);
-            continue;
-        }
-        if run.len() >= 56 {
-            out.push_str("<onion>");
-        } else {
-            out.push_str(&run);
-        }
-        run.clear();
-        if c != '\0' {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,31 +553,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn redaction() {
-        let a = "a".repeat(56);
-        assert_eq!(
-            redact_onion_addresses(&format!("513 Invalid argument \"{a}\"")),
-            "513 Invalid argument \"<onion>\""
-        );
-        assert_eq!(
-            redact_onion_addresses("552 Unrecognized key \"x\""),
-            "552 Unrecognized key \"x\""
-        );
-        assert_eq!(
-            redact_onion_addresses(&format!("{a}.onion and more")),
-            "<onion>.onion and more"
-        );
-    }
-
-    #[test]
-    fn onion_pattern() {
-        assert!(contains_onion_address(&format!("x{}y", "a".repeat(56))));
-        assert!(!contains_onion_address(&"a".repeat(55)));
-        assert!(!contains_onion_address(
-            "tor_onion_service_descriptor_last_upload_timestamp_seconds"
-        ));
     }
 }

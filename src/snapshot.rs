@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::control::ControlError;
-use crate::onion::OnionHealth;
-use crate::relay::RelayStatus;
-use crate::status::TorStatus;
+use crate::source::onion::OnionHealth;
+use crate::source::relay::RelayStatus;
+use crate::source::status::TorStatus;
+use crate::source::traffic::CoarseBytes;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// The refresher has finished its first attempt. Until then tor's state is unknown and
     /// `tor_up` is left out of `/metrics`: a `tor_up 0` from a scrape that came a few hundred
@@ -24,9 +25,9 @@ pub struct Snapshot {
     pub tor_up: bool,
     /// What tor said in the last successful refresh; `None` while tor is down.
     pub status: Option<TorStatus>,
-    /// Coarsened byte counters (see `traffic`).
-    pub traffic_read_bytes: Option<u64>,
-    pub traffic_written_bytes: Option<u64>,
+    /// Byte counters, coarsened (see `source::traffic`: raw counters cannot be put here).
+    pub traffic_read_bytes: Option<CoarseBytes>,
+    pub traffic_written_bytes: Option<CoarseBytes>,
     /// Relay series; `None` on a client (a SecureDrop server).
     pub relay: Option<RelayStatus>,
     /// Per-role onion-service health from HS_DESC events.
@@ -38,17 +39,91 @@ pub struct Snapshot {
     /// Unix time the exporter started serving (`process_start_time_seconds`, the name every
     /// Prometheus client uses, so restart alerts work as they do for other exporters).
     pub started_unix: Option<f64>,
-    /// Control-connection errors since start, by kind.
-    pub errors: BTreeMap<&'static str, u64>,
+    /// Control-connection errors since start, by kind; every kind is there from the start, so
+    /// every series exists (at 0) before the first error.
+    pub errors: BTreeMap<ErrorKind, u64>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            refreshed: false,
+            tor_up: false,
+            status: None,
+            traffic_read_bytes: None,
+            traffic_written_bytes: None,
+            relay: None,
+            onion: OnionHealth::default(),
+            refresh_duration: None,
+            last_success_unix: None,
+            started_unix: None,
+            errors: ErrorKind::ALL.iter().map(|k| (*k, 0)).collect(),
+        }
+    }
 }
 
 impl Snapshot {
-    pub fn new() -> Self {
-        let mut s = Snapshot::default();
-        for k in ControlError::KINDS {
-            s.errors.insert(k, 0);
+    /// Counts one error of `kind`.
+    pub fn count_error(&mut self, kind: ErrorKind) {
+        self.add_errors(kind, 1);
+    }
+
+    pub fn add_errors(&mut self, kind: ErrorKind, n: u64) {
+        let c = self.errors.entry(kind).or_insert(0);
+        *c = c.saturating_add(n);
+    }
+}
+
+/// The `kind` label of `tor_exporter_control_errors_total`: a small fixed set, so that the
+/// series are known in advance and an error's text (which may quote tor) never becomes a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    Auth,
+    Connect,
+    Connection,
+    /// A value in a good reply that we could not read (counted, never fatal).
+    Parse,
+    Protocol,
+    Refused,
+    Timeout,
+}
+
+impl ErrorKind {
+    /// In label order, as the exposition lists them.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Auth,
+        ErrorKind::Connect,
+        ErrorKind::Connection,
+        ErrorKind::Parse,
+        ErrorKind::Protocol,
+        ErrorKind::Refused,
+        ErrorKind::Timeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Auth => "auth",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Parse => "parse",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout => "timeout",
         }
-        s
+    }
+
+    /// The kind a failed control exchange is counted as.
+    pub fn of(e: &ControlError) -> ErrorKind {
+        match e {
+            ControlError::Connect { .. } => ErrorKind::Connect,
+            ControlError::Timeout(_) => ErrorKind::Timeout,
+            ControlError::Closed | ControlError::Io(_) => ErrorKind::Connection,
+            ControlError::Protocol(_) => ErrorKind::Protocol,
+            ControlError::Auth(_) | ControlError::Cookie { .. } | ControlError::Password { .. } => {
+                ErrorKind::Auth
+            }
+            ControlError::Refused { .. } => ErrorKind::Refused,
+        }
     }
 }
 
@@ -62,7 +137,7 @@ pub struct Shared {
 
 impl Default for Shared {
     fn default() -> Self {
-        Shared::new(Snapshot::new())
+        Shared::new(Snapshot::default())
     }
 }
 

@@ -5,26 +5,28 @@
 use std::time::Duration;
 
 use securedrop_tor_exporter::metrics::{Format, registry, render};
+use securedrop_tor_exporter::snapshot::ErrorKind;
 use securedrop_tor_exporter::snapshot::{Shared, Snapshot};
-use securedrop_tor_exporter::status::TorStatus;
+
+#[path = "fixtures/examples.rs"]
+mod examples;
 
 fn fixed() -> Snapshot {
-    let mut s = Snapshot::new();
-    s.refreshed = true;
-    s.tor_up = true;
-    s.status = Some(TorStatus::example());
-    s.traffic_read_bytes = Some(117_440_512);
-    s.traffic_written_bytes = Some(83_886_080);
-    s.refresh_duration = Some(Duration::from_micros(250));
-    s.last_success_unix = Some(1_764_000_000.5);
-    s.started_unix = Some(1_763_990_000.0);
-    *s.errors.get_mut("timeout").unwrap() = 2;
-    s.onion = golden_onion();
+    let mut s = Snapshot {
+        refreshed: true,
+        tor_up: true,
+        status: Some(examples::tor_status()),
+        // 123_456_789 and 98_765_432 bytes through the 16 MiB coarsener: 117_440_512, 83_886_080.
+        traffic_read_bytes: Some(examples::coarse(123_456_789)),
+        traffic_written_bytes: Some(examples::coarse(98_765_432)),
+        refresh_duration: Some(Duration::from_micros(250)),
+        last_success_unix: Some(1_764_000_000.5),
+        started_unix: Some(1_763_990_000.0),
+        onion: examples::onion_health(),
+        ..Default::default()
+    };
+    s.add_errors(ErrorKind::Timeout, 2);
     s
-}
-
-fn golden_onion() -> securedrop_tor_exporter::onion::OnionHealth {
-    securedrop_tor_exporter::onion::OnionHealth::golden_example()
 }
 
 fn check(name: &str, format: Format) {

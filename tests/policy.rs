@@ -3,30 +3,33 @@
 
 use std::time::Duration;
 
+use securedrop_tor_exporter::control::address::contains_onion_address;
 use securedrop_tor_exporter::metrics::{Format, registry, render};
-use securedrop_tor_exporter::onion::OnionHealth;
-use securedrop_tor_exporter::policy::{self, Class, FAMILIES, NEVER, contains_onion_address};
-use securedrop_tor_exporter::relay::RelayStatus;
+use securedrop_tor_exporter::policy::{self, Class, FAMILIES, NEVER};
 use securedrop_tor_exporter::snapshot::{Shared, Snapshot};
-use securedrop_tor_exporter::status::TorStatus;
+use securedrop_tor_exporter::source::status::TorStatus;
+
+#[path = "fixtures/examples.rs"]
+mod examples;
 
 /// A snapshot with every optional part filled: the most the exporter can ever say.
 fn maximal() -> Snapshot {
-    let mut s = Snapshot::new();
-    s.refreshed = true;
-    s.tor_up = true;
-    s.status = Some(TorStatus {
-        is_relay: true,
-        ..TorStatus::example()
-    });
-    s.traffic_read_bytes = Some(16 * 1024 * 1024);
-    s.traffic_written_bytes = Some(0);
-    s.relay = Some(RelayStatus::example());
-    s.onion = OnionHealth::golden_example();
-    s.refresh_duration = Some(Duration::from_millis(1));
-    s.last_success_unix = Some(1.0);
-    s.started_unix = Some(1.0);
-    s
+    Snapshot {
+        refreshed: true,
+        tor_up: true,
+        status: Some(TorStatus {
+            is_relay: true,
+            ..examples::tor_status()
+        }),
+        traffic_read_bytes: Some(examples::coarse(16 * 1024 * 1024)),
+        traffic_written_bytes: Some(examples::coarse(0)),
+        relay: Some(examples::relay_status()),
+        onion: examples::onion_health(),
+        refresh_duration: Some(Duration::from_millis(1)),
+        last_success_unix: Some(1.0),
+        started_unix: Some(1.0),
+        ..Default::default()
+    }
 }
 
 fn sample_names(text: &str) -> Vec<String> {
@@ -170,7 +173,7 @@ fn the_status_page_shows_nothing_the_policy_forbids() {
     let mut s = maximal();
     s.onion.services.insert(
         "<b>x</b>".into(),
-        securedrop_tor_exporter::onion::ServiceHealth::default(),
+        securedrop_tor_exporter::source::onion::ServiceHealth::default(),
     );
     let page = securedrop_tor_exporter::page::render(&s, 1_764_000_060.0, "0.1.0");
     assert!(page.contains("&lt;b&gt;x&lt;/b&gt;") && !page.contains("<b>x</b>"));

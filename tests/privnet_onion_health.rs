@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use privnet::{Options, PrivNet, ServiceSpec, wait_for};
 use securedrop_tor_exporter::control::OnionAddress;
-use securedrop_tor_exporter::onion::CHECK_BOUND;
+use securedrop_tor_exporter::source::onion::CHECK_BOUND;
 use securedrop_tor_exporter::{Config, ControlAddress, run};
 
 #[derive(Clone, Default)]

@@ -3,9 +3,8 @@
 //! encoder can only ever produce one line of an allow-listed verb.
 
 use proptest::prelude::*;
-use securedrop_tor_exporter::control::command::{
-    ALLOWED_VERBS, AuthSecret, Command, Keyword, OnionAddress,
-};
+use securedrop_tor_exporter::control::OnionAddress;
+use securedrop_tor_exporter::control::command::{ALLOWED_VERBS, AuthSecret, Command, Keyword};
 use securedrop_tor_exporter::control::reply::{
     Limits, Message, ParseError, ReplyLine, ReplyParser,
 };

@@ -9,19 +9,23 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use securedrop_tor_exporter::connection_policy::Limits;
-use securedrop_tor_exporter::onion::{OnionHealth, ServiceHealth};
+use securedrop_tor_exporter::http::connection_policy::Limits;
 use securedrop_tor_exporter::snapshot::{Shared, Snapshot};
-use securedrop_tor_exporter::status::TorStatus;
+use securedrop_tor_exporter::source::onion::ServiceHealth;
 use securedrop_tor_exporter::{http, metrics};
 
+#[path = "fixtures/examples.rs"]
+mod examples;
+
 fn snapshot() -> Snapshot {
-    let mut s = Snapshot::new();
-    s.refreshed = true;
-    s.tor_up = true;
-    s.status = Some(TorStatus::example());
-    s.last_success_unix = Some(securedrop_tor_exporter_now() - 3.0);
-    let mut onion = OnionHealth::golden_example();
+    let mut s = Snapshot {
+        refreshed: true,
+        tor_up: true,
+        status: Some(examples::tor_status()),
+        last_success_unix: Some(securedrop_tor_exporter_now() - 3.0),
+        ..Default::default()
+    };
+    let mut onion = examples::onion_health();
     // A service whose start-up check is still running, and a long role name.
     onion.services.insert(
         "journalist_interface_long_role_name".into(),

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use securedrop_tor_exporter::control::OnionAddress;
-use securedrop_tor_exporter::descriptor;
+use securedrop_tor_exporter::source::descriptor;
 
 fuzz_target!(|input: &[u8]| {
     let Ok(text) = std::str::from_utf8(input) else {

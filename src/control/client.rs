@@ -15,85 +15,17 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout, timeout_at};
 use zeroize::Zeroizing;
 
+use super::address::ControlAddress;
 use super::auth::{self, AuthError, Method, PeerTrust};
 use super::command::{AuthSecret, Command};
+use super::error::ControlError;
 use super::reply::{Limits, Message, ParseError, ReplyParser};
-use crate::config::ControlAddress;
 
 /// Events kept while nobody reads them, by count and by bytes; older ones are dropped first.
 /// Bytes matter more than the count: a peer may send events of up to 256 KiB each (the reply
 /// limit), and 1024 of those would be a quarter of a gigabyte.
 const MAX_QUEUED_EVENTS: usize = 1024;
 pub const MAX_QUEUED_EVENT_BYTES: usize = 1024 * 1024;
-
-/// What can go wrong talking to tor. `kind()` is the `kind` label of the error counter.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("cannot connect to tor's control port at {address}: {source}")]
-    Connect {
-        address: String,
-        source: std::io::Error,
-    },
-    #[error("tor's control port did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("tor closed the control connection")]
-    Closed,
-    #[error("control connection I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("tor sent a malformed reply: {0}")]
-    Protocol(#[from] ParseError),
-    #[error("authentication with tor failed: {0}")]
-    Auth(String),
-    #[error("cannot read the control cookie file {path}: {source}")]
-    Cookie {
-        path: PathBuf,
-        source: crate::small_file::SmallFileError,
-    },
-    #[error("cannot read the control password file {path}: {source}")]
-    Password {
-        path: PathBuf,
-        source: crate::small_file::SmallFileError,
-    },
-    #[error("tor refused {verb}: {status} {text}")]
-    Refused {
-        verb: &'static str,
-        status: u16,
-        text: String,
-    },
-}
-
-impl From<AuthError> for ControlError {
-    fn from(e: AuthError) -> Self {
-        ControlError::Auth(e.to_string())
-    }
-}
-
-impl ControlError {
-    /// A small, fixed set of label values for `tor_exporter_control_errors_total{kind}`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ControlError::Connect { .. } => "connect",
-            ControlError::Timeout(_) => "timeout",
-            ControlError::Closed | ControlError::Io(_) => "connection",
-            ControlError::Protocol(_) => "protocol",
-            ControlError::Auth(_) | ControlError::Cookie { .. } | ControlError::Password { .. } => {
-                "auth"
-            }
-            ControlError::Refused { .. } => "refused",
-        }
-    }
-
-    /// All values `kind()` can return, so every series exists from the start.
-    pub const KINDS: &'static [&'static str] = &[
-        "auth",
-        "connect",
-        "connection",
-        "parse",
-        "protocol",
-        "refused",
-        "timeout",
-    ];
-}
 
 /// How to reach and authenticate to tor.
 #[derive(Debug, Clone)]
@@ -262,7 +194,7 @@ impl Connection {
                 verb: cmd.verb(),
                 status: reply.status(),
                 // tor echoes some arguments in errors; an onion address must not reach a log.
-                text: crate::policy::redact_onion_addresses(reply.end_text()),
+                text: super::address::redact_onion_addresses(reply.end_text()),
             })
         }
     }

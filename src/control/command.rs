@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use super::address::OnionAddress;
+
 /// A read-only control command.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Command {
@@ -46,22 +48,10 @@ impl std::fmt::Debug for Command {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Keyword(String);
 
-/// A v3 onion address without `.onion` (56 base32 characters).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct OnionAddress(String);
-
-impl std::fmt::Debug for OnionAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OnionAddress(<redacted>)")
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgumentError {
     #[error("control keyword must be 1..=128 characters of [A-Za-z0-9/._-]")]
     BadKeyword,
-    #[error("onion address must be 56 characters of [a-z2-7] (v3), optionally followed by .onion")]
-    BadOnion,
     #[error("{0} needs at least one argument")]
     Empty(&'static str),
 }
@@ -83,81 +73,6 @@ impl Keyword {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-impl OnionAddress {
-    pub fn new(s: &str) -> Result<Self, ArgumentError> {
-        let s = s.trim();
-        let s = s.strip_suffix(".onion").unwrap_or(s);
-        if s.len() == 56
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
-        {
-            Ok(OnionAddress(s.to_owned()))
-        } else {
-            Err(ArgumentError::BadOnion)
-        }
-    }
-
-    /// The address itself. Callers must not log or export it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The address of the v3 onion service with this ed25519 public key (rend-spec-v3,
-    /// "Encoding onion addresses": base32 of PUBKEY | CHECKSUM | VERSION).
-    pub fn from_public_key(public_key: &[u8; 32]) -> OnionAddress {
-        let mut raw = Vec::with_capacity(35);
-        raw.extend_from_slice(public_key);
-        raw.extend_from_slice(&v3_checksum(public_key));
-        raw.push(ONION_V3_VERSION);
-        OnionAddress(
-            data_encoding::BASE32_NOPAD
-                .encode(&raw)
-                .to_ascii_lowercase(),
-        )
-    }
-
-    /// Checks the version byte and the checksum that every v3 address carries, so that a
-    /// mistyped address (in the configuration, say) is an error rather than a role mapped to
-    /// nobody. `new` checks the shape only: tor's own events carry valid addresses, and tests
-    /// use made-up ones.
-    pub fn check_v3(&self) -> Result<(), OnionChecksumError> {
-        let raw = data_encoding::BASE32_NOPAD
-            .decode(self.0.to_ascii_uppercase().as_bytes())
-            .map_err(|_| OnionChecksumError::Checksum)?;
-        let (key, rest) = raw.split_at(32);
-        let key: &[u8; 32] = key.try_into().map_err(|_| OnionChecksumError::Checksum)?;
-        if rest[2] != ONION_V3_VERSION {
-            return Err(OnionChecksumError::Version(rest[2]));
-        }
-        if rest[..2] != v3_checksum(key) {
-            return Err(OnionChecksumError::Checksum);
-        }
-        Ok(())
-    }
-}
-
-const ONION_V3_VERSION: u8 = 3;
-
-/// `SHA3-256(".onion checksum" | PUBKEY | VERSION)[..2]`.
-fn v3_checksum(public_key: &[u8; 32]) -> [u8; 2] {
-    use sha3::{Digest, Sha3_256};
-    let mut h = Sha3_256::new();
-    h.update(b".onion checksum");
-    h.update(public_key);
-    h.update([ONION_V3_VERSION]);
-    let d = h.finalize();
-    [d[0], d[1]]
-}
-
-/// Why a well-shaped v3 address is not a real one. Never names the address.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OnionChecksumError {
-    #[error("its version byte is {0}, not 3")]
-    Version(u8),
-    #[error("its checksum does not match (a mistyped, missing or swapped character?)")]
-    Checksum,
 }
 
 /// Every verb [`Command`] can produce. Used by tests and documentation.
@@ -292,31 +207,6 @@ mod tests {
             Command::set_events(Vec::<String>::new()).unwrap(),
             Command::HsFetch(OnionAddress::new(&"a".repeat(56)).unwrap()),
         ]
-    }
-
-    /// The Tor Project's public onion address (torproject.org's v3 onion), a real-world vector.
-    const TORPROJECT: &str = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid";
-
-    #[test]
-    fn v3_checksum_accepts_real_addresses_and_refuses_typos() {
-        let a = OnionAddress::new(TORPROJECT).unwrap();
-        assert_eq!(a.check_v3(), Ok(()));
-        // Every single-character change is caught (checksum or version).
-        for i in 0..56 {
-            let mut b = TORPROJECT.as_bytes().to_vec();
-            b[i] = if b[i] == b'a' { b'b' } else { b'a' };
-            let typo = OnionAddress::new(std::str::from_utf8(&b).unwrap()).unwrap();
-            assert!(typo.check_v3().is_err(), "position {i}");
-        }
-        let made_up = OnionAddress::new(&"a".repeat(56)).unwrap();
-        assert!(made_up.check_v3().is_err());
-    }
-
-    #[test]
-    fn an_address_made_from_a_key_round_trips() {
-        let a = OnionAddress::from_public_key(&[7u8; 32]);
-        assert_eq!(a.expose().len(), 56);
-        assert_eq!(OnionAddress::new(a.expose()).unwrap().check_v3(), Ok(()));
     }
 
     #[test]

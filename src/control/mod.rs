@@ -1,11 +1,16 @@
-//! tor's control protocol: a pure core ([`reply`], [`command`], [`auth`]) under a thin tokio
-//! shell ([`client`]). Only the commands in [`command::Command`] can ever be sent.
+//! tor's control protocol: a pure core ([`reply`], [`command`], [`auth`], [`address`]) under a
+//! thin tokio shell ([`client`]), with its errors in [`error`]. Only the commands in
+//! [`command::Command`] can ever be sent. Imports nothing of the crate but `small_file`.
 
+pub mod address;
 pub mod auth;
 pub mod client;
 pub mod command;
+pub mod error;
 pub mod reply;
 
-pub use client::{ConnectOptions, Connection, ControlError};
-pub use command::{Command, Keyword, OnionAddress};
+pub use address::{ControlAddress, OnionAddress};
+pub use client::{ConnectOptions, Connection};
+pub use command::{Command, Keyword};
+pub use error::ControlError;
 pub use reply::{Limits, Message, ReplyParser};

@@ -275,10 +275,11 @@ mod tests {
 
     // Descriptors that a real tor 0.4.9.11 built on the private test network (throwaway keys):
     // "source" with HiddenServicePoWDefensesEnabled 1, "journalist" with client authorization.
-    const SOURCE: &str = include_str!("../tests/fixtures/descriptors/source.desc");
-    const SOURCE_ONION: &str = include_str!("../tests/fixtures/descriptors/source.onion");
-    const JOURNALIST: &str = include_str!("../tests/fixtures/descriptors/journalist.desc");
-    const JOURNALIST_ONION: &str = include_str!("../tests/fixtures/descriptors/journalist.onion");
+    const SOURCE: &str = include_str!("../../tests/fixtures/descriptors/source.desc");
+    const SOURCE_ONION: &str = include_str!("../../tests/fixtures/descriptors/source.onion");
+    const JOURNALIST: &str = include_str!("../../tests/fixtures/descriptors/journalist.desc");
+    const JOURNALIST_ONION: &str =
+        include_str!("../../tests/fixtures/descriptors/journalist.onion");
 
     fn addr(s: &str) -> OnionAddress {
         OnionAddress::new(s).unwrap()

@@ -1,7 +1,7 @@
 //! The HTTP side: `/metrics`, a landing page, and nothing else.
 //!
 //! hyper's connection builder is used directly (not `axum::serve`) so that each connection can
-//! be watched and ended by the rules of [`crate::connection_policy`]: a header deadline, a long
+//! be watched and ended by the rules of [`connection_policy`]: a header deadline, a long
 //! keep-alive for connections that behave, a write-stall deadline, a request budget, and a fixed
 //! number of slots in which a newcomer always gets in. Any local account can reach the port, and
 //! tor's connections for the onion service come from 127.0.0.1 too, so none of these may let
@@ -25,7 +25,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
-use crate::connection_policy::{self, ConnState, Limits, Reason};
+pub mod connection_policy;
+
+use self::connection_policy::{ConnState, Limits, Reason};
 use crate::metrics::{Format, render};
 use crate::snapshot::Shared;
 /// hyper's smallest allowed read buffer, which bounds the request head.
@@ -47,7 +49,7 @@ pub fn router(registry: Arc<Registry>, shared: Shared) -> Router {
 async fn status_page(shared: Shared) -> Response {
     let body = crate::page::render(
         &shared.get(),
-        crate::refresher::now_unix(),
+        crate::clock::now_unix(),
         env!("CARGO_PKG_VERSION"),
     );
     (

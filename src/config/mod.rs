@@ -14,6 +14,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use crate::control::ControlAddress;
 use crate::control::OnionAddress;
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/securedrop-tor-exporter/config.toml";
@@ -123,31 +124,6 @@ pub enum LogTarget {
     Stderr,
 }
 
-/// `unix:/path` or `IP:PORT`. Never a host name: `localhost` resolves to `::1` first on Debian,
-/// where any local account can bind a port tor is not using and so pose as tor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum ControlAddress {
-    Unix(PathBuf),
-    Tcp(SocketAddr),
-}
-
-impl ControlAddress {
-    /// Where the cookie is when `tor.cookie_file` is not set: beside a unix socket, as Debian's
-    /// and the Tor Project's packages put it (`/run/tor/control` → `/run/tor/control.authcookie`).
-    /// None over TCP. The path tor announces is never used (see `control::client`).
-    pub fn default_cookie_file(&self) -> Option<PathBuf> {
-        match self {
-            ControlAddress::Unix(p) => {
-                let mut s = p.clone().into_os_string();
-                s.push(".authcookie");
-                Some(PathBuf::from(s))
-            }
-            ControlAddress::Tcp(_) => None,
-        }
-    }
-}
-
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
@@ -195,40 +171,6 @@ impl Default for LogConfig {
             level: LogLevel::Info,
             target: LogTarget::Auto,
         }
-    }
-}
-
-impl fmt::Display for ControlAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ControlAddress::Unix(p) => write!(f, "unix:{}", p.display()),
-            ControlAddress::Tcp(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-impl TryFrom<String> for ControlAddress {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        if let Some(path) = s.strip_prefix("unix:") {
-            if path.starts_with('/') {
-                return Ok(ControlAddress::Unix(PathBuf::from(path)));
-            }
-            return Err("expected unix:/absolute/path".into());
-        }
-        match s.parse::<SocketAddr>() {
-            Ok(a) if a.port() > 0 => Ok(ControlAddress::Tcp(a)),
-            _ => Err(
-                "expected unix:/absolute/path or IP:PORT (an IP address such as 127.0.0.1:9051, not a host name)"
-                    .into(),
-            ),
-        }
-    }
-}
-
-impl From<ControlAddress> for String {
-    fn from(a: ControlAddress) -> String {
-        a.to_string()
     }
 }
 

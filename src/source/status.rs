@@ -4,9 +4,9 @@
 //! `malformed` (counted as a `parse` error), never a panic and never a failed refresh.
 //! Raw lines that could name relays (the bootstrap line's HOSTADDR/HOSTID) are never kept.
 
-use std::collections::BTreeMap;
-
 use crate::control::Message;
+use crate::source::getinfo::getinfo_values;
+use crate::source::traffic::RawTraffic;
 
 /// The keys of the one GETINFO sent per refresh. All exist on every tor ≥ 0.3.5 and answer on
 /// clients and relays alike; a key that can fail (e.g. `fingerprint` on a client) would fail the
@@ -47,44 +47,10 @@ pub struct TorStatus {
     pub circuit_established: Option<bool>,
     pub dormant: Option<bool>,
     pub uptime_seconds: Option<u64>,
-    pub traffic_read_bytes: Option<u64>,
-    pub traffic_written_bytes: Option<u64>,
     /// tor has an ORPort listener: it is a relay (or bridge).
     pub is_relay: bool,
     /// Keys whose values did not parse.
     pub malformed: Vec<&'static str>,
-}
-
-impl TorStatus {
-    /// A healthy, fully bootstrapped client, for golden-file and policy tests.
-    pub fn example() -> TorStatus {
-        TorStatus {
-            version: Some("0.4.9.11".into()),
-            version_status: Some("recommended"),
-            bootstrap_progress: Some(100),
-            enough_dir_info: Some(true),
-            network_liveness: Some(true),
-            circuit_established: Some(true),
-            dormant: Some(false),
-            uptime_seconds: Some(86_400),
-            traffic_read_bytes: Some(123_456_789),
-            traffic_written_bytes: Some(98_765_432),
-            is_relay: false,
-            malformed: vec![],
-        }
-    }
-}
-
-/// `key=value` lines (and `key=` data lines) of a GETINFO reply.
-pub fn getinfo_values(reply: &Message) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in &reply.lines {
-        if let Some((k, v)) = line.text.split_once('=') {
-            let value = line.data.clone().unwrap_or_else(|| v.to_owned());
-            out.insert(k.to_owned(), value);
-        }
-    }
-    out
 }
 
 fn parse_bool01(v: &str) -> Option<bool> {
@@ -119,7 +85,9 @@ pub fn version_status(v: &str) -> Option<&'static str> {
 }
 
 impl TorStatus {
-    pub fn from_getinfo(reply: &Message) -> TorStatus {
+    /// tor's state, and its raw traffic counters apart (see [`RawTraffic`]: they must go through
+    /// a coarsener before anything else sees them).
+    pub fn from_getinfo(reply: &Message) -> (TorStatus, RawTraffic) {
         let values = getinfo_values(reply);
         let mut s = TorStatus::default();
         let get = |key: &'static str, malformed: &mut Vec<&'static str>| -> Option<String> {
@@ -156,13 +124,15 @@ impl TorStatus {
         s.circuit_established = field!("status/circuit-established", parse_bool01);
         s.dormant = field!("dormant", parse_bool01);
         s.uptime_seconds = field!("uptime", |v: &str| v.trim().parse::<u64>().ok());
-        s.traffic_read_bytes = field!("traffic/read", |v: &str| v.trim().parse::<u64>().ok());
-        s.traffic_written_bytes = field!("traffic/written", |v: &str| v.trim().parse::<u64>().ok());
+        let traffic = RawTraffic {
+            read: field!("traffic/read", |v: &str| v.trim().parse::<u64>().ok()),
+            written: field!("traffic/written", |v: &str| v.trim().parse::<u64>().ok()),
+        };
         s.is_relay = values
             .get("net/listeners/or")
             .is_some_and(|v| !v.trim().is_empty());
         s.malformed = bad;
-        s
+        (s, traffic)
     }
 }
 
@@ -179,13 +149,13 @@ mod tests {
 
     #[test]
     fn parses_a_real_answer() {
-        let s = TorStatus::from_getinfo(&reply(REAL));
+        let (s, traffic) = TorStatus::from_getinfo(&reply(REAL));
         assert_eq!(s.version.as_deref(), Some("0.4.9.11"));
         assert_eq!(s.version_status, Some("unknown"));
         assert_eq!(s.bootstrap_progress, Some(0));
         assert_eq!(s.network_liveness, Some(false));
         assert_eq!(s.uptime_seconds, Some(51));
-        assert_eq!(s.traffic_read_bytes, Some(44718));
+        assert_eq!(traffic.read, Some(44718));
         assert!(!s.is_relay);
         assert!(s.malformed.is_empty(), "{:?}", s.malformed);
     }
@@ -214,7 +184,7 @@ mod tests {
 
     #[test]
     fn malformed_values_are_counted_not_fatal() {
-        let s = TorStatus::from_getinfo(&reply(
+        let (s, _) = TorStatus::from_getinfo(&reply(
             "250-version=0.4.9.11\r\n250-uptime=soon\r\n250-dormant=2\r\n250 OK\r\n",
         ));
         assert_eq!(s.version.as_deref(), Some("0.4.9.11"));
@@ -228,7 +198,7 @@ mod tests {
 
     #[test]
     fn relay_is_detected_from_or_listeners() {
-        let s = TorStatus::from_getinfo(&reply(
+        let (s, _) = TorStatus::from_getinfo(&reply(
             "250-net/listeners/or=\"0.0.0.0:9001\"\r\n250 OK\r\n",
         ));
         assert!(s.is_relay);

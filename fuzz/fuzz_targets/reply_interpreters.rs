@@ -7,8 +7,8 @@
 use libfuzzer_sys::fuzz_target;
 use securedrop_tor_exporter::control::auth;
 use securedrop_tor_exporter::control::reply::ReplyParser;
-use securedrop_tor_exporter::onion;
-use securedrop_tor_exporter::status::{TorStatus, VERSION_STATUSES};
+use securedrop_tor_exporter::source::onion;
+use securedrop_tor_exporter::source::status::{TorStatus, VERSION_STATUSES};
 
 fuzz_target!(|input: &[u8]| {
     let mut p = ReplyParser::default();
@@ -27,7 +27,7 @@ fuzz_target!(|input: &[u8]| {
             let _ = auth::safecookie_response(&[0x5a; 32], &[0xa5; 32], &ch);
             assert!(auth::safecookie_response(&[1; 31], &[0; 32], &ch).is_err());
         }
-        let status = TorStatus::from_getinfo(&m);
+        let (status, _traffic) = TorStatus::from_getinfo(&m);
         if let Some(p) = status.bootstrap_progress {
             assert!(p <= 100);
         }
@@ -39,7 +39,6 @@ fuzz_target!(|input: &[u8]| {
                 assert!(onion::REASONS.contains(&r));
             }
         }
-        let _ = onion::count_configured(&m);
         let hs = onion::hs_config(&m);
         assert!(hs.pow_enabled <= hs.services);
         if let Some(v) = &status.version {

@@ -1,4 +1,4 @@
-//! Relay series, asked for only when tor has an ORPort.
+//! Relay state, parsed from the answers tor gives only when it has an ORPort.
 //!
 //! A SecureDrop server is not a relay, and there these series are absent rather than wrong (a
 //! client answers `OR=1 DIR=1` to the reachability keys, and has no fingerprint). The relay's own
@@ -7,14 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use prometheus_client::encoding::DescriptorEncoder;
+use crate::control::Message;
+use crate::source::getinfo::getinfo_values;
 
-use crate::control::{Command, Connection, ControlError, Message};
-use crate::metrics::{flag, gauge, gauge_family, info};
-use crate::policy;
-use crate::status::getinfo_values;
-
-const GETINFO_KEYS: &[&str] = &[
+/// The relay keys of the second GETINFO (sent only to relays: on a client some would fail the
+/// whole batch).
+pub const GETINFO_KEYS: &[&str] = &[
     "fingerprint",
     "status/reachability-succeeded/or",
     "status/reachability-succeeded/dir",
@@ -25,7 +23,8 @@ const GETINFO_KEYS: &[&str] = &[
     "accounting/interval-end",
 ];
 
-const GETCONF_KEYS: &[&str] = &[
+/// The relay options read with GETCONF.
+pub const GETCONF_KEYS: &[&str] = &[
     "Nickname",
     "BandwidthRate",
     "BandwidthBurst",
@@ -61,27 +60,6 @@ pub struct RelayStatus {
     pub accounting: Option<Accounting>,
     /// Values that did not parse.
     pub malformed: u64,
-}
-
-/// Two more round trips, plus one for the consensus flags once the fingerprint is known.
-pub async fn refresh(conn: &mut Connection) -> Result<RelayStatus, ControlError> {
-    let info = conn
-        .request_ok(&Command::get_info(GETINFO_KEYS.iter().copied()).expect("static keys"))
-        .await?;
-    let conf = conn
-        .request_ok(&Command::get_conf(GETCONF_KEYS.iter().copied()).expect("static keys"))
-        .await?;
-    let mut status = parse(&info, &conf);
-    if let Some(fpr) = &status.fingerprint {
-        let ns = conn
-            .request(&Command::get_info([format!("ns/id/{fpr}")]).expect("hex fingerprint"))
-            .await?;
-        // Not in a consensus yet is normal for a new relay: no flags, no error.
-        if ns.is_ok() {
-            status.flags = parse_flags(&ns);
-        }
-    }
-    Ok(status)
 }
 
 fn parse_u64(v: Option<&String>, malformed: &mut u64) -> Option<u64> {
@@ -203,111 +181,6 @@ pub fn parse_flags(ns: &Message) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-pub fn encode(r: &RelayStatus, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-    if let Some(fpr) = &r.fingerprint {
-        info(
-            enc,
-            &policy::RELAY,
-            vec![
-                ("fingerprint", fpr.clone()),
-                ("nickname", r.nickname.clone().unwrap_or_default()),
-            ],
-        )?;
-    }
-    gauge_family(
-        enc,
-        &policy::RELAY_FLAG,
-        r.flags.iter().map(|f| ([("flag", f.as_str())], 1i64)),
-    )?;
-    gauge_family(
-        enc,
-        &policy::RELAY_REACHABLE,
-        [("or", r.or_reachable), ("dir", r.dir_reachable)]
-            .into_iter()
-            .filter_map(|(p, v)| v.map(|v| ([("port", p)], i64::from(v)))),
-    )?;
-    if let Some(v) = r.effective_rate {
-        gauge(
-            enc,
-            &policy::RELAY_EFFECTIVE_RATE,
-            i64::try_from(v).unwrap_or(i64::MAX),
-        )?;
-    }
-    if let Some(v) = r.effective_burst {
-        gauge(
-            enc,
-            &policy::RELAY_EFFECTIVE_BURST,
-            i64::try_from(v).unwrap_or(i64::MAX),
-        )?;
-    }
-    flag(
-        enc,
-        &policy::ACCOUNTING_ENABLED,
-        Some(r.accounting.is_some()),
-    )?;
-    if let Some(a) = &r.accounting {
-        if let Some(h) = a.hibernating {
-            gauge_family(
-                enc,
-                &policy::ACCOUNTING_HIBERNATING,
-                HIBERNATION_STATES
-                    .iter()
-                    .map(|s| ([("state", *s)], i64::from(*s == h))),
-            )?;
-        }
-        let pair = |p: Option<(u64, u64)>| {
-            p.into_iter().flat_map(|(r, w)| {
-                [
-                    (
-                        [("direction", "read")],
-                        i64::try_from(r).unwrap_or(i64::MAX),
-                    ),
-                    (
-                        [("direction", "written")],
-                        i64::try_from(w).unwrap_or(i64::MAX),
-                    ),
-                ]
-            })
-        };
-        gauge_family(enc, &policy::ACCOUNTING_USED, pair(a.used))?;
-        gauge_family(enc, &policy::ACCOUNTING_LEFT, pair(a.left))?;
-        if let Some(m) = a.max {
-            gauge(
-                enc,
-                &policy::ACCOUNTING_MAX,
-                i64::try_from(m).unwrap_or(i64::MAX),
-            )?;
-        }
-        if let Some(t) = a.interval_end_unix {
-            gauge(enc, &policy::ACCOUNTING_END, t)?;
-        }
-    }
-    Ok(())
-}
-
-impl RelayStatus {
-    /// A fixed example for golden-file and policy tests.
-    pub fn example() -> RelayStatus {
-        RelayStatus {
-            fingerprint: Some("A".repeat(40)),
-            nickname: Some("testrelay".into()),
-            flags: vec!["Fast".into(), "Running".into(), "Valid".into()],
-            or_reachable: Some(true),
-            dir_reachable: Some(false),
-            effective_rate: Some(1_048_576),
-            effective_burst: Some(2_097_152),
-            accounting: Some(Accounting {
-                hibernating: Some("awake"),
-                used: Some((1000, 2000)),
-                left: Some((9000, 8000)),
-                max: Some(10_000),
-                interval_end_unix: Some(1_764_028_800),
-            }),
-            malformed: 0,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,144 @@
+//! tor's `HS_DESC` events, parsed without I/O and with the HSDir's identity dropped.
+
+use crate::control::{Message, OnionAddress};
+
+/// The failure reasons tor reports (control-spec, HS_DESC `REASON=`), as fixed label values.
+pub const REASONS: &[&str] = &[
+    "bad_desc",
+    "query_rejected",
+    "upload_rejected",
+    "not_found",
+    "query_no_hsdir",
+    "query_rate_limited",
+    "unexpected",
+    "other",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Upload,
+    Uploaded,
+    /// An upload failed (service side: AuthType `UNKNOWN`).
+    UploadFailed,
+    Requested,
+    Received,
+    /// A fetch failed (client side: any other AuthType).
+    FetchFailed,
+    Other,
+}
+
+/// One `HS_DESC` event, with the HSDir's identity already dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsDescEvent {
+    pub action: Action,
+    pub address: Option<OnionAddress>,
+    pub reason: Option<&'static str>,
+}
+
+/// Parses `650 HS_DESC <Action> <Address> <AuthType> <HsDir> … [REASON=…]`. Anything else,
+/// or a malformed line, is `None` (and ignored: events never take the exporter down).
+pub fn parse_hs_desc(msg: &Message) -> Option<HsDescEvent> {
+    if msg.status() != 650 {
+        return None;
+    }
+    let line = msg.lines.first()?.text.as_str();
+    let mut words = line.split(' ');
+    if words.next()? != "HS_DESC" {
+        return None;
+    }
+    let action_word = words.next()?;
+    let address = OnionAddress::new(words.next()?).ok();
+    let auth_type = words.next().unwrap_or("");
+    let action = match action_word {
+        "CREATED" => Action::Created,
+        "UPLOAD" => Action::Upload,
+        "UPLOADED" => Action::Uploaded,
+        "FAILED" if auth_type == "UNKNOWN" => Action::UploadFailed,
+        "FAILED" => Action::FetchFailed,
+        "REQUESTED" => Action::Requested,
+        "RECEIVED" => Action::Received,
+        _ => Action::Other,
+    };
+    let reason = line
+        .split(' ')
+        .find_map(|w| w.strip_prefix("REASON="))
+        .map(|r| {
+            let r = r.to_ascii_lowercase();
+            REASONS.iter().copied().find(|x| *x == r).unwrap_or("other")
+        });
+    Some(HsDescEvent {
+        action,
+        address,
+        reason,
+    })
+}
+
+/// The event on one raw line, for tests of what consumes events.
+#[cfg(test)]
+pub(crate) fn event_from_line(line: &str) -> HsDescEvent {
+    let mut p = crate::control::ReplyParser::default();
+    p.feed(format!("{line}\r\n").as_bytes()).unwrap();
+    parse_hs_desc(&p.next_message().unwrap()).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::ReplyParser;
+
+    const A: &str = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx";
+
+    fn ev(line: &str) -> HsDescEvent {
+        event_from_line(line)
+    }
+
+    #[test]
+    fn real_event_lines() {
+        let e = ev(&format!(
+            "650 HS_DESC CREATED {A} UNKNOWN UNKNOWN hJ7bXXhbgcqmoi0DGZb2uNVsRsvbaQpv3x0i6GJBVOE"
+        ));
+        assert_eq!(e.action, Action::Created);
+        let e = ev(&format!(
+            "650 HS_DESC UPLOAD {A} UNKNOWN $3A1FBD5E7C4D6A8F2B0E9C1D3F5A7B9C0E2D4F6A~relay1 hJ7bXXhbgcqmoi0DGZb2uNVsRsvbaQpv3x0i6GJBVOE HSDIR_INDEX=9A1F"
+        ));
+        assert_eq!(e.action, Action::Upload);
+        assert_eq!(e.address.as_ref().map(|a| a.expose()), Some(A));
+        let e = ev(&format!(
+            "650 HS_DESC UPLOADED {A} UNKNOWN $3A1FBD5E7C4D6A8F2B0E9C1D3F5A7B9C0E2D4F6A~relay2"
+        ));
+        assert_eq!(e.action, Action::Uploaded);
+        let e = ev(&format!(
+            "650 HS_DESC FAILED {A} UNKNOWN $3A1F~relay3 REASON=UPLOAD_REJECTED"
+        ));
+        assert_eq!(
+            (e.action, e.reason),
+            (Action::UploadFailed, Some("upload_rejected"))
+        );
+        let e = ev(&format!(
+            "650 HS_DESC FAILED {A} NO_AUTH $3A1F~relay3 hJ7b REASON=NOT_FOUND"
+        ));
+        assert_eq!(
+            (e.action, e.reason),
+            (Action::FetchFailed, Some("not_found"))
+        );
+        let e = ev(&format!(
+            "650 HS_DESC FAILED {A} UNKNOWN $3A1F~r REASON=SOMETHING_NEW"
+        ));
+        assert_eq!(e.reason, Some("other"));
+        let e = ev(&format!(
+            "650 HS_DESC RECEIVED {A} NO_AUTH $3A1F~relay3 hJ7b"
+        ));
+        assert_eq!(e.action, Action::Received);
+    }
+
+    #[test]
+    fn other_events_and_garbage_are_ignored() {
+        let mut p = ReplyParser::default();
+        p.feed(b"650 CIRC 1 BUILT\r\n650 HS_DESC\r\n250 OK\r\n")
+            .unwrap();
+        assert!(parse_hs_desc(&p.next_message().unwrap()).is_none());
+        assert!(parse_hs_desc(&p.next_message().unwrap()).is_none());
+        assert!(parse_hs_desc(&p.next_message().unwrap()).is_none());
+    }
+}

@@ -1,0 +1,148 @@
+//! The background task that keeps the snapshot fresh: one batched GETINFO per interval.
+//!
+//! tor serves the sources' interface from the same main loop that answers us, so the load we
+//! put on it is fixed by `refresh_interval`, not by how often anyone scrapes. On any failure the
+//! connection is dropped, `tor_up` drops to 0 at once, and reconnection backs off exponentially up
+//! to `max_backoff` (see [`super::reconnect`]).
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::reconnect::{Failures, Session, connect_options, keep_connected};
+use crate::clock::now_unix;
+use crate::config::Config;
+use crate::control::{Command, Connection, ControlError};
+use crate::snapshot::{ErrorKind, Shared};
+use crate::source::relay::{self, RelayStatus};
+use crate::source::status::{GETINFO_KEYS, TorStatus};
+use crate::source::traffic::Coarsener;
+
+/// Runs until `shutdown` turns true.
+pub async fn run(config: Config, shared: Shared, shutdown: watch::Receiver<bool>) {
+    let refresher = Refresher {
+        interval: config.tor.refresh_interval,
+        shared,
+        read: Coarsener::new(config.traffic.quantum_bytes, config.traffic.period),
+        written: Coarsener::new(config.traffic.quantum_bytes, config.traffic.period),
+    };
+    keep_connected(
+        connect_options(&config),
+        config.tor.refresh_interval,
+        config.tor.max_backoff,
+        refresher,
+        shutdown,
+    )
+    .await;
+}
+
+struct Refresher {
+    interval: Duration,
+    shared: Shared,
+    read: Coarsener,
+    written: Coarsener,
+}
+
+impl Session for Refresher {
+    const PACED: bool = true;
+
+    async fn run(
+        &mut self,
+        mut conn: Connection,
+        failures: &mut Failures,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), ControlError> {
+        tracing::info!(
+            tor_version = conn.tor_version().unwrap_or("unknown"),
+            "connected to tor's control port"
+        );
+        loop {
+            self.refresh(&mut conn).await?;
+            if failures.recovered() {
+                tracing::info!("tor's control port answers again");
+            }
+            // The period counts from the attempt's start (its connect, for the first one).
+            let wait = self.interval.saturating_sub(failures.since_attempt());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = crate::stopped(shutdown) => return Ok(()),
+            }
+            failures.attempt_started();
+        }
+    }
+
+    fn failed(&mut self, error: &ControlError, failures: u32, elapsed: Duration) {
+        let kind = ErrorKind::of(error);
+        self.shared.update(|s| {
+            s.refreshed = true;
+            s.tor_up = false;
+            s.status = None;
+            s.relay = None;
+            s.refresh_duration = Some(elapsed);
+            s.count_error(kind);
+        });
+        if failures == 1 {
+            tracing::warn!(error = %error, "tor is unreachable; reporting tor_up 0 and retrying");
+        } else {
+            tracing::debug!(error = %error, failures, "tor still unreachable");
+        }
+    }
+}
+
+impl Refresher {
+    /// One refresh over `conn`: the batch, the relay batch on relays, one snapshot update.
+    async fn refresh(&mut self, conn: &mut Connection) -> Result<(), ControlError> {
+        let started = Instant::now();
+        let batch = Command::get_info(GETINFO_KEYS.iter().copied()).expect("static keys are valid");
+        let reply = conn.request_ok(&batch).await?;
+        let (status, traffic) = TorStatus::from_getinfo(&reply);
+        let relay = if status.is_relay {
+            Some(query_relay(conn).await?)
+        } else {
+            None
+        };
+        let now = Instant::now();
+        let read = traffic.read.map(|v| self.read.update(v, now));
+        let written = traffic.written.map(|v| self.written.update(v, now));
+        let parse_errors =
+            status.malformed.len() as u64 + relay.as_ref().map_or(0, |r| r.malformed);
+        if parse_errors > 0 {
+            tracing::warn!(keys = ?status.malformed, "tor answered values we could not parse; they are left out");
+        }
+        let elapsed = started.elapsed();
+        self.shared.update(|s| {
+            s.refreshed = true;
+            s.tor_up = true;
+            s.status = Some(status);
+            s.relay = relay;
+            s.traffic_read_bytes = read;
+            s.traffic_written_bytes = written;
+            s.refresh_duration = Some(elapsed);
+            s.last_success_unix = Some(now_unix());
+            s.add_errors(ErrorKind::Parse, parse_errors);
+        });
+        Ok(())
+    }
+}
+
+/// The relay batch: two more round trips, plus one for the consensus flags once the fingerprint
+/// is known.
+async fn query_relay(conn: &mut Connection) -> Result<RelayStatus, ControlError> {
+    let info = conn
+        .request_ok(&Command::get_info(relay::GETINFO_KEYS.iter().copied()).expect("static keys"))
+        .await?;
+    let conf = conn
+        .request_ok(&Command::get_conf(relay::GETCONF_KEYS.iter().copied()).expect("static keys"))
+        .await?;
+    let mut status = relay::parse(&info, &conf);
+    if let Some(fpr) = &status.fingerprint {
+        let ns = conn
+            .request(&Command::get_info([format!("ns/id/{fpr}")]).expect("hex fingerprint"))
+            .await?;
+        // Not in a consensus yet is normal for a new relay: no flags, no error.
+        if ns.is_ok() {
+            status.flags = relay::parse_flags(&ns);
+        }
+    }
+    Ok(status)
+}
