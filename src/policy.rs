@@ -1,6 +1,6 @@
 //! The privacy policy, in code: every metric family the exporter can emit, with its class.
 //!
-//! Encoders in [`crate::metrics`], [`crate::onion`] and [`crate::relay`] can only emit a family
+//! The encoders in [`crate::metrics`] can only emit a family
 //! declared here (they take a `&'static Family`), so adding a series means adding it here, with a
 //! class and a reason. `docs/privacy.md` explains the classes; METRICS.md is checked against this
 //! list by a test.
@@ -34,8 +34,6 @@ pub struct Family {
     /// Label names; no label ever carries an onion address, an IP or a relay identity except
     /// the relay's own fingerprint/nickname on a relay.
     pub labels: &'static [&'static str],
-    /// Where the value comes from, for METRICS.md.
-    pub source: &'static str,
 }
 
 impl Family {
@@ -50,14 +48,13 @@ impl Family {
 }
 
 macro_rules! family {
-    ($id:ident, $name:literal, $kind:ident, $class:ident, [$($l:literal),*], $source:literal, $help:literal) => {
+    ($id:ident, $name:literal, $kind:ident, $class:ident, [$($l:literal),*], $help:literal) => {
         pub static $id: Family = Family {
             name: $name,
             help: $help,
             kind: Kind::$kind,
             class: Class::$class,
             labels: &[$($l),*],
-            source: $source,
         };
     };
 }
@@ -69,7 +66,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "control connection",
     "1 if the last refresh from tor's control port succeeded, else 0"
 );
 family!(
@@ -78,7 +74,6 @@ family!(
     Info,
     Safe,
     ["version"],
-    "the exporter",
     "Build of securedrop-tor-exporter; always 1"
 );
 family!(
@@ -87,7 +82,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "the refresher",
     "How long the last refresh from tor took"
 );
 family!(
@@ -96,7 +90,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "the refresher",
     "Unix time of the last successful refresh"
 );
 family!(
@@ -105,7 +98,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "the exporter",
     "Start time of the exporter process since the Unix epoch in seconds"
 );
 family!(
@@ -114,7 +106,6 @@ family!(
     Counter,
     Safe,
     ["kind"],
-    "the control client",
     "Errors talking to tor's control port, by kind"
 );
 
@@ -125,7 +116,6 @@ family!(
     Info,
     Safe,
     ["version"],
-    "GETINFO version",
     "tor's version; always 1"
 );
 family!(
@@ -134,7 +124,6 @@ family!(
     Gauge,
     Safe,
     ["status"],
-    "GETINFO status/version/current",
     "tor's verdict on its own version from the consensus: 1 for the current state"
 );
 family!(
@@ -143,7 +132,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "GETINFO status/bootstrap-phase (PROGRESS only)",
     "Bootstrap progress, 0 to 100"
 );
 family!(
@@ -152,7 +140,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "GETINFO status/enough-dir-info",
     "1 if tor has enough directory info to build circuits"
 );
 family!(
@@ -161,7 +148,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "GETINFO network-liveness",
     "1 if tor thinks the network is up"
 );
 family!(
@@ -170,7 +156,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "GETINFO status/circuit-established",
     "1 if tor has built a circuit recently"
 );
 family!(
@@ -179,7 +164,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "GETINFO dormant",
     "1 if tor is dormant"
 );
 family!(
@@ -188,7 +172,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "GETINFO uptime",
     "Seconds since tor started"
 );
 family!(
@@ -197,7 +180,6 @@ family!(
     Counter,
     Coarse,
     [],
-    "GETINFO traffic/read",
     "Bytes tor has read, rounded down to traffic.quantum_bytes and updated at most once per traffic.period"
 );
 family!(
@@ -206,7 +188,6 @@ family!(
     Counter,
     Coarse,
     [],
-    "GETINFO traffic/written",
     "Bytes tor has written, rounded down to traffic.quantum_bytes and updated at most once per traffic.period"
 );
 
@@ -217,7 +198,6 @@ family!(
     Gauge,
     Safe,
     [],
-    "GETCONF HiddenServiceOptions",
     "Onion services in tor's configuration (HiddenServiceDir lines)"
 );
 family!(
@@ -226,7 +206,6 @@ family!(
     Counter,
     Safe,
     ["service", "result", "reason"],
-    "HS_DESC UPLOADED/FAILED events",
     "Descriptor uploads to HSDirs since the exporter started, by result and failure reason"
 );
 family!(
@@ -235,7 +214,6 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "HS_DESC UPLOADED events",
     "Unix time of the last successful descriptor upload"
 );
 family!(
@@ -244,7 +222,6 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "HS_DESC UPLOADED events; HSFETCH of our own descriptor after connecting",
     "1 if the descriptor is on the HSDirs: an upload succeeded, or our own fetch got it back, within the descriptor lifetime; absent until known"
 );
 family!(
@@ -253,7 +230,6 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "GETINFO hs/service/desc/id/<address>, opened with the address",
     "1 if the descriptor's inner layer opens with the address alone, 0 if it needs a client key (client authorization)"
 );
 family!(
@@ -262,7 +238,6 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "GETINFO hs/service/desc/id/<address>, inner layer",
     "Introduction points in tor's current descriptor; absent when the inner layer is closed"
 );
 family!(
@@ -271,7 +246,6 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "pow-params in the descriptor's inner layer, else GETCONF HiddenServiceOptions when all services agree",
     "1 if proof-of-work defences are on for the service"
 );
 family!(
@@ -280,7 +254,6 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "pow-params v1 in the descriptor's inner layer",
     "The effort tor suggests to clients in its descriptor (0 unless the service is flooded)"
 );
 family!(
@@ -289,7 +262,6 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "HSFETCH + HS_DESC RECEIVED/FAILED",
     "1 if the last self-probe fetched our descriptor from the network"
 );
 family!(
@@ -298,7 +270,6 @@ family!(
     Gauge,
     Safe,
     ["service"],
-    "HSFETCH",
     "Unix time of the last completed self-probe"
 );
 
@@ -309,7 +280,6 @@ family!(
     Info,
     Relay,
     ["fingerprint", "nickname"],
-    "GETINFO fingerprint, GETCONF Nickname",
     "The relay's identity; always 1"
 );
 family!(
@@ -318,7 +288,6 @@ family!(
     Gauge,
     Relay,
     ["flag"],
-    "GETINFO ns/id/<fingerprint>",
     "1 for each consensus flag the relay has"
 );
 family!(
@@ -327,7 +296,6 @@ family!(
     Gauge,
     Relay,
     ["port"],
-    "GETINFO status/reachability-succeeded/{or,dir}",
     "1 if tor's self-test found the ORPort or DirPort reachable"
 );
 family!(
@@ -336,7 +304,6 @@ family!(
     Gauge,
     Relay,
     [],
-    "GETCONF BandwidthRate, RelayBandwidthRate, MaxAdvertisedBandwidth",
     "Effective bandwidth rate in bytes per second, as tor computes it"
 );
 family!(
@@ -345,7 +312,6 @@ family!(
     Gauge,
     Relay,
     [],
-    "GETCONF BandwidthBurst, RelayBandwidthBurst",
     "Effective bandwidth burst in bytes, as tor computes it"
 );
 family!(
@@ -354,7 +320,6 @@ family!(
     Gauge,
     Relay,
     [],
-    "GETINFO accounting/enabled",
     "1 if AccountingMax is set"
 );
 family!(
@@ -363,7 +328,6 @@ family!(
     Gauge,
     Relay,
     ["state"],
-    "GETINFO accounting/hibernating",
     "1 for the current hibernation state (awake, soft, hard)"
 );
 family!(
@@ -372,7 +336,6 @@ family!(
     Gauge,
     Relay,
     ["direction"],
-    "GETINFO accounting/bytes",
     "Bytes used in the current accounting period"
 );
 family!(
@@ -381,7 +344,6 @@ family!(
     Gauge,
     Relay,
     ["direction"],
-    "GETINFO accounting/bytes-left",
     "Bytes left in the current accounting period"
 );
 family!(
@@ -390,7 +352,6 @@ family!(
     Gauge,
     Relay,
     [],
-    "GETCONF AccountingMax",
     "AccountingMax, bytes per period"
 );
 family!(
@@ -399,7 +360,6 @@ family!(
     Gauge,
     Relay,
     [],
-    "GETINFO accounting/interval-end",
     "Unix time the accounting period ends"
 );
 

@@ -8,13 +8,14 @@
 //! polled with deadlines.
 
 mod fakepeer;
+#[path = "fixtures/read_only_verbs.rs"]
+mod spec;
 
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use fakepeer::{Action, FakePeer, eventually, http_get, sample};
 use securedrop_tor_exporter::Config;
-use securedrop_tor_exporter::control::command::ALLOWED_VERBS;
 use securedrop_tor_exporter::control::reply::ParseError;
 use securedrop_tor_exporter::control::{Command, Connection, ControlError, Limits};
 use securedrop_tor_exporter::snapshot::ErrorKind;
@@ -783,7 +784,7 @@ async fn only_allow_listed_verbs_ever_reach_the_peer_over_a_whole_session() {
     let received = peer.received();
     for r in &received {
         assert!(
-            ALLOWED_VERBS.contains(&r.verb.as_str()),
+            spec::READ_ONLY_VERBS.contains(&r.verb.as_str()),
             "the exporter sent {:?} (connection {})",
             r.verb,
             r.conn

@@ -74,6 +74,49 @@ fn every_emitted_series_is_declared_and_allowed() {
     }
 }
 
+/// The label names of one sample line (`name{a="x",b="y"} 1` → `[a, b]`), read from the text
+/// itself so that what is emitted is compared with what is declared.
+fn label_names(line: &str) -> Vec<String> {
+    let Some(open) = line.find('{') else {
+        return vec![];
+    };
+    let close = line.rfind('}').expect("a closing brace");
+    let mut names = vec![];
+    let mut rest = &line[open + 1..close];
+    while let Some(eq) = rest.find("=\"") {
+        names.push(rest[..eq].trim_start_matches(',').to_owned());
+        // Skip the quoted value (label values never contain an escaped quote here).
+        let after = &rest[eq + 2..];
+        let end = after.find('"').expect("a closing quote");
+        rest = &after[end + 1..];
+    }
+    names
+}
+
+#[test]
+fn every_sample_carries_exactly_the_declared_label_names() {
+    for format in [Format::Text, Format::OpenMetrics] {
+        let text = render(&registry(Shared::new(maximal())), format);
+        let mut checked = 0;
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let fam = policy::family_of_sample(name)
+                .unwrap_or_else(|| panic!("{name} is not declared in src/policy.rs"));
+            let got = label_names(line);
+            assert_eq!(
+                got, fam.labels,
+                "{line}: emitted label names differ from the declaration of {}",
+                fam.name
+            );
+            checked += 1;
+        }
+        assert!(checked > 40, "{format:?}: only {checked} samples\n{text}");
+    }
+}
+
 #[test]
 fn no_onion_address_anywhere_in_either_format() {
     for format in [Format::Text, Format::OpenMetrics] {
