@@ -40,6 +40,7 @@ pub mod logging;
 pub mod metrics;
 pub mod page;
 pub mod policy;
+pub mod shutdown;
 pub mod small_file;
 pub mod snapshot;
 pub mod source;
@@ -132,10 +133,4 @@ pub async fn run(
     systemd::stopping();
     while tasks.join_next().await.is_some() {}
     outcome
-}
-
-/// Resolves once the shutdown flag is set (or its sender is gone). Returns nothing, so no
-/// non-`Send` borrow of the channel is held across an await.
-pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }

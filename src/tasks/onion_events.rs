@@ -143,7 +143,7 @@ impl Session for Listener {
                     }
                     publish(&self.shared, &self.tracker, now, &mut told);
                 }
-                _ = crate::stopped(shutdown) => return Ok(()),
+                _ = crate::shutdown::stopped(shutdown) => return Ok(()),
             }
         }
     }

@@ -108,7 +108,7 @@ pub(crate) async fn keep_connected<S: Session>(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = crate::stopped(&mut shutdown) => return,
+            _ = crate::shutdown::stopped(&mut shutdown) => return,
         }
     }
 }

@@ -65,7 +65,7 @@ impl Session for Refresher {
             let wait = self.interval.saturating_sub(failures.since_attempt());
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = crate::stopped(shutdown) => return Ok(()),
+                _ = crate::shutdown::stopped(shutdown) => return Ok(()),
             }
             failures.attempt_started();
         }
