@@ -8,27 +8,29 @@
 //! (see `docs/privacy.md`).
 //!
 //! # Layout
-//! - [`control`]: tor's control protocol: sans-I/O reply parser ([`control::reply`]), the
-//!   allow-listed command encoder ([`control::command`]), authentication maths
-//!   ([`control::auth`]) and the tokio client ([`control::client`]).
-//! - [`config`]: figment-based configuration, validation and error messages.
-//! - [`status`]: parses the batched GETINFO answer into typed values.
-//! - [`traffic`]: coarsening of byte counters (quantum and period).
-//! - [`relay`]: relay-only series (fingerprint, flags, reachability, bandwidth, accounting).
-//! - [`onion`]: onion-service health from HS_DESC events, labelled by role name.
-//! - [`descriptor`]: opens our own v3 descriptors (intro points, PoW parameters), no I/O.
-//! - [`policy`]: the privacy policy: every family that may be exported, with its class.
-//! - [`snapshot`]: the shared last-known state.
-//! - [`refresher`]: the task that keeps the snapshot fresh, with backoff.
-//! - [`metrics`]: encoding (OpenMetrics and classic text) with prometheus-client.
-//! - [`page`]: the status page at `/`, plain HTML rendered from the snapshot.
-//! - [`http`]: the axum/hyper server, each connection watched by the rules of
-//!   [`connection_policy`] (pure: deadlines, and whom to shed when full).
-//! - [`systemd`]: READY/STATUS/WATCHDOG notifications.
-//! - [`logging`]: journald or stderr.
-//! - [`keys`]: x25519 client-authorization keys in tor's file formats.
-//! - [`label_key`]: the secret key behind `unnamed_…` onion-service labels.
-//! - [`small_file`]: reading cookie, password and config files without blocking or bloating.
+//! Layers, lowest first; a module imports only from layers below it (`scripts/imports.py
+//! --check`, run by `tests/module_layers.rs`, refuses anything else):
+//! - [`small_file`] (reading cookie, password and config files without blocking or bloating),
+//!   [`clock`] (Unix time), [`shutdown`] (the stop signal).
+//! - [`control`]: tor's control protocol, importing nothing else of the crate: the sans-I/O
+//!   reply parser ([`control::reply`]), the allow-listed command encoder ([`control::command`]),
+//!   addresses ([`control::address`]), authentication maths ([`control::auth`]), errors
+//!   ([`control::error`]) and the tokio client ([`control::client`]).
+//! - [`config`] (types; loading and validation in `config/load.rs`), [`keys`] (x25519
+//!   client-authorization keys in tor's file formats), [`label_key`] (the secret key behind
+//!   `unnamed_…` labels), [`logging`] (journald or stderr).
+//! - [`source`]: pure parsing and state, no I/O: [`source::status`] (the batched GETINFO,
+//!   without traffic), [`source::traffic`] (raw counters and the coarsener), [`source::relay`],
+//!   [`source::descriptor`] (our own v3 descriptors), [`source::onion`] (HS_DESC events,
+//!   labels, the tracker state machine and what it reports).
+//! - [`snapshot`]: what scrapes read, and the error kinds they count.
+//! - [`policy`]: every family that may be exported, with its privacy class.
+//! - [`metrics`] (encoders per concern over one set of writing helpers; OpenMetrics and
+//!   classic text) and [`page`] (the status page at `/`, plain HTML).
+//! - [`http`] (routes, the accept loop, and [`http::connection_policy`]: pure deadlines and
+//!   whom to shed when full) and [`tasks`] (the refresher, the onion-event listener and the
+//!   systemd notifier; both control connections kept by [`tasks::reconnect`]).
+//! - This root: [`run`], which starts the tasks and serves.
 
 pub mod clock;
 pub mod config;

@@ -77,6 +77,8 @@ pub struct TorConfig {
     pub password_file: Option<PathBuf>,
     #[serde(with = "humantime_serde")]
     pub refresh_interval: Duration,
+    /// Deadline for connecting and for each command's whole exchange (the request and all of
+    /// its reply); waiting for an event has none.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// Longest wait between reconnection attempts.

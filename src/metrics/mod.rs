@@ -1,4 +1,4 @@
-//! Turns a [`Snapshot`] into the exposition text, with `prometheus-client` doing the encoding.
+//! Turns a [`Snapshot`](crate::snapshot::Snapshot) into the exposition text, with `prometheus-client` doing the encoding.
 //!
 //! A collector reads the shared snapshot at scrape time (collect-on-scrape): no per-metric state
 //! to keep in sync, and a scrape never waits on tor. Names follow Prometheus conventions (`_total`

@@ -1,5 +1,5 @@
 //! The one reconnect loop both control connections use (the refresher's and the onion-event
-//! listener's): connect, hand the connection to a [`Session`], and after a failure wait
+//! listener's): connect, hand the connection to a `Session`, and after a failure wait
 //! interval·2^(n-1) up to `max_backoff` before trying again.
 //!
 //! One loop, so backoff, failure counting and "log the first failure, not every retry" are the
@@ -40,7 +40,7 @@ pub struct Failures {
 }
 
 impl Failures {
-    /// A paced session (see [`Session::PACED`]) calls this as each attempt (a refresh) begins.
+    /// A paced session (see `Session::PACED`) calls this as each attempt (a refresh) begins.
     pub fn attempt_started(&mut self) {
         self.attempt = Instant::now();
     }

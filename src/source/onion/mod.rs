@@ -11,9 +11,9 @@
 //! after each connect the listener also asks the network: it fetches each named service's own
 //! descriptor back (`HSFETCH`, the [`CHECK_ATTEMPTS`] start-up check), and until that answers,
 //! `published` is unknown (absent), never a false 0. It also reads tor's own copy of each
-//! descriptor (`GETINFO hs/service/desc/id/…`, opened by [`crate::descriptor`]) for the
+//! descriptor (`GETINFO hs/service/desc/id/…`, opened by [`crate::source::descriptor`]) for the
 //! introduction points and proof-of-work state. The [`Tracker`] is the pure state machine; the
-//! I/O is in [`run`].
+//! I/O is in `tasks::onion_events`.
 
 pub mod event;
 pub mod health;
