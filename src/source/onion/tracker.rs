@@ -701,4 +701,20 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn debug_output_never_shows_an_address_or_the_key() {
+        let a = OnionAddress::new(A).unwrap();
+        let mut t = Tracker::new(&[("source".to_owned(), a)], b"secret-label-key".to_vec());
+        let e = ev(&format!("650 HS_DESC UPLOADED {B} UNKNOWN $AAAA~relay"));
+        t.on_event(&e, 1.0);
+        for shown in [format!("{t:?}"), format!("{e:?}")] {
+            assert!(!shown.contains(A) && !shown.contains(B), "{shown}");
+            assert!(!shown.contains("secret-label-key"), "{shown}");
+            assert!(
+                !crate::control::address::contains_onion_address(&shown),
+                "{shown}"
+            );
+        }
+    }
 }
