@@ -22,7 +22,7 @@ import sys
 LAYERS = [
     ["small_file", "clock", "shutdown"],
     ["control"],
-    ["config", "keys", "label_key", "logging"],
+    ["config", "keys", "label_key", "logging", "setup"],
     ["source"],
     ["snapshot"],
     ["policy"],

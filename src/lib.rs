@@ -18,7 +18,9 @@
 //!   ([`control::error`]) and the tokio client ([`control::client`]).
 //! - [`config`] (types; loading and validation in `config/load.rs`), [`keys`] (x25519
 //!   client-authorization keys in tor's file formats), [`label_key`] (the secret key behind
-//!   `unnamed_…` labels), [`logging`] (journald or stderr).
+//!   `unnamed_…` labels), [`logging`] (journald or stderr), [`setup`] (what the package, the
+//!   role and the tests share about tor's configuration: the drop-in's `%include`, checking a
+//!   torrc as tor@default reads it, v3 addresses; the `torrc` and `check-onion-address` commands).
 //! - [`source`]: pure parsing and state, no I/O: [`source::status`] (the batched GETINFO,
 //!   without traffic), [`source::traffic`] (raw counters and the coarsener), [`source::relay`],
 //!   [`source::descriptor`] (our own v3 descriptors), [`source::onion`] (HS_DESC events,
@@ -42,6 +44,7 @@ pub mod logging;
 pub mod metrics;
 pub mod page;
 pub mod policy;
+pub mod setup;
 pub mod shutdown;
 pub mod small_file;
 pub mod snapshot;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use figment::value::Value;
 use securedrop_tor_exporter::config::{self, Sources};
 use securedrop_tor_exporter::keys;
+use securedrop_tor_exporter::setup::{self, confinement, include};
 
 #[derive(Parser, Debug)]
 #[command(name = "securedrop-tor-exporter", version, about = "Privacy-preserving Prometheus exporter for tor on SecureDrop servers", long_about = None)]
@@ -37,6 +38,72 @@ enum Cmd {
     /// Print the `unnamed_…` label this machine gives an onion service with no role name
     /// (reads the address from standard input, so it stays out of shell history and ps).
     OnionLabel,
+    /// Edit and check tor's configuration the way the package and the Ansible role do.
+    #[command(subcommand)]
+    Torrc(TorrcCmd),
+    /// Exit 0 if FILE (or standard input) holds a v3 onion address, as tor writes its hostname
+    /// file (`.onion` optional; version and checksum checked), else say why and exit 1.
+    CheckOnionAddress {
+        /// Print the address without `.onion` when it is valid.
+        #[arg(long)]
+        print: bool,
+        /// A file such as the onion service's `hostname` [default: standard input].
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TorrcCmd {
+    /// Print the line that makes tor read the package's drop-in.
+    IncludeLine,
+    /// Exit 0 if TORRC makes tor read the drop-in (by anyone's line), else 1.
+    HasInclude {
+        /// Print how many lines include the drop-in.
+        #[arg(long, conflicts_with = "old_layout")]
+        count: bool,
+        /// Ask about the package's own marked include of /etc/tor/torrc.d/ (versions up to 0.1.0).
+        #[arg(long)]
+        old_layout: bool,
+        #[arg(value_name = "TORRC", default_value = setup::TORRC)]
+        torrc: PathBuf,
+    },
+    /// Append the package's marked include line unless TORRC includes the drop-in already.
+    AddInclude {
+        #[arg(value_name = "TORRC", default_value = setup::TORRC)]
+        torrc: PathBuf,
+    },
+    /// Remove the include line the package added (only its marked line).
+    RemoveInclude {
+        /// Remove the marked include of /etc/tor/torrc.d/ of versions up to 0.1.0 instead.
+        #[arg(long)]
+        old_layout: bool,
+        #[arg(value_name = "TORRC", default_value = setup::TORRC)]
+        torrc: PathBuf,
+    },
+    /// Print the HiddenServiceDir folders tor reads from TORRC, one a line.
+    OnionDirs {
+        #[command(flatten)]
+        tor: TorFlags,
+    },
+    /// Check TORRC with `tor --verify-config` as tor@default will read it on reload.
+    Verify {
+        /// Also fail unless every folder listed in FILE (`torrc onion-dirs` output, taken before
+        /// the change) is still an onion service.
+        #[arg(long, value_name = "FILE")]
+        keep_onion_dirs: Option<PathBuf>,
+        #[command(flatten)]
+        tor: TorFlags,
+    },
+}
+
+#[derive(Args, Debug)]
+struct TorFlags {
+    /// tor's defaults file.
+    #[arg(long, value_name = "FILE", default_value = confinement::TOR_DEFAULTS)]
+    defaults_torrc: PathBuf,
+    #[arg(value_name = "TORRC", default_value = setup::TORRC)]
+    torrc: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -213,11 +280,20 @@ impl Flags {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A question answered "no" exits 1, so an error there must say something else.
+    let question = matches!(
+        cli.command,
+        Some(Cmd::Torrc(TorrcCmd::HasInclude { .. }) | Cmd::CheckOnionAddress { .. })
+    );
     match real_main(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("securedrop-tor-exporter: error: {}", error_chain(&e));
-            ExitCode::FAILURE
+            if question {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -236,18 +312,21 @@ fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<()> {
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let top = cli.flags;
     let command = cli.command.unwrap_or(Cmd::Serve {
         flags: Flags::default(),
     });
-    if matches!(command, Cmd::ClientKey(_) | Cmd::OnionLabel) && top != Flags::default() {
+    let takes_flags = matches!(command, Cmd::Serve { .. } | Cmd::CheckConfig { .. });
+    if !takes_flags && top != Flags::default() {
         anyhow::bail!(
             "configuration flags belong to `serve` and `check-config`, not to this subcommand"
         );
     }
     match command {
-        Cmd::ClientKey(k) => client_key(k),
+        Cmd::ClientKey(k) => client_key(k).map(|()| ExitCode::SUCCESS),
+        Cmd::Torrc(t) => torrc(t),
+        Cmd::CheckOnionAddress { print, file } => check_onion_address(print, file),
         Cmd::OnionLabel => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
@@ -260,20 +339,20 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     &addr
                 )
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::CheckConfig { flags } => {
             let flags = top.then(flags);
             let c = config::load(&flags.sources(), flags.overrides()?)?;
             print!("{}", c.to_redacted_toml());
             eprintln!("configuration is valid");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { flags } => {
             let flags = top.then(flags);
             let c = config::load(&flags.sources(), flags.overrides()?)?;
             securedrop_tor_exporter::logging::init(c.log.level, c.log.target);
-            serve(c)
+            serve(c).map(|()| ExitCode::SUCCESS)
         }
     }
 }
@@ -341,6 +420,111 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+/// Exit 0 for yes, 1 for no.
+fn answer(yes: bool) -> ExitCode {
+    if yes {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
+    use setup::{edit, tor};
+    let layout = |old| {
+        if old {
+            include::Layout::Old
+        } else {
+            include::Layout::Current
+        }
+    };
+    match t {
+        TorrcCmd::IncludeLine => println!("{}", include::INCLUDE_LINE),
+        TorrcCmd::HasInclude {
+            count,
+            old_layout,
+            torrc,
+        } => {
+            let text = std::fs::read(&torrc)
+                .with_context(|| format!("cannot read {}", torrc.display()))?;
+            if old_layout {
+                return Ok(answer(include::has_marked(&text, layout(true))));
+            }
+            let n = include::count_includes(&text);
+            if count {
+                println!("{n}");
+            }
+            return Ok(answer(n > 0));
+        }
+        TorrcCmd::AddInclude { torrc } => {
+            edit::edit(&torrc, include::with_include)?;
+        }
+        TorrcCmd::RemoveInclude { old_layout, torrc } => {
+            edit::edit(&torrc, |text| {
+                include::without_marked(text, layout(old_layout))
+            })?;
+        }
+        TorrcCmd::OnionDirs { tor: f } => {
+            for dir in tor::onion_dirs(detected(), &f.torrc, &f.defaults_torrc)? {
+                println!("{dir}");
+            }
+        }
+        TorrcCmd::Verify {
+            keep_onion_dirs,
+            tor: f,
+        } => {
+            let c = detected();
+            match keep_onion_dirs {
+                Some(list) => tor::verify_keeping(c, &f.torrc, &f.defaults_torrc, &list)?,
+                None => tor::verify(c, &f.torrc, &f.defaults_torrc)?,
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How tor@default is confined here, with the warning the admin needs when the check cannot
+/// run inside its profile.
+fn detected() -> confinement::Confinement {
+    let c = setup::tor::detect();
+    if c == confinement::Confinement::AppArmorWithoutAaExec {
+        eprintln!(
+            "securedrop-tor-exporter: WARNING: AppArmor confines tor (system_tor), but aa-exec is missing (package apparmor): checking tor's configuration outside the profile."
+        );
+    }
+    c
+}
+
+fn check_onion_address(print: bool, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use std::io::Read as _;
+    let (text, from) = match &file {
+        Some(f) => (
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+            f.display().to_string(),
+        ),
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .take(4096)
+                .read_to_string(&mut s)
+                .context("cannot read standard input")?;
+            (s, "standard input".to_owned())
+        }
+    };
+    match setup::address::check(&text) {
+        Ok(addr) => {
+            if print {
+                println!("{}", addr.expose());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("securedrop-tor-exporter: {from}: {e}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
