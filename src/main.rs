@@ -62,6 +62,9 @@ enum TorrcCmd {
         /// Print how many lines include the drop-in.
         #[arg(long, conflicts_with = "old_layout")]
         count: bool,
+        /// Leave out the package's own marked include (what purge takes out).
+        #[arg(long, conflicts_with = "old_layout")]
+        others: bool,
         /// Ask about the package's own marked include of /etc/tor/torrc.d/ (versions up to 0.1.0).
         #[arg(long)]
         old_layout: bool,
@@ -445,6 +448,7 @@ fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
         TorrcCmd::IncludeLine => println!("{}", include::INCLUDE_LINE),
         TorrcCmd::HasInclude {
             count,
+            others,
             old_layout,
             torrc,
         } => {
@@ -453,7 +457,11 @@ fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
             if old_layout {
                 return Ok(answer(include::has_marked(&text, layout(true))));
             }
-            let n = include::count_includes(&text);
+            let n = if others {
+                include::count_other_includes(&text)
+            } else {
+                include::count_includes(&text)
+            };
             if count {
                 println!("{n}");
             }

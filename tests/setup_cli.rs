@@ -560,3 +560,20 @@ fn tor_agrees_with_the_include_lines_has_include_accepts() {
         assert_eq!(ours, tor_reads_it, "{line:?}: {listed} {}", stderr(&o));
     }
 }
+
+#[test]
+fn has_include_others_leaves_out_the_packages_own_line() {
+    let d = Dir::new();
+    let torrc = d.write("torrc", "SocksPort 0\n");
+    assert_eq!(code(&run_path(&["torrc", "add-include"], &torrc)), 0);
+    let o = run_path(&["torrc", "has-include", "--others", "--count"], &torrc);
+    assert_eq!(
+        (code(&o), String::from_utf8(o.stdout).unwrap()),
+        (1, "0\n".into())
+    );
+    std::fs::write(&torrc, format!("{INCLUDE_LINE} # SecureDrop's template\n")).unwrap();
+    assert_eq!(
+        code(&run_path(&["torrc", "has-include", "--others"], &torrc)),
+        0
+    );
+}

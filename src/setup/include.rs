@@ -84,6 +84,17 @@ pub fn count_includes(torrc: &[u8]) -> usize {
     lines(torrc).filter(|l| includes_dropin(l)).count()
 }
 
+/// How many lines include the drop-in besides the package's own marked include (the line
+/// [`without_marked`] would take out): what keeps tor reading it once the package is purged.
+pub fn count_other_includes(torrc: &[u8]) -> usize {
+    let all: Vec<&[u8]> = lines(torrc).collect();
+    let mark = Layout::Current.mark().as_bytes();
+    (0..all.len())
+        .filter(|&i| includes_dropin(all[i]))
+        .filter(|&i| !(i > 0 && all[i - 1] == mark && all[i] == INCLUDE_LINE.as_bytes()))
+        .count()
+}
+
 /// Does `torrc` make tor read the drop-in? The one definition of "our include is present".
 pub fn has_include(torrc: &[u8]) -> bool {
     count_includes(torrc) > 0
@@ -284,6 +295,18 @@ mod tests {
             Layout::Current.mark()
         );
         assert_eq!(count_includes(torrc.as_bytes()), 3);
+        assert_eq!(count_other_includes(torrc.as_bytes()), 2);
+        let marked_only = with_include(b"SocksPort 0\n").unwrap();
+        assert_eq!(
+            (
+                count_includes(&marked_only),
+                count_other_includes(&marked_only)
+            ),
+            (1, 0)
+        );
+        // the marked line's text with something else before it is someone else's line
+        let unmarked = format!("# mine\n{INCLUDE_LINE}\n");
+        assert_eq!(count_other_includes(unmarked.as_bytes()), 1);
         assert_eq!(count_includes(b""), 0);
         assert!(!has_include(b"%include /etc/tor/torrc.d/*.conf\n"));
     }
