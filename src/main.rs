@@ -63,8 +63,11 @@ enum TorrcCmd {
         #[arg(long, conflicts_with = "old_layout")]
         count: bool,
         /// Leave out the package's own marked include (what purge takes out).
-        #[arg(long, conflicts_with = "old_layout")]
+        #[arg(long, conflicts_with_all = ["ours", "old_layout"])]
         others: bool,
+        /// Ask only about the package's own marked include (what remove-include takes out).
+        #[arg(long, conflicts_with_all = ["count", "old_layout"])]
+        ours: bool,
         /// Ask about the package's own marked include of /etc/tor/torrc.d/ (versions up to 0.1.0).
         #[arg(long)]
         old_layout: bool,
@@ -449,13 +452,14 @@ fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
         TorrcCmd::HasInclude {
             count,
             others,
+            ours,
             old_layout,
             torrc,
         } => {
             let text = std::fs::read(&torrc)
                 .with_context(|| format!("cannot read {}", torrc.display()))?;
-            if old_layout {
-                return Ok(answer(include::has_marked(&text, layout(true))));
+            if ours || old_layout {
+                return Ok(answer(include::has_marked(&text, layout(old_layout))));
             }
             let n = if others {
                 include::count_other_includes(&text)

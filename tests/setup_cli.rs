@@ -577,3 +577,28 @@ fn has_include_others_leaves_out_the_packages_own_line() {
         0
     );
 }
+
+#[test]
+fn has_include_ours_asks_only_about_the_packages_marked_line() {
+    let d = Dir::new();
+    let torrc = d.write("torrc", &format!("{INCLUDE_LINE}\n"));
+    assert_eq!(
+        code(&run_path(&["torrc", "has-include", "--ours"], &torrc)),
+        1
+    );
+    std::fs::write(&torrc, "SocksPort 0\n").unwrap();
+    assert_eq!(code(&run_path(&["torrc", "add-include"], &torrc)), 0);
+    assert_eq!(
+        code(&run_path(&["torrc", "has-include", "--ours"], &torrc)),
+        0
+    );
+    assert_eq!(
+        code(&run_path(&["torrc", "has-include", "--old-layout"], &torrc)),
+        1
+    );
+    assert_eq!(code(&run_path(&["torrc", "remove-include"], &torrc)), 0);
+    assert_eq!(
+        code(&run_path(&["torrc", "has-include", "--ours"], &torrc)),
+        1
+    );
+}
