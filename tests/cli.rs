@@ -1,10 +1,14 @@
 //! The binary as an admin meets it: config errors, check-config, client keys, systemd notify,
 //! clean shutdown.
 
+mod support;
+
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use support::{http, poll, process};
 
 const BIN: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
 
@@ -262,31 +266,25 @@ fn systemd_notify_watchdog_and_clean_sigterm() {
         .spawn()
         .unwrap();
     let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 4096];
-    while Instant::now() < deadline
-        && !(seen.contains("READY=1")
-            && seen.matches("WATCHDOG=1").count() >= 2
-            && seen.contains("STATUS="))
-    {
-        if let Ok(n) = sock.recv(&mut buf) {
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-            seen.push('\n');
-        }
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let mut status = None;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = match status {
+    // The socket's 200 ms read timeout paces the loop.
+    let _ = poll::wait_for(
+        "notifications",
+        Duration::from_secs(10),
+        Duration::ZERO,
+        || {
+            if let Ok(n) = sock.recv(&mut buf) {
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                seen.push('\n');
+            }
+            let all = seen.contains("READY=1")
+                && seen.matches("WATCHDOG=1").count() >= 2
+                && seen.contains("STATUS=");
+            all.then_some(()).ok_or_else(String::new)
+        },
+    );
+    let _ = process::send_signal(child.id(), process::SIGTERM);
+    let status = match process::wait_exit(&mut child, Duration::from_secs(10)) {
         Some(s) => s,
         None => {
             let _ = child.kill();
@@ -483,46 +481,34 @@ fn serves_on_the_socket_systemd_passes_and_refuses_a_mismatched_one() {
     };
     // systemd-socket-activate binds at once and starts the program at the first connection.
     let connect = |port: u16| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match std::net::TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => return s,
-                Err(e) if Instant::now() > deadline => panic!("cannot connect: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
+        poll::wait_for(
+            "a connection",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string()),
+        )
+        .unwrap_or_else(|e| panic!("cannot connect: {}", e.last))
     };
     let port = free_port();
     let mut child = run(port, port);
-    let mut s = connect(port);
+    let s = connect(port);
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    std::io::Read::read_to_string(&mut s, &mut body).unwrap();
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let r = http::get_on(s, "x", "/metrics", &[]);
+    let _ = process::send_signal(child.id(), process::SIGTERM);
     let _ = child.wait();
     assert!(
-        body.starts_with("HTTP/1.1 200") && body.contains("tor_exporter_build_info"),
-        "{body}"
+        r.as_ref()
+            .is_ok_and(|r| r.status == 200 && r.body.contains("tor_exporter_build_info")),
+        "{r:?}"
     );
 
     let (socket_port, listen_port) = (free_port(), free_port());
     let mut child = run(socket_port, listen_port);
     let _s = connect(socket_port);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the exporter kept a socket on the wrong address");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = process::wait_exit(&mut child, Duration::from_secs(10)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the exporter kept a socket on the wrong address");
     };
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();

@@ -1,25 +1,28 @@
 //! Fault tests of the control client and of the whole exporter against a fake tor control peer
-//! (tests/fakepeer/): refused authentication, error replies, EOF mid-reply, silence, garbage,
-//! endless lines, events before replies, a peer that cannot prove it knows the cookie — and,
-//! over a whole `run()` session, that nothing but allow-listed verbs ever reaches the peer.
+//! (tests/support/fake_peer.rs): refused authentication, error replies, EOF mid-reply, silence,
+//! garbage, endless lines, events before replies, a peer that cannot prove it knows the cookie —
+//! and, over a whole `run()` session, that nothing but allow-listed verbs ever reaches the peer.
 //!
-//! Normal operation is tested against a real tor (tests/privnet_e2e.rs); this peer only produces
-//! what a real tor will not produce on demand. No sleeps for synchronisation: conditions are
-//! polled with deadlines.
+//! Normal operation is tested against a real tor (tests/real_tor.rs, tests/privnet_*.rs); this
+//! peer only produces what a real tor will not produce on demand. No sleeps for synchronisation:
+//! conditions are polled with deadlines.
 
-mod fakepeer;
 #[path = "fixtures/read_only_verbs.rs"]
 mod spec;
+mod support;
 
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use fakepeer::{Action, FakePeer, eventually, http_get, sample};
 use securedrop_tor_exporter::Config;
 use securedrop_tor_exporter::control::reply::ParseError;
 use securedrop_tor_exporter::control::{Command, Connection, ControlError, Limits};
 use securedrop_tor_exporter::snapshot::ErrorKind;
 use securedrop_tor_exporter::source::status::GETINFO_KEYS;
+use support::exporter::ExporterTask;
+use support::fake_peer::{self, Action, FakePeer};
+use support::metrics_text::sample;
+use support::poll::eventually;
 
 const T: Duration = Duration::from_millis(400);
 
@@ -77,7 +80,7 @@ async fn connected(peer: &FakePeer) -> Connection {
 async fn baseline_honest_peer_answers_the_batch() {
     let peer = FakePeer::honest();
     let mut conn = connected(&peer).await;
-    assert_eq!(conn.tor_version(), Some(fakepeer::FAKE_TOR_VERSION));
+    assert_eq!(conn.tor_version(), Some(fake_peer::FAKE_TOR_VERSION));
     let reply = within(conn.request_ok(&batch())).await.unwrap();
     assert_eq!(reply.lines.len(), GETINFO_KEYS.len() + 1);
     let verbs: Vec<String> = peer.received().into_iter().map(|r| r.verb).collect();
@@ -155,7 +158,7 @@ async fn safecookie_hash_from_another_cookie_is_refused() {
         "AUTHCHALLENGE" => {
             let client_nonce = hex::decode(req.line.split(' ').nth(2).unwrap()).unwrap();
             let server_nonce = [7u8; 32];
-            let hash = fakepeer::hmac256(
+            let hash = fake_peer::hmac256(
                 b"Tor safe cookie authentication server-to-controller hash",
                 &[&[0u8; 32], &client_nonce, &server_nonce],
             );
@@ -564,7 +567,7 @@ async fn an_endless_line_is_a_protocol_error_with_bounded_reads() {
         "the peer's endless write never failed"
     );
     assert!(
-        peer.endless_sent() < fakepeer::ENDLESS_CAP / 4,
+        peer.endless_sent() < fake_peer::ENDLESS_CAP / 4,
         "peer wrote {} bytes",
         peer.endless_sent()
     );
@@ -621,7 +624,7 @@ async fn events_before_a_reply_are_queued_not_taken_for_the_reply() {
     assert_eq!(reply.status(), 250);
     assert_eq!(
         reply.lines[0].text,
-        format!("version={}", fakepeer::FAKE_TOR_VERSION)
+        format!("version={}", fake_peer::FAKE_TOR_VERSION)
     );
     assert_eq!(reply.lines.len(), GETINFO_KEYS.len() + 1);
     // The trailing event sits in the parser; the next request must skip it too.
@@ -700,72 +703,22 @@ async fn a_flood_of_large_events_is_bounded_in_bytes() {
 // ---------------------------------------------------------------------------------------------
 // The whole exporter, through `run()`
 
-struct Exporter {
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), securedrop_tor_exporter::RunError>>,
-}
-
-impl Exporter {
-    async fn start(peer: &FakePeer, refresh: Duration, timeout: Duration) -> Exporter {
-        let mut config = Config::default();
-        config.tor.control_address = peer.address();
-        config.tor.refresh_interval = refresh;
-        config.tor.timeout = timeout;
-        config.tor.max_backoff = refresh * 4;
-        Exporter::start_with(config).await
-    }
-
-    async fn start_with(config: Config) -> Exporter {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(securedrop_tor_exporter::run(listener, config, async {
-            let _ = rx.await;
-        }));
-        Exporter {
-            addr,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn metrics(&self) -> String {
-        let (status, body) = http_get(self.addr, "/metrics").await.expect("GET /metrics");
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
-    /// Scrapes until `pred` holds on the text or `limit` passes; returns the last text.
-    async fn metrics_until(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> (bool, String) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let text = self.metrics().await;
-            if pred(&text) {
-                return (true, text);
-            }
-            if Instant::now() >= deadline {
-                return (false, text);
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        let r = tokio::time::timeout(Duration::from_secs(3), &mut self.task)
-            .await
-            .expect("run() returns after shutdown")
-            .expect("run() did not panic");
-        r.expect("run() returned an error");
-    }
+/// The exporter on the test's runtime, asking `peer` every `refresh`, each request bounded by
+/// `timeout`.
+async fn exporter(peer: &FakePeer, refresh: Duration, timeout: Duration) -> ExporterTask {
+    let mut config = Config::default();
+    config.tor.control_address = peer.address();
+    config.tor.refresh_interval = refresh;
+    config.tor.timeout = timeout;
+    config.tor.max_backoff = refresh * 4;
+    ExporterTask::start(config).await
 }
 
 #[tokio::test]
 async fn only_allow_listed_verbs_ever_reach_the_peer_over_a_whole_session() {
     watch_panics();
     let peer = FakePeer::honest();
-    let exporter = Exporter::start(&peer, Duration::from_millis(50), T).await;
+    let exporter = exporter(&peer, Duration::from_millis(50), T).await;
     let p = &peer;
     assert!(
         eventually(
@@ -821,7 +774,7 @@ async fn a_garbage_peer_gives_tor_up_0_and_protocol_errors_without_a_panic() {
         "GETINFO" => Action::Send(b"\x00\x01garbage\xff\r\n".to_vec()),
         _ => honest,
     });
-    let exporter = Exporter::start(&peer, Duration::from_millis(50), T).await;
+    let exporter = exporter(&peer, Duration::from_millis(50), T).await;
     let (got, last) = exporter
         .metrics_until(Duration::from_secs(4), |last| {
             sample(last, "tor_exporter_control_errors_total{kind=\"protocol\"}")
@@ -853,8 +806,8 @@ async fn a_garbage_peer_gives_tor_up_0_and_protocol_errors_without_a_panic() {
         "GETINFO sent again on a connection whose stream broke"
     );
     // The landing page and 404 still work.
-    assert_eq!(http_get(exporter.addr, "/").await.unwrap().0, 200);
-    assert_eq!(http_get(exporter.addr, "/nope").await.unwrap().0, 404);
+    assert_eq!(exporter.get("/", &[]).await.status, 200);
+    assert_eq!(exporter.get("/nope", &[]).await.status, 404);
     exporter.stop().await;
     assert_no_panic_on_this_thread();
 }
@@ -870,7 +823,7 @@ async fn recovers_after_two_bad_answers(bad: &'static [u8]) -> String {
         }
         _ => honest,
     });
-    let exporter = Exporter::start(&peer, Duration::from_millis(50), T).await;
+    let exporter = exporter(&peer, Duration::from_millis(50), T).await;
     let (got, last) = exporter
         .metrics_until(Duration::from_secs(4), |last| {
             sample(last, "tor_up") == Some(1.0)
@@ -908,7 +861,7 @@ async fn a_silent_peer_never_delays_a_scrape() {
         _ => honest,
     });
     let timeout = Duration::from_millis(800);
-    let exporter = Exporter::start(&peer, Duration::from_millis(50), timeout).await;
+    let exporter = exporter(&peer, Duration::from_millis(50), timeout).await;
     // Wait until the refresher is stuck waiting for the second GETINFO's answer.
     assert!(
         eventually(Duration::from_secs(2), || async {
@@ -945,7 +898,7 @@ async fn a_silent_peer_never_delays_a_scrape() {
 async fn the_first_scrape_after_start_already_shows_tor_up_1() {
     let peer = FakePeer::honest();
     // One refresh a minute: only the first attempt can have set tor_up.
-    let exporter = Exporter::start(&peer, Duration::from_secs(60), T).await;
+    let exporter = exporter(&peer, Duration::from_secs(60), T).await;
     let text = exporter.metrics().await;
     assert_eq!(sample(&text, "tor_up"), Some(1.0), "{text}");
     exporter.stop().await;
@@ -958,7 +911,7 @@ async fn the_first_scrape_after_start_shows_tor_up_0_when_nothing_listens() {
     config.tor.control_address =
         securedrop_tor_exporter::ControlAddress::Unix(dir.path().join("no-such-socket"));
     config.tor.refresh_interval = Duration::from_secs(60);
-    let exporter = Exporter::start_with(config).await;
+    let exporter = ExporterTask::start(config).await;
     let text = exporter.metrics().await;
     assert_eq!(sample(&text, "tor_up"), Some(0.0), "{text}");
     exporter.stop().await;
@@ -983,7 +936,7 @@ async fn a_slow_first_refresh_delays_serving_by_at_most_the_timeout_and_leaves_t
     });
     let timeout = Duration::from_millis(1500);
     let started = Instant::now();
-    let exporter = Exporter::start(&peer, Duration::from_secs(60), timeout).await;
+    let exporter = exporter(&peer, Duration::from_secs(60), timeout).await;
     let text = exporter.metrics().await;
     let first = started.elapsed();
     assert!(
@@ -1008,7 +961,7 @@ async fn tor_up_returns_after_faults_stop() {
             &last,
             &format!(
                 "tor_version_info{{version=\"{}\"}}",
-                fakepeer::FAKE_TOR_VERSION
+                fake_peer::FAKE_TOR_VERSION
             )
         ),
         Some(1.0),

@@ -3,63 +3,30 @@
 //! 1 s; and the keep-alive that Prometheus needs (a served connection outlives the header
 //! timeout) next to the deadlines that stop the floods. All sockets are on 127.0.0.1; every
 //! flood is bounded in count and time and ends with its test.
+//!
+//! The timings are on the wall clock: the exporter runs on a thread and runtime of its own and
+//! the floods are blocking sockets on the test's thread, so what is timed is real I/O between
+//! threads, which a paused tokio clock would not govern.
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use securedrop_tor_exporter::{Config, ControlAddress, run};
+use securedrop_tor_exporter::{Config, ControlAddress};
+use support::exporter::ExporterThread;
+use support::http;
 
 /// The exporter on its own thread and runtime, as in production (one thread); tor is absent,
 /// which changes nothing for the HTTP side.
-struct Exporter {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Exporter {
-    fn start(header_read_timeout: Duration, idle_timeout: Duration) -> Exporter {
-        let mut config = Config::default();
-        config.tor.control_address = ControlAddress::Unix("/nonexistent/control".into());
-        config.tor.timeout = Duration::from_millis(200);
-        config.web.header_read_timeout = header_read_timeout;
-        config.web.idle_timeout = idle_timeout;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                run(listener, config, async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        Exporter {
-            addr,
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn exporter(header_read_timeout: Duration, idle_timeout: Duration) -> ExporterThread {
+    let mut config = Config::default();
+    config.tor.control_address = ControlAddress::Unix("/nonexistent/control".into());
+    config.tor.timeout = Duration::from_millis(200);
+    config.web.header_read_timeout = header_read_timeout;
+    config.web.idle_timeout = idle_timeout;
+    ExporterThread::start(config)
 }
 
 const REQUEST: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -68,15 +35,10 @@ const REQUEST: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 /// Returns how long it took; panics unless it got the metrics.
 fn scrape(addr: SocketAddr) -> Duration {
     let started = Instant::now();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
+    let r = http::get(addr, "/metrics", Duration::from_secs(5)).unwrap();
     assert!(
-        body.starts_with("HTTP/1.1 200") && body.contains("tor_exporter_build_info"),
-        "{body}"
+        r.status == 200 && r.body.contains("tor_exporter_build_info"),
+        "{r:?}"
     );
     started.elapsed()
 }
@@ -127,38 +89,38 @@ fn connect_many(addr: SocketAddr, n: usize, first_bytes: &[u8]) -> Vec<TcpStream
 #[test]
 fn a_thousand_idle_connections_never_delay_a_scrape() {
     raise_fd_limit();
-    let e = Exporter::start(Duration::from_secs(5), Duration::from_secs(600));
-    let flood = connect_many(e.addr, 1000, b"");
+    let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
+    let flood = connect_many(e.addr(), 1000, b"");
     assert!(flood.len() >= 990, "only {} connections", flood.len());
-    scrapes_stay_fast(e.addr, "1000 idle connections");
+    scrapes_stay_fast(e.addr(), "1000 idle connections");
 }
 
 #[test]
 fn a_thousand_half_sent_requests_never_delay_a_scrape() {
     raise_fd_limit();
-    let e = Exporter::start(Duration::from_secs(5), Duration::from_secs(600));
-    let flood = connect_many(e.addr, 1000, b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
+    let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
+    let flood = connect_many(e.addr(), 1000, b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
     assert!(flood.len() >= 990, "only {} connections", flood.len());
-    scrapes_stay_fast(e.addr, "1000 half-sent heads");
+    scrapes_stay_fast(e.addr(), "1000 half-sent heads");
 }
 
 #[test]
 fn pipelining_clients_that_never_read_never_delay_a_scrape() {
     raise_fd_limit();
-    let e = Exporter::start(Duration::from_secs(5), Duration::from_secs(600));
+    let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
     // Each asks for 200 responses (some 800 KB) and reads none: more than the socket buffers
     // hold, so the server's writes stall.
     let pipelined = REQUEST.repeat(200);
-    let flood = connect_many(e.addr, 200, &pipelined);
+    let flood = connect_many(e.addr(), 200, &pipelined);
     assert!(flood.len() >= 190, "only {} connections", flood.len());
-    scrapes_stay_fast(e.addr, "200 non-reading pipeliners");
+    scrapes_stay_fast(e.addr(), "200 non-reading pipeliners");
 }
 
 #[test]
 fn slowloris_connections_never_delay_a_scrape_and_are_cut_at_the_header_timeout() {
     raise_fd_limit();
-    let e = Exporter::start(Duration::from_secs(1), Duration::from_secs(600));
-    let mut flood = connect_many(e.addr, 300, b"GET /metrics HTTP/1.1\r\n");
+    let e = exporter(Duration::from_secs(1), Duration::from_secs(600));
+    let mut flood = connect_many(e.addr(), 300, b"GET /metrics HTTP/1.1\r\n");
     // One more header byte every 200 ms from each, for 2 s (twice the header timeout).
     let until = Instant::now() + Duration::from_secs(2);
     let mut rounds = 0;
@@ -166,12 +128,12 @@ fn slowloris_connections_never_delay_a_scrape_and_are_cut_at_the_header_timeout(
         for s in flood.iter_mut() {
             let _ = s.write_all(b"X");
         }
-        scrape(e.addr);
+        scrape(e.addr());
         // Pacing of the slowloris itself (the scenario), not a wait for anything.
         std::thread::sleep(Duration::from_millis(200));
         rounds += 1;
     }
-    scrapes_stay_fast(e.addr, "300 slowloris connections");
+    scrapes_stay_fast(e.addr(), "300 slowloris connections");
     // Past the header timeout, the server has closed them: a read sees EOF or a reset.
     let mut closed = 0;
     for s in flood.iter_mut().take(20) {
@@ -191,11 +153,11 @@ fn slowloris_connections_never_delay_a_scrape_and_are_cut_at_the_header_timeout(
 fn a_served_connection_may_idle_past_the_header_timeout_until_the_idle_timeout() {
     let header = Duration::from_secs(1);
     let idle = Duration::from_secs(3);
-    let e = Exporter::start(header, idle);
+    let e = exporter(header, idle);
 
     let mut b = [0u8; 16];
     let silent_started = Instant::now();
-    let mut silent = TcpStream::connect(e.addr).unwrap();
+    let mut silent = TcpStream::connect(e.addr()).unwrap();
     silent
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -206,7 +168,7 @@ fn a_served_connection_may_idle_past_the_header_timeout_until_the_idle_timeout()
         "silent connection closed after {waited:?}"
     );
 
-    let mut s = TcpStream::connect(e.addr).unwrap();
+    let mut s = TcpStream::connect(e.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
     let mut first = response(&mut s);
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");

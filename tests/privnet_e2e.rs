@@ -1,13 +1,13 @@
-//! Self-tests of the private Tor network harness (tests/privnet/, docs/privnet.md).
+//! Self-tests of the private Tor network harness (tests/support/privnet/, docs/privnet.md).
 //!
 //! One network, several checks in sequence (starting networks in parallel would overload a
 //! 2-core machine). Needs root (network namespace), `tor` and `tor-gencert`.
 
-#[path = "privnet/mod.rs"]
-mod privnet;
+mod support;
 
-use privnet::{FetchError, Options, PrivNet, wait_for};
 use std::time::Duration;
+
+use support::privnet::{self, FetchError, Options, PrivNet, wait_for};
 
 fn netns_of(pid: u32) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/net"))

@@ -2,76 +2,17 @@
 //! /metrics fetched through the client-authorized onion service with a key made by our own code,
 //! the self-probe, traffic coarsening, relay series, and no onion address in any output or log.
 
-#[path = "privnet/mod.rs"]
-mod privnet;
+mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use privnet::{Options, PrivNet, ServiceSpec, wait_for};
 use securedrop_tor_exporter::control::OnionAddress;
 use securedrop_tor_exporter::keys::PrivateKey;
-use securedrop_tor_exporter::{Config, ControlAddress, run};
-
-/// Everything the exporter logs in this test binary, to check it for onion addresses.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// An exporter on its own thread and runtime (the harness blocks).
-struct Exporter {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Exporter {
-    fn start(listener: std::net::TcpListener, config: Config) -> Exporter {
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                run(listener, config, async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        Exporter {
-            port,
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use securedrop_tor_exporter::{Config, ControlAddress};
+use support::exporter::ExporterThread;
+use support::log_capture::LogBuffer;
+use support::metrics_text::sample;
+use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
 
 fn config(node: &privnet::Node) -> Config {
     let mut c = Config::default();
@@ -91,23 +32,9 @@ fn scrape(net: &PrivNet, port: u16) -> String {
     }
 }
 
-fn value(body: &str, series: &str) -> Option<f64> {
-    body.lines().find_map(|l| {
-        l.strip_prefix(series)
-            .and_then(|r| r.strip_prefix(' '))
-            .and_then(|v| v.parse().ok())
-    })
-}
-
 #[test]
 fn exporter_on_a_private_tor_network() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("securedrop_tor_exporter=debug")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let logs = LogBuffer::install();
 
     // The metrics service authorizes one client, with a key made by our own code.
     let admin = PrivateKey::generate();
@@ -132,11 +59,11 @@ fn exporter_on_a_private_tor_network() {
     let listener = net
         .bind_service("metrics")
         .expect("bind the metrics target port");
-    let exporter = Exporter::start(listener, c);
-    let port = exporter.port;
+    let exporter = ExporterThread::start_on(listener, c);
+    let port = exporter.port();
     wait_for("tor_up 1", Duration::from_secs(30), || {
         let b = scrape(&net, port);
-        if value(&b, "tor_up") == Some(1.0) {
+        if sample(&b, "tor_up") == Some(1.0) {
             Ok(())
         } else {
             Err(b)
@@ -161,13 +88,13 @@ fn exporter_on_a_private_tor_network() {
             ("tor_onion_service_published{service=\"source\"}", 1.0),
             ("tor_onion_service_published{service=\"metrics\"}", 1.0),
         ] {
-            if value(&body, series) != Some(want) {
+            if sample(&body, series) != Some(want) {
                 missing.push(series);
             }
         }
         for role in ["source", "metrics"] {
             let s = format!("tor_onion_service_descriptor_uploads_total{{service=\"{role}\",result=\"uploaded\",reason=\"none\"}}");
-            if value(&body, &s).unwrap_or(0.0) < 1.0 {
+            if sample(&body, &s).unwrap_or(0.0) < 1.0 {
                 missing.push("uploads");
             }
         }
@@ -175,7 +102,7 @@ fn exporter_on_a_private_tor_network() {
     })
     .unwrap_or_else(|e| panic!("{e:?}\n{body}\n{}", net.diagnostics()));
     assert_eq!(
-        value(&body, "tor_onion_services_configured"),
+        sample(&body, "tor_onion_services_configured"),
         Some(2.0),
         "{body}"
     );
@@ -211,7 +138,7 @@ fn exporter_on_a_private_tor_network() {
         },
     )
     .unwrap_or_else(|e| panic!("{e:?}\n{}", net.diagnostics()));
-    assert_eq!(value(&via_onion, "tor_up"), Some(1.0), "{via_onion}");
+    assert_eq!(sample(&via_onion, "tor_up"), Some(1.0), "{via_onion}");
 
     // --- Self-probe: HSFETCH of our own descriptors, as an outside client would find them.
     wait_for(
@@ -219,7 +146,7 @@ fn exporter_on_a_private_tor_network() {
         Duration::from_secs(180),
         || {
             let b = scrape(&net, port);
-            match value(
+            match sample(
                 &b,
                 "tor_onion_service_self_probe_success{service=\"source\"}",
             ) {
@@ -245,7 +172,7 @@ fn exporter_on_a_private_tor_network() {
         let until = Instant::now() + Duration::from_secs(14);
         while Instant::now() < until {
             let b = scrape(&net, port);
-            let v = value(&b, "tor_traffic_read_bytes_total").expect("traffic counter");
+            let v = sample(&b, "tor_traffic_read_bytes_total").expect("traffic counter");
             assert_eq!(
                 v % 4096.0,
                 0.0,
@@ -279,7 +206,7 @@ fn exporter_on_a_private_tor_network() {
         .unwrap()
         .body;
     drop(exporter);
-    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let log = logs.text();
     assert!(
         log.contains("listening for onion-service descriptor events"),
         "the log capture works:\n{log}"
@@ -301,20 +228,10 @@ fn exporter_on_a_private_tor_network() {
     // --- The relay under test: its series appear, with plausible values.
     let relay = net.relay_under_test();
     let fingerprint = relay.fingerprint().expect("relay fingerprint");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let relay_exporter = Exporter::start(listener, config(relay));
-    let rport = relay_exporter.port;
-    let get = |port: u16| -> String {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut s, &mut out).unwrap();
-        out
-    };
+    let relay_exporter = ExporterThread::start(config(relay));
     let mut rbody = String::new();
     wait_for("relay series", Duration::from_secs(120), || {
-        rbody = get(rport);
+        rbody = relay_exporter.get("/metrics");
         let ok = rbody.contains(&format!(
             "tor_relay_info{{fingerprint=\"{fingerprint}\",nickname=\"RelayUnderTest\"}} 1"
         )) && rbody.contains("tor_relay_flag{flag=\"Running\"} 1")

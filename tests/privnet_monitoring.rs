@@ -8,8 +8,7 @@
 //! `cargo test --test privnet_monitoring -- --ignored`. It takes about 11 minutes, most of it the
 //! `for:` of SecureDropTorExporterUnreachable (5 m) and SecureDropTorMonitoringHostTorBroken (2 m).
 
-#[path = "privnet/mod.rs"]
-mod privnet;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,8 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use privnet::{Options, PrivNet, ServiceSpec, wait_for};
 use securedrop_tor_exporter::{Config, ControlAddress, run};
+use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
 const PYTHON: &str = "/usr/bin/python3";
@@ -223,9 +222,9 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         // nsenter passes SIGTERM on to the program and exits with it.
-        let _ = privnet::netns::send_signal(self.child.id(), privnet::netns::SIGTERM);
+        let _ = support::process::send_signal(self.child.id(), support::process::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
-        if !privnet::netns::wait_until(&mut self.child, deadline) {
+        if !support::process::wait_exit(&mut self.child, deadline - Instant::now()).is_some() {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

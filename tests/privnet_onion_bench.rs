@@ -13,18 +13,17 @@
 //! BENCH_ONION_INTERVAL (Prometheus' scrape interval in seconds, default 3), BENCH_ONION_LAYOUT
 //! (`same`, default, or `second`).
 
-#[path = "privnet/mod.rs"]
-mod privnet;
+mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use privnet::{Options, PrivNet, ServiceSpec, wait_for};
+use support::http;
+use support::privnet::counting_proxy::CountingProxy;
+use support::privnet::ns_process::NsProcess;
+use support::privnet::{Options, PrivNet, ServiceSpec, wait_for};
+use support::process::run_ok;
 
 const PYTHON: &str = "/usr/bin/python3";
 /// What Prometheus 2.42 (Debian 12) sends, so the floor serves the body Prometheus gets.
@@ -45,156 +44,6 @@ fn repo() -> PathBuf {
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
-
-/// A TCP relay in front of a server that counts the connections accepted from the onion
-/// service (one per stream tor opens; each becomes exactly one connection to the server) and the
-/// `GET /metrics` request lines that pass. The same relay sits in front of both servers.
-struct CountingProxy {
-    accepted: Arc<AtomicUsize>,
-    scrapes: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl CountingProxy {
-    fn start(net: &PrivNet, listener: TcpListener, upstream: u16) -> CountingProxy {
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let scrapes = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (a, s, st) = (accepted.clone(), scrapes.clone(), stop.clone());
-        let thread = net
-            .in_netns(move || {
-                std::thread::spawn(move || {
-                    listener.set_nonblocking(true).unwrap();
-                    while !st.load(Ordering::Relaxed) {
-                        match listener.accept() {
-                            Ok((client, _)) => {
-                                a.fetch_add(1, Ordering::Relaxed);
-                                let s = s.clone();
-                                std::thread::spawn(move || relay(client, upstream, &s));
-                            }
-                            // Nothing to accept: look at the stop flag again shortly.
-                            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                        }
-                    }
-                })
-            })
-            .expect("proxy thread in the namespace");
-        CountingProxy {
-            accepted,
-            scrapes,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn counts(&self) -> (usize, usize) {
-        (
-            self.accepted.load(Ordering::Relaxed),
-            self.scrapes.load(Ordering::Relaxed),
-        )
-    }
-}
-
-impl Drop for CountingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn relay(client: TcpStream, upstream: u16, scrapes: &AtomicUsize) {
-    let _ = client.set_nonblocking(false);
-    let _ = client.set_nodelay(true);
-    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-        return;
-    };
-    let _ = server.set_nodelay(true);
-    let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    let back = std::thread::spawn(move || {
-        let (mut s_in, mut c_out) = (server, client);
-        let _ = std::io::copy(&mut s_in, &mut c_out);
-        let _ = c_out.shutdown(std::net::Shutdown::Both);
-    });
-    let mut buf = [0u8; 8192];
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        match c_in.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if s_out.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-                tail.extend_from_slice(&buf[..n]);
-                let needle = b"GET /metrics";
-                let found = tail.windows(needle.len()).filter(|w| w == needle).count();
-                scrapes.fetch_add(found, Ordering::Relaxed);
-                let keep = tail.len().min(needle.len() - 1);
-                tail.drain(..tail.len() - keep);
-            }
-        }
-    }
-    let _ = s_out.shutdown(std::net::Shutdown::Both);
-    let _ = back.join();
-}
-
-/// A child process inside the namespace, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(
-        net: &PrivNet,
-        name: &'static str,
-        program: &str,
-        args: &[String],
-        log: PathBuf,
-    ) -> Proc {
-        let out = std::fs::File::create(&log).unwrap();
-        let child = net
-            .netns()
-            .command(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name} ({program}): {e}"));
-        Proc { name, child, log }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(3000);
-        format!("--- {} log (tail) ---\n{}", self.name, &text[start..])
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = privnet::netns::send_signal(self.child.id(), privnet::netns::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        if !privnet::netns::wait_until(&mut self.child, deadline) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn run_ok(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn url_encode(s: &str) -> String {
@@ -357,7 +206,7 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
     // Flags only: an empty config file (the exporter refuses /dev/null) and an empty drop-in folder.
     let empty_file = t.join("empty.toml");
     std::fs::write(&empty_file, "").unwrap();
-    let exporter = Proc::spawn(
+    let exporter = NsProcess::spawn(
         &net,
         "exporter",
         &exporter_bin,
@@ -384,7 +233,7 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
             let stream = net
                 .connect(exp_port, Duration::from_secs(5))
                 .map_err(|e| e.0)?;
-            let r = privnet::http::http_get_on(
+            let r = http::get_on(
                 stream,
                 &format!("127.0.0.1:{exp_port}"),
                 "/metrics",
@@ -401,7 +250,7 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
     .unwrap_or_else(|e| panic!("{e:?}\n{}", exporter.log_tail()));
     let content_type = body.header("content-type").unwrap().to_string();
     std::fs::write(t.join("body"), &body.body).unwrap();
-    let floor = Proc::spawn(
+    let floor = NsProcess::spawn(
         &net,
         "floor",
         &floor_bin,
@@ -460,7 +309,7 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
     )
     .unwrap();
     let before = (exp_proxy.counts(), floor_proxy.counts());
-    let prom = Proc::spawn(
+    let prom = NsProcess::spawn(
         &net,
         "prometheus",
         "prometheus",

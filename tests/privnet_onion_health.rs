@@ -4,104 +4,21 @@
 //! introduction points and PoW for the PoW service, and a closed inner layer for the
 //! client-authorized one; nothing anywhere may name an onion address.
 
-#[path = "privnet/mod.rs"]
-mod privnet;
+mod support;
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use privnet::{Options, PrivNet, ServiceSpec, wait_for};
 use securedrop_tor_exporter::control::OnionAddress;
 use securedrop_tor_exporter::source::onion::CHECK_BOUND;
-use securedrop_tor_exporter::{Config, ControlAddress, run};
-
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// An exporter on its own thread and runtime, on 127.0.0.1 of the host (the control socket is
-/// a unix socket, reachable from outside the network namespace).
-struct Exporter {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Exporter {
-    fn start(config: Config) -> Exporter {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                run(listener, config, async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        Exporter {
-            port,
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-
-    fn get(&self, path: &str) -> String {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        assert!(out.starts_with("HTTP/1.1 200"), "{path}: {out}");
-        out.split_once("\r\n\r\n")
-            .map(|x| x.1.to_owned())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn value(body: &str, series: &str) -> Option<f64> {
-    body.lines().find_map(|l| {
-        l.strip_prefix(series)
-            .and_then(|r| r.strip_prefix(' '))
-            .and_then(|v| v.parse().ok())
-    })
-}
+use securedrop_tor_exporter::{Config, ControlAddress};
+use support::exporter::ExporterThread;
+use support::log_capture::LogBuffer;
+use support::metrics_text::sample;
+use support::poll;
+use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
 
 fn published(body: &str, role: &str) -> Option<f64> {
-    value(
+    sample(
         body,
         &format!("tor_onion_service_published{{service=\"{role}\"}}"),
     )
@@ -112,59 +29,63 @@ const ROLES: [&str; 2] = ["source", "journalist"];
 /// Starts an exporter and scrapes every 50 ms until both services read `published 1` and the
 /// descriptor series are in, failing on any `published 0`. Returns the last body and, per role,
 /// how long after start `published 1` first appeared.
-fn start_and_watch(config: &Config) -> (Exporter, String, Vec<Duration>) {
+fn start_and_watch(config: &Config) -> (ExporterThread, String, Vec<Duration>) {
     let started = Instant::now();
-    let exporter = Exporter::start(config.clone());
-    let deadline = started + CHECK_BOUND + Duration::from_secs(10);
+    // On the host's 127.0.0.1 (the control socket is a unix socket, reachable from outside the
+    // network namespace).
+    let exporter = ExporterThread::start(config.clone());
     let mut first_one: [Option<Duration>; 2] = [None, None];
-    loop {
-        let body = exporter.get("/metrics");
-        for (i, role) in ROLES.iter().enumerate() {
-            let p = published(&body, role);
-            assert_ne!(
-                p,
-                Some(0.0),
-                "{role} read published 0 {:?} after the exporter started, while tor runs with its descriptor published:\n{body}",
-                started.elapsed()
-            );
-            if p == Some(1.0) && first_one[i].is_none() {
-                first_one[i] = Some(started.elapsed());
+    let watched = poll::wait_for(
+        "published 1 and the descriptor series",
+        CHECK_BOUND + Duration::from_secs(10),
+        Duration::from_millis(50),
+        || {
+            let body = exporter.get("/metrics");
+            for (i, role) in ROLES.iter().enumerate() {
+                let p = published(&body, role);
+                assert_ne!(
+                    p,
+                    Some(0.0),
+                    "{role} read published 0 {:?} after the exporter started, while tor runs with its descriptor published:\n{body}",
+                    started.elapsed()
+                );
+                if p == Some(1.0) && first_one[i].is_none() {
+                    first_one[i] = Some(started.elapsed());
+                }
             }
-        }
-        let descriptors_in = value(
-            &body,
-            "tor_onion_service_descriptor_introduction_points{service=\"source\"}",
-        )
-        .is_some()
-            && value(
+            let descriptors_in = sample(
                 &body,
-                "tor_onion_service_descriptor_inner_layer_readable{service=\"journalist\"}",
+                "tor_onion_service_descriptor_introduction_points{service=\"source\"}",
             )
-            .is_some();
-        if first_one.iter().all(Option::is_some) && descriptors_in {
-            return (
-                exporter,
-                body,
-                first_one.iter().flatten().copied().collect(),
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "published 1 / descriptor series not within {CHECK_BOUND:?} (+10 s): {first_one:?}\n{body}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+            .is_some()
+                && sample(
+                    &body,
+                    "tor_onion_service_descriptor_inner_layer_readable{service=\"journalist\"}",
+                )
+                .is_some();
+            if first_one.iter().all(Option::is_some) && descriptors_in {
+                Ok(body)
+            } else {
+                Err(body)
+            }
+        },
+    );
+    match watched {
+        Ok(body) => (
+            exporter,
+            body,
+            first_one.iter().flatten().copied().collect(),
+        ),
+        Err(e) => panic!(
+            "published 1 / descriptor series not within {CHECK_BOUND:?} (+10 s): {first_one:?}\n{}",
+            e.last
+        ),
     }
 }
 
 #[test]
 fn onion_health_across_exporter_restarts() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("securedrop_tor_exporter=debug")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let logs = LogBuffer::install();
 
     let (client_pub, _) = privnet::x25519_keypair().expect("x25519 key");
     let mut source = ServiceSpec::new("source");
@@ -237,7 +158,7 @@ fn onion_health_across_exporter_restarts() {
         drop(exporter);
     }
     for body in &bodies {
-        let v = |s: &str| value(body, s);
+        let v = |s: &str| sample(body, s);
         assert_eq!(
             v("tor_onion_service_descriptor_introduction_points{service=\"source\"}"),
             Some(3.0),
@@ -280,7 +201,7 @@ fn onion_health_across_exporter_restarts() {
         );
     }
 
-    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let log = logs.text();
     assert!(
         log.contains("listening for onion-service descriptor events"),
         "the log capture works"

@@ -1,66 +1,41 @@
 //! End-to-end against a real tor (Debian's `tor`, `DisableNetwork 1`): up, killed, restarted,
 //! frozen and thawed, with the exporter running throughout.
+//!
+//! On the wall clock: what is timed is a separate tor process, which a paused tokio clock
+//! would not govern.
 
-mod common;
+mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{TestTor, http_get, sample, tor_version, wait_until};
-use securedrop_tor_exporter::{Config, ControlAddress, run};
+use securedrop_tor_exporter::{Config, ControlAddress};
+use support::exporter::ExporterTask;
+use support::metrics_text::sample;
+use support::poll::eventually;
+use support::tor::{self, TestTor};
 
 const INTERVAL: Duration = Duration::from_millis(1000);
 
-struct Exporter {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start_exporter(control: &std::path::Path) -> Exporter {
+async fn start_exporter(control: &std::path::Path) -> ExporterTask {
     let mut config = Config::default();
     config.tor.control_address = ControlAddress::Unix(control.to_owned());
     config.tor.refresh_interval = INTERVAL;
     config.tor.timeout = Duration::from_millis(400);
     config.tor.max_backoff = INTERVAL;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        run(listener, config, async move {
-            let _ = rx.await;
-        })
-        .await
-        .expect("exporter runs");
-    });
-    Exporter {
-        addr,
-        stop: Some(tx),
-        task,
-    }
+    ExporterTask::start(config).await
 }
 
-impl Exporter {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("exporter stops within 5 s")
-            .unwrap();
-    }
-
-    /// One scrape; asserts it answered 200 quickly and returns `tor_up`.
-    async fn tor_up(&self) -> Option<String> {
-        let t = Instant::now();
-        let r = http_get(self.addr, "/metrics", None).await.expect("scrape");
-        let took = t.elapsed();
-        assert_eq!(r.status, 200);
-        assert!(
-            took < Duration::from_millis(500),
-            "a scrape took {took:?}: scrapes must never wait on tor"
-        );
-        sample(&r.body, "tor_up")
-    }
+/// One scrape; asserts it answered 200 quickly and returns `tor_up`.
+async fn tor_up(exp: &ExporterTask) -> Option<f64> {
+    let t = Instant::now();
+    let r = exp.get("/metrics", &[]).await;
+    let took = t.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(
+        took < Duration::from_millis(500),
+        "a scrape took {took:?}: scrapes must never wait on tor"
+    );
+    sample(&r.body, "tor_up")
 }
 
 #[tokio::test]
@@ -69,15 +44,15 @@ async fn real_tor_up_killed_restarted_frozen_thawed() {
     let exp = start_exporter(&tor.control_socket()).await;
 
     assert!(
-        wait_until(Duration::from_secs(15), || async {
-            exp.tor_up().await.as_deref() == Some("1")
+        eventually(Duration::from_secs(15), || async {
+            tor_up(&exp).await == Some(1.0)
         })
         .await,
         "tor_up never became 1; tor log:\n{}",
         tor.log()
     );
-    let body = http_get(exp.addr, "/metrics", None).await.unwrap().body;
-    let version = tor_version();
+    let body = exp.get("/metrics", &[]).await.body;
+    let version = tor::version().expect("tor --version");
     assert!(
         body.contains(&format!("tor_version_info{{version=\"{version}\"}} 1")),
         "tor {version} not shown:\n{body}"
@@ -92,8 +67,8 @@ async fn real_tor_up_killed_restarted_frozen_thawed() {
         assert!(sample(&body, series).is_some(), "{series} missing:\n{body}");
     }
     assert_eq!(
-        sample(&body, "tor_network_liveness").as_deref(),
-        Some("0"),
+        sample(&body, "tor_network_liveness"),
+        Some(0.0),
         "DisableNetwork 1 means the network is down"
     );
 
@@ -101,14 +76,11 @@ async fn real_tor_up_killed_restarted_frozen_thawed() {
     tor.kill();
     let killed = Instant::now();
     assert!(
-        wait_until(2 * INTERVAL, || async {
-            exp.tor_up().await.as_deref() == Some("0")
-        })
-        .await,
+        eventually(2 * INTERVAL, || async { tor_up(&exp).await == Some(0.0) }).await,
         "tor_up still 1 two intervals after SIGKILL"
     );
     eprintln!("tor_up 0 after SIGKILL in {:?}", killed.elapsed());
-    let body = http_get(exp.addr, "/metrics", None).await.unwrap().body;
+    let body = exp.get("/metrics", &[]).await.body;
     assert!(
         !body.contains("tor_version_info"),
         "tor's own series must go when it is down:\n{body}"
@@ -121,8 +93,8 @@ async fn real_tor_up_killed_restarted_frozen_thawed() {
     // Start tor again: back to 1 without restarting the exporter.
     tor.spawn();
     assert!(
-        wait_until(Duration::from_secs(15), || async {
-            exp.tor_up().await.as_deref() == Some("1")
+        eventually(Duration::from_secs(15), || async {
+            tor_up(&exp).await == Some(1.0)
         })
         .await,
         "no recovery after restart"
@@ -132,24 +104,17 @@ async fn real_tor_up_killed_restarted_frozen_thawed() {
     tor.signal("STOP");
     let frozen = Instant::now();
     assert!(
-        wait_until(2 * INTERVAL, || async {
-            exp.tor_up().await.as_deref() == Some("0")
-        })
-        .await,
+        eventually(2 * INTERVAL, || async { tor_up(&exp).await == Some(0.0) }).await,
         "tor_up still 1 two intervals after SIGSTOP"
     );
     eprintln!("tor_up 0 after SIGSTOP in {:?}", frozen.elapsed());
-    let body = http_get(exp.addr, "/metrics", None).await.unwrap().body;
-    let timeouts: u64 = body
-        .lines()
-        .find_map(|l| l.strip_prefix("tor_exporter_control_errors_total{kind=\"timeout\"} "))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    assert!(timeouts >= 1, "a frozen tor shows as a timeout:\n{body}");
+    let body = exp.get("/metrics", &[]).await.body;
+    let timeouts = sample(&body, "tor_exporter_control_errors_total{kind=\"timeout\"}").unwrap();
+    assert!(timeouts >= 1.0, "a frozen tor shows as a timeout:\n{body}");
     tor.signal("CONT");
     assert!(
-        wait_until(Duration::from_secs(15), || async {
-            exp.tor_up().await.as_deref() == Some("1")
+        eventually(Duration::from_secs(15), || async {
+            tor_up(&exp).await == Some(1.0)
         })
         .await,
         "no recovery after SIGCONT"
@@ -164,12 +129,12 @@ async fn no_tor_at_all_still_serves() {
     let dir = tempfile::tempdir().unwrap();
     let exp = start_exporter(&dir.path().join("no-such-socket")).await;
     assert!(
-        wait_until(Duration::from_secs(5), || async {
-            exp.tor_up().await.as_deref() == Some("0")
+        eventually(Duration::from_secs(5), || async {
+            tor_up(&exp).await == Some(0.0)
         })
         .await
     );
-    let r = http_get(exp.addr, "/metrics", None).await.unwrap();
+    let r = exp.get("/metrics", &[]).await;
     assert!(
         r.body
             .contains("tor_exporter_control_errors_total{kind=\"connect\"}")
@@ -181,25 +146,27 @@ async fn no_tor_at_all_still_serves() {
 async fn http_surface() {
     let dir = tempfile::tempdir().unwrap();
     let exp = start_exporter(&dir.path().join("no-such-socket")).await;
-    let root = http_get(exp.addr, "/", None).await.unwrap();
+    let root = exp.get("/", &[]).await;
     assert_eq!(root.status, 200);
     assert!(root.body.contains("href=\"/metrics\""));
-    assert_eq!(http_get(exp.addr, "/nope", None).await.unwrap().status, 404);
-    let om = http_get(exp.addr, "/metrics", Some("application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")).await.unwrap();
+    assert_eq!(exp.get("/nope", &[]).await.status, 404);
+    let accept =
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let om = exp.get("/metrics", &[("Accept", accept)]).await;
     assert!(
-        om.headers
+        om.header("content-type").is_some_and(|v| v
             .to_ascii_lowercase()
-            .contains("content-type: application/openmetrics-text"),
-        "{}",
+            .starts_with("application/openmetrics-text")),
+        "{:?}",
         om.headers
     );
     assert!(om.body.ends_with("# EOF\n"));
-    let text = http_get(exp.addr, "/metrics", None).await.unwrap();
+    let text = exp.get("/metrics", &[]).await;
     assert!(
-        text.headers
+        text.header("content-type").is_some_and(|v| v
             .to_ascii_lowercase()
-            .contains("content-type: text/plain; version=0.0.4"),
-        "{}",
+            .starts_with("text/plain; version=0.0.4")),
+        "{:?}",
         text.headers
     );
     assert!(!text.body.contains("# EOF"));
@@ -236,10 +203,7 @@ async fn http_surface() {
     idle.write_all(b"GET /metrics HTTP/1.1\r\nHost:")
         .await
         .unwrap();
-    assert_eq!(
-        http_get(exp.addr, "/metrics", None).await.unwrap().status,
-        200
-    );
+    assert_eq!(exp.get("/metrics", &[]).await.status, 200);
     let mut out = Vec::new();
     let r = tokio::time::timeout(Duration::from_secs(15), idle.read_to_end(&mut out)).await;
     assert!(r.is_ok(), "a stalled client was not cut off within 15 s");

@@ -4,15 +4,18 @@
 //! wide for a phone would run into the page's right margin). Says "skipped" where chromium is not
 //! installed. The screenshots are kept in `target/status-screenshots/` for a person to look at.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use securedrop_tor_exporter::http::connection_policy::Limits;
 use securedrop_tor_exporter::snapshot::{Shared, Snapshot};
 use securedrop_tor_exporter::source::onion::ServiceHealth;
 use securedrop_tor_exporter::{http, metrics};
+use support::process;
 
 #[path = "fixtures/examples.rs"]
 mod examples;
@@ -76,19 +79,12 @@ fn screenshot(chromium: &Path, url: &str, out: &Path, width: u32, height: u32) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromium");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "chromium exited with {status}");
-            break;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium took longer than 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let Some(status) = process::wait_exit(&mut child, Duration::from_secs(90)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("chromium took longer than 90 s");
+    };
+    assert!(status.success(), "chromium exited with {status}");
 }
 
 struct Picture {
@@ -158,24 +154,25 @@ fn status_page_is_legible_at_laptop_and_phone_widths() {
     let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
 
     // The headers that keep the page self-contained, whatever the browser.
-    let head = {
-        use std::io::{Read, Write};
-        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut r = String::new();
-        c.read_to_string(&mut r).unwrap();
-        r.split("\r\n\r\n").next().unwrap().to_ascii_lowercase()
-    };
-    for h in [
-        "http/1.1 200",
-        "content-type: text/html; charset=utf-8",
-        "content-security-policy: default-src 'none'; style-src 'unsafe-inline'",
-        "cache-control: no-store",
-        "x-content-type-options: nosniff",
-        "referrer-policy: no-referrer",
+    let page =
+        support::http::get(([127, 0, 0, 1], port).into(), "/", Duration::from_secs(10)).unwrap();
+    assert_eq!(page.status, 200);
+    for (name, value) in [
+        ("content-type", "text/html; charset=utf-8"),
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
     ] {
-        assert!(head.contains(h), "{h} missing:\n{head}");
+        assert!(
+            page.header(name)
+                .is_some_and(|v| v.to_ascii_lowercase().starts_with(value)),
+            "{name}: {value} missing:\n{:?}",
+            page.headers
+        );
     }
 
     let Some(chromium) = chromium() else {

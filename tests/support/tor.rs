@@ -1,73 +1,10 @@
-//! Shared helpers for integration tests: a throwaway real tor, an HTTP GET, waiting with deadlines.
-#![allow(dead_code)]
+//! A throwaway real tor for one test (`DisableNetwork 1`), and the installed tor's version.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Polls `cond` every 50 ms until it holds or `deadline` passes; returns whether it held.
-pub async fn wait_until<F, Fut>(deadline: Duration, mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = Instant::now() + deadline;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-pub struct Response {
-    pub status: u16,
-    pub headers: String,
-    pub body: String,
-}
-
-/// A minimal HTTP/1.1 GET (Connection: close), so tests need no HTTP client crate.
-pub async fn http_get(
-    addr: std::net::SocketAddr,
-    path: &str,
-    accept: Option<&str>,
-) -> std::io::Result<Response> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(a) = accept {
-        req.push_str(&format!("Accept: {a}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok(Response {
-        status,
-        headers: head.to_owned(),
-        body: body.to_owned(),
-    })
-}
-
-/// The value of an unlabelled sample line `name value`.
-pub fn sample(body: &str, name: &str) -> Option<String> {
-    body.lines().find_map(|l| {
-        l.strip_prefix(name)
-            .and_then(|r| r.strip_prefix(' '))
-            .map(str::to_owned)
-    })
-}
+use crate::support::poll;
 
 /// A tor started for one test: `DisableNetwork 1`, its own DataDirectory and control socket,
 /// cookie auth, no defaults file. Killed (SIGCONT first, then SIGKILL) and reaped on drop.
@@ -132,15 +69,18 @@ impl TestTor {
             .spawn()
             .expect("tor must be installed (apt-get install tor)");
         self.child = Some(child);
-        let end = Instant::now() + Duration::from_secs(20);
-        while !self.control_socket().exists() {
-            assert!(
-                Instant::now() < end,
-                "tor did not open its control socket within 20 s; log: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let socket = self.control_socket();
+        let opened = poll::wait_for(
+            "tor's control socket",
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || socket.exists().then_some(()).ok_or_else(String::new),
+        );
+        assert!(
+            opened.is_ok(),
+            "tor did not open its control socket within 20 s; log: {}",
+            self.log()
+        );
     }
 
     pub fn pid(&self) -> i32 {
@@ -182,19 +122,15 @@ impl Drop for TestTor {
 }
 
 /// `tor --version`'s version number, e.g. "0.4.9.11".
-pub fn tor_version() -> String {
+pub fn version() -> Result<String, String> {
     let out = Command::new("tor")
         .arg("--version")
+        .stdin(Stdio::null())
         .output()
-        .expect("tor --version");
+        .map_err(|e| format!("tor --version: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .nth(2)
-        .unwrap_or("")
-        .trim_end_matches('.')
-        .to_owned()
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
+    text.lines()
+        .find_map(|l| l.strip_prefix("Tor version "))
+        .map(|v| v.trim_end_matches('.').trim().to_string())
+        .ok_or_else(|| "cannot parse tor --version".to_string())
 }

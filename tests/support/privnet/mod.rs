@@ -8,8 +8,8 @@
 //! `DirAuthority` line points at 127.0.0.1: nothing can reach the public Tor network.
 //!
 //! ```ignore
-//! #[path = "privnet/mod.rs"]
-//! mod privnet;
+//! mod support;
+//! use support::privnet;
 //! let net = privnet::PrivNet::start().expect("private tor network");
 //! let onion = net.onion_node();            // control_socket, cookie_file
 //! let listener = net.bind_service("metrics").unwrap(); // 127.0.0.1:<target> inside the netns
@@ -22,28 +22,34 @@
 //! network once before giving up. Dropping the `PrivNet` (also while unwinding from a panic) stops
 //! every tor (SIGTERM, then SIGKILL after 10 s) and the namespace holder.
 
-#![allow(dead_code)]
-
 pub mod control;
-pub mod http;
+pub mod counting_proxy;
 pub mod netns;
+pub mod ns_process;
+pub mod socks;
+pub mod static_server;
 
+#[allow(unused_imports)]
+pub use crate::support::http::{FetchError, Response};
 #[allow(unused_imports)]
 pub use control::{Control, Reply};
 #[allow(unused_imports)]
-pub use http::{FetchError, Response, StaticServer};
-#[allow(unused_imports)]
 pub use netns::NetNs;
+#[allow(unused_imports)]
+pub use static_server::StaticServer;
 
 use std::fmt;
 use std::fs;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::support::{http, poll, process};
 
 /// Environment variable: set to 1 to keep the network's temp dir when a start fails or the test
 /// panics (its path is printed). Without it the dir is always removed.
@@ -90,21 +96,9 @@ fn err<E: fmt::Display>(context: &str) -> impl FnOnce(E) -> Error + '_ {
 pub fn wait_for<T>(
     what: &str,
     timeout: Duration,
-    mut check: impl FnMut() -> std::result::Result<T, String>,
+    check: impl FnMut() -> std::result::Result<T, String>,
 ) -> Result<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match check() {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            return Err(Error(format!(
-                "timed out after {timeout:?} waiting for {what}; last: {last}"
-            )));
-        }
-        std::thread::sleep(POLL);
-    }
+    poll::wait_for(what, timeout, POLL, check).map_err(|e| Error(e.to_string()))
 }
 
 /// One onion service of the onion-service node.
@@ -246,12 +240,12 @@ impl Node {
         }
     }
 
-    /// Sends a signal (see `netns::SIG*`) to the tor process.
+    /// Sends a signal (see `process::SIG*`) to the tor process.
     pub fn signal(&self, sig: i32) -> Result<()> {
         let pid = self
             .pid()
             .ok_or_else(|| Error(format!("{} is not running", self.name)))?;
-        netns::send_signal(pid, sig).map_err(err(&format!("signal {sig} to {}", self.name)))
+        process::send_signal(pid, sig).map_err(err(&format!("signal {sig} to {}", self.name)))
     }
 
     /// tor's notice-level log file.
@@ -275,16 +269,17 @@ impl Node {
     fn stop_begin(&mut self) {
         if let Some(c) = self.child.as_mut() {
             if matches!(c.try_wait(), Ok(None)) {
-                let _ = netns::send_signal(c.id(), netns::SIGTERM);
+                let _ = process::send_signal(c.id(), process::SIGTERM);
                 // A tor a test has SIGSTOPped acts on SIGTERM only once continued.
-                let _ = netns::send_signal(c.id(), netns::SIGCONT);
+                let _ = process::send_signal(c.id(), process::SIGCONT);
             }
         }
     }
 
     fn stop_finish(&mut self, deadline: Instant) {
         if let Some(mut c) = self.child.take() {
-            if !netns::wait_until(&mut c, deadline) {
+            let grace = deadline.saturating_duration_since(Instant::now());
+            if process::wait_exit(&mut c, grace).is_none() {
                 eprintln!("privnet: {} ignored SIGTERM, sending SIGKILL", self.name);
                 let _ = c.kill();
                 let _ = c.wait();
@@ -570,7 +565,7 @@ impl PrivNet {
     /// Builds the directories, keys and torrcs, and launches every tor (no waiting).
     fn launch(opts: &Options) -> Result<PrivNet> {
         validate(opts)?;
-        let tor_version = tor_version()?;
+        let tor_version = crate::support::tor::version().map_err(Error)?;
         let root = tempfile::Builder::new()
             .prefix("privnet-")
             .tempdir()
@@ -1210,7 +1205,7 @@ impl PrivNet {
 
     /// A TCP connection from inside the namespace to 127.0.0.1:`port` (timeouts set).
     pub fn connect(&self, port: u16, timeout: Duration) -> Result<std::net::TcpStream> {
-        self.in_netns(move || http::connect_loopback(port, timeout))?
+        self.in_netns(move || http::connect(SocketAddr::from(([127, 0, 0, 1], port)), timeout))?
             .map_err(err(&format!("connect 127.0.0.1:{port} in the namespace")))
     }
 
@@ -1224,7 +1219,7 @@ impl PrivNet {
         let stream = self
             .connect(port, timeout)
             .map_err(|e| FetchError::Io("connect", std::io::Error::other(e.0)))?;
-        http::http_get_on(stream, &format!("127.0.0.1:{port}"), path, &[])
+        http::get_on(stream, &format!("127.0.0.1:{port}"), path, &[])
     }
 
     /// `GET http://host:port/path` through the client's SOCKS port (tor resolves `host`, e.g.
@@ -1239,8 +1234,8 @@ impl PrivNet {
         let mut stream = self
             .connect(self.socks_port, timeout)
             .map_err(|e| FetchError::Io("connect", std::io::Error::other(e.0)))?;
-        http::socks5_connect(&mut stream, host, port)?;
-        http::http_get_on(stream, host, path, &[])
+        socks::socks5_connect(&mut stream, host, port)?;
+        http::get_on(stream, host, path, &[])
     }
 
     /// `GET path` on the onion service `role` (its virtual port) through the client.
@@ -1498,19 +1493,6 @@ fn validate(opts: &Options) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn tor_version() -> Result<String> {
-    let out = Command::new("tor")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(err("tor --version"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("Tor version "))
-        .map(|v| v.trim_end_matches('.').trim().to_string())
-        .ok_or_else(|| Error("cannot parse tor --version".into()))
 }
 
 fn make_private_dir(path: &Path) -> Result<()> {

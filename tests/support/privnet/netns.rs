@@ -12,11 +12,9 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 unsafe extern "C" {
     fn setns(fd: i32, nstype: i32) -> i32;
-    fn kill(pid: i32, sig: i32) -> i32;
     fn flock(fd: i32, operation: i32) -> i32;
 }
 
@@ -40,38 +38,6 @@ pub fn try_lock_exclusive(file: &File) -> std::io::Result<bool> {
 }
 
 const CLONE_NEWNET: i32 = 0x4000_0000;
-pub const SIGKILL: i32 = 9;
-pub const SIGTERM: i32 = 15;
-pub const SIGHUP: i32 = 1;
-pub const SIGSTOP: i32 = 19;
-pub const SIGCONT: i32 = 18;
-
-/// Sends a signal to one process by PID.
-pub fn send_signal(pid: u32, sig: i32) -> std::io::Result<()> {
-    let pid = i32::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
-    // SAFETY: kill(2) takes plain integers and has no memory-safety preconditions.
-    if unsafe { kill(pid, sig) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Waits for a child until `deadline`; `Ok(true)` once it has exited.
-pub fn wait_until(child: &mut Child, deadline: Instant) -> bool {
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => return true,
-            Ok(None) => {}
-            Err(_) => return true,
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The namespace holder.
 pub struct NetNs {
     holder: Child,

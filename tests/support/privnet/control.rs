@@ -12,6 +12,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::poll;
+
 /// Upper bound on one reply line, so a confused peer cannot make the harness eat memory.
 const MAX_LINE: usize = 1 << 20;
 /// Upper bound on the lines of one reply.
@@ -240,19 +242,23 @@ pub fn connect_until(
     cookie_file: &Path,
     deadline: Instant,
 ) -> Result<Control, String> {
-    loop {
-        let last = match Control::connect(socket, cookie_file, Duration::from_secs(10)) {
-            Ok(c) => return Ok(c),
-            Err(e) => e.to_string(),
-        };
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "could not connect to control socket {}: {last}",
-                socket.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let timeout = deadline.saturating_duration_since(Instant::now());
+    poll::wait_for(
+        "the control socket",
+        timeout,
+        Duration::from_millis(100),
+        || {
+            Control::connect(socket, cookie_file, Duration::from_secs(10))
+                .map_err(|e| e.to_string())
+        },
+    )
+    .map_err(|e| {
+        format!(
+            "could not connect to control socket {}: {}",
+            socket.display(),
+            e.last
+        )
+    })
 }
 
 /// Extracts `PROGRESS=N` from a `status/bootstrap-phase` value.
