@@ -6,6 +6,12 @@
 //! Normal operation is tested against a real tor (tests/real_tor.rs, tests/privnet_*.rs); this
 //! peer only produces what a real tor will not produce on demand. No sleeps for synchronisation:
 //! conditions are polled with deadlines.
+//!
+//! Tests that assert on time or race a timeout run on a paused tokio clock (`start_paused`):
+//! the peer, the client and the exporter are tasks of the test's own runtime, so the clock moves
+//! only when all of them wait, straight to the next timer; the times they assert are exact, not
+//! what a loaded machine allows. Tests that time blocking system calls or a bound on work done
+//! (the FIFO cookie, the endless line) stay on the wall clock.
 
 #[path = "fixtures/read_only_verbs.rs"]
 mod spec;
@@ -269,7 +275,8 @@ async fn the_cookie_path_tor_names_is_not_trusted() {
         .expect("authenticated with the cookie beside the socket");
 }
 
-/// A FIFO or a device as cookie or password file is refused at once, never read.
+/// A FIFO or a device as cookie or password file is refused at once, never read. On the wall
+/// clock: "at once" is about blocking system calls, which a paused tokio clock does not see.
 #[tokio::test]
 async fn fifo_cookie_and_dev_zero_password_are_refused_without_blocking() {
     let peer = FakePeer::honest();
@@ -414,14 +421,14 @@ async fn eof_during_the_handshake() {
     assert!(matches!(err, ControlError::Closed), "{err:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_peer_that_never_answers_times_out_within_the_timeout() {
     let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
         "GETINFO" => Action::Hang,
         _ => honest,
     });
     let mut conn = connected(&peer).await;
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let err = within(conn.request(&batch())).await.unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, ControlError::Timeout(t) if t == T), "{err:?}");
@@ -430,10 +437,10 @@ async fn a_peer_that_never_answers_times_out_within_the_timeout() {
     assert!(took < T + Duration::from_millis(500), "took {took:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_peer_that_never_answers_the_handshake_times_out() {
     let peer = FakePeer::start(|_, _| Action::Hang);
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let err = within(Connection::connect(&peer.options(T)))
         .await
         .unwrap_err();
@@ -443,7 +450,7 @@ async fn a_peer_that_never_answers_the_handshake_times_out() {
     assert_eq!(peer.count("PROTOCOLINFO"), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_peer_that_stops_mid_reply_times_out() {
     // Half a reply, then silence: a tor frozen (SIGSTOP) while writing.
     let peer = FakePeer::start(|req, honest| match (req.verb.as_str(), req.nth) {
@@ -452,13 +459,13 @@ async fn a_peer_that_stops_mid_reply_times_out() {
         _ => honest,
     });
     let mut conn = connected(&peer).await;
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let err = within(conn.request(&batch())).await.unwrap_err();
     assert!(matches!(err, ControlError::Timeout(_)), "{err:?}");
     assert!(started.elapsed() < T + Duration::from_millis(500));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_peer_that_drips_bytes_is_cut_off_by_the_timeout() {
     // One byte every T/4: no single read waits T, but the ≈400-byte reply would take ≈40 s.
     let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
@@ -466,7 +473,7 @@ async fn a_peer_that_drips_bytes_is_cut_off_by_the_timeout() {
         _ => honest,
     });
     let mut conn = connected(&peer).await;
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let err = within(conn.request(&batch())).await.unwrap_err();
     assert!(matches!(err, ControlError::Timeout(_)), "{err:?}");
     assert!(
@@ -672,7 +679,7 @@ async fn an_event_flood_is_bounded() {
 }
 
 /// Large events are bounded by bytes, not only by count: 40 events of 200 KiB would be 8 MB.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_flood_of_large_events_is_bounded_in_bytes() {
     let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
         "GETINFO" => {
@@ -849,7 +856,7 @@ async fn a_multibyte_char_after_the_status_is_a_protocol_error_not_a_panic() {
     recovers_after_two_bad_answers("250é\r\n".as_bytes()).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_silent_peer_never_delays_a_scrape() {
     watch_panics();
     // The first GETINFO is answered (tor_up 1), every later one hangs.
@@ -871,7 +878,7 @@ async fn a_silent_peer_never_delays_a_scrape() {
     );
     // Scrapes answer at once meanwhile, from the last snapshot.
     for _ in 0..5 {
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         let text = exporter.metrics().await;
         assert!(
             started.elapsed() < Duration::from_millis(200),
@@ -919,7 +926,7 @@ async fn the_first_scrape_after_start_shows_tor_up_0_when_nothing_listens() {
 
 /// A tor that is slow to answer cannot hold the exporter for longer than `tor.timeout`; until
 /// the first attempt ends, `tor_up` is left out rather than guessed.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_first_refresh_delays_serving_by_at_most_the_timeout_and_leaves_tor_up_out() {
     // PROTOCOLINFO's answer drips for at least 0.3 s (a byte at a time; each pause may take
     // longer on a loaded machine, so the drip is kept well inside the timeout) and GETINFO never
@@ -935,7 +942,7 @@ async fn a_slow_first_refresh_delays_serving_by_at_most_the_timeout_and_leaves_t
         _ => honest,
     });
     let timeout = Duration::from_millis(1500);
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let exporter = exporter(&peer, Duration::from_secs(60), timeout).await;
     let text = exporter.metrics().await;
     let first = started.elapsed();
