@@ -2,7 +2,7 @@
 # Usage: bench/onion.sh            (as root; see docs/benchmark.md, "Through the onion")
 #
 # Prometheus' scrape_duration_seconds through client-authorized onion services of the private Tor
-# network (tests/privnet/, loopback only): the exporter on port 80 of the metrics onion, a bare axum
+# network (tests/support/privnet/, loopback only): the exporter on port 80 of the metrics onion, a bare axum
 # server (bench/floor) serving the exporter's bytes on port 81 of the same onion (or behind a second
 # onion of the same onion node), side by side in one run;
 # and the TCP connections the exporter accepted over the run. Prints the figures with PASS/FAIL;
@@ -28,31 +28,13 @@ die() {
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces)"
 
-need=()
-command -v tor >/dev/null 2>&1 || need+=(tor)
-command -v tor-gencert >/dev/null 2>&1 || need+=(tor)
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v unshare >/dev/null 2>&1 || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "onion.sh: installing ${need[*]}" >&2
-    # Debian's tor and prometheus packages start their services on install; the system tor would
-    # join the public Tor network. Forbid service starts during the install (policy-rc.d).
-    policy_added=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 0755 /usr/sbin/policy-rc.d
-        policy_added=1
-    fi
-    install_rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null ||
-        install_rc=$?
-    if [ "$policy_added" -eq 1 ]; then
-        rm -f /usr/sbin/policy-rc.d
-    fi
-    [ "$install_rc" -eq 0 ] || die "apt-get install ${need[*]} failed"
-fi
+# shellcheck source=scripts/lib/apt.sh
+. "$ROOT/scripts/lib/apt.sh"
+tools=(cmd:tor:tor cmd:tor-gencert:tor cmd:prometheus:prometheus cmd:python3:python3 cmd:ip:iproute2
+    cmd:unshare:util-linux)
+# Debian's tor and prometheus start their services on install; the system tor would join the
+# public Tor network.
+need_packages --no-services "${tools[@]}" || die "apt-get install $(missing_packages "${tools[@]}") failed"
 command -v cargo >/dev/null 2>&1 || die "cargo not found (Rust >= 1.85, e.g. rustup)"
 
 echo "onion.sh: building the exporter (cargo build --release --locked)" >&2

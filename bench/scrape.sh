@@ -43,29 +43,12 @@ die() {
 [ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces)"
 
 # --- dependencies --------------------------------------------------------------------------------
-need=()
-command -v tor >/dev/null 2>&1 || need+=(tor)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v unshare >/dev/null 2>&1 || need+=(util-linux)
-command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "scrape.sh: installing ${need[*]}" >&2
-    # Installing Debian's tor starts the system tor.service, which would join the public Tor
-    # network. Forbid service starts during the install (policy-rc.d), unless a policy exists.
-    policy_added=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 0755 /usr/sbin/policy-rc.d
-        policy_added=1
-    fi
-    install_rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null || install_rc=$?
-    if [ "$policy_added" -eq 1 ]; then
-        rm -f /usr/sbin/policy-rc.d
-    fi
-    [ "$install_rc" -eq 0 ] || die "apt-get install ${need[*]} failed"
-fi
+# shellcheck source=scripts/lib/apt.sh
+. "$ROOT/scripts/lib/apt.sh"
+tools=(cmd:tor:tor cmd:python3:python3 cmd:ip:iproute2 cmd:unshare:util-linux cmd:nsenter:util-linux)
+# Installing Debian's tor starts the system tor.service, which would join the public Tor network.
+need_packages --recommends --no-services "${tools[@]}" ||
+    die "apt-get install $(missing_packages "${tools[@]}") failed"
 command -v cargo >/dev/null 2>&1 || die "cargo not found (Rust >= 1.85, e.g. rustup)"
 
 # --- build ---------------------------------------------------------------------------------------

@@ -100,15 +100,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # --- tools -----------------------------------------------------------------------------------
+# shellcheck source=scripts/lib/apt.sh
+. "$REPO/scripts/lib/apt.sh"
 host_packages() {
-    local missing=() pkg
-    for pkg in debootstrap systemd-container shellcheck python3-venv dpkg-dev debhelper dh-apparmor gpg; do
-        dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "apt-get install ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
-    fi
+    need_packages --recommends debootstrap systemd-container shellcheck python3-venv dpkg-dev \
+        debhelper dh-apparmor gpg
 }
 
 venv() {

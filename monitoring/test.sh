@@ -15,31 +15,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here" || exit 1
 py=/usr/bin/python3
 
-need=()
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
-command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
-command -v yamllint >/dev/null 2>&1 || need+=(yamllint)
-command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
-# The end-to-end test's private Tor network.
-command -v tor >/dev/null 2>&1 || need+=(tor)
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-$py -c 'import yaml, jinja2' 2>/dev/null || need+=(python3-yaml python3-jinja2)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "installing ${need[*]} ..." >&2
-    # No service may start on install: policy-rc.d says no (unless one is there already).
-    own_policy=
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 0755 /usr/sbin/policy-rc.d
-        own_policy=1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    rc=$?
-    [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
-    [ "$rc" -eq 0 ] || { echo "apt-get install failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+# shellcheck source=scripts/lib/apt.sh
+. ../scripts/lib/apt.sh
+tools=(cmd:promtool:prometheus cmd:amtool:prometheus-alertmanager
+    cmd:prometheus-blackbox-exporter:prometheus-blackbox-exporter cmd:yamllint:yamllint
+    cmd:shellcheck:shellcheck
+    # The end-to-end test's private Tor network.
+    cmd:tor:tor cmd:ip:iproute2 cmd:openssl:openssl
+    py:yaml:python3-yaml py:jinja2:python3-jinja2)
+if [ -n "$(missing_packages "${tools[@]}")" ]; then
+    # No service may start on install.
+    need_packages --no-services "${tools[@]}" ||
+        { echo "apt-get install failed" >&2; echo "0 passed, 1 failed"; exit 1; }
     # And none starts at the next boot either.
     if [ -d /run/systemd/system ]; then
         systemctl disable --now prometheus prometheus-alertmanager prometheus-blackbox-exporter \

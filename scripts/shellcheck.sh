@@ -5,10 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v shellcheck >/dev/null 2>&1; then
-    echo "shellcheck.sh: installing shellcheck" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+. scripts/lib/apt.sh
+need_packages --recommends cmd:shellcheck:shellcheck
 
 scripts=()
 while IFS= read -r f; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project, installing what the tests need (run as root on Debian 12):
-#   1. cargo test: unit, property, golden, policy, fake-peer fault tests, a real tor, and the
+#   1. cargo test: unit, property, golden, policy, control faults (a fake peer), a real tor, and the
 #      private Tor network (3 authorities, 3 relays, an onion service, a client; loopback only);
 #   2. tests/package/run.sh: the .deb (lintian, shellcheck, reproducibility, systemd-analyze) and
 #      its install/upgrade/remove/purge scenario in a booted systemd container;
@@ -18,15 +18,10 @@ cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule securedrop monitoring fuzz)
 
-need_apt=()
-command -v tor >/dev/null 2>&1 || need_apt+=(tor)
-command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
-command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-if [ ${#need_apt[@]} -gt 0 ]; then
-    echo "installing ${need_apt[*]} ..." >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+. scripts/lib/apt.sh
+need_packages --recommends --no-services cmd:tor:tor cmd:ip:iproute2 cmd:unshare:util-linux \
+    cmd:openssl:openssl
 
 passed=0
 failed=0

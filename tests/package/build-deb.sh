@@ -16,13 +16,9 @@ OUT=$1
 NEW_VERSION=${2:-}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
-need=()
-for p in debhelper dh-apparmor dpkg-dev; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+. "$REPO/scripts/lib/apt.sh"
+need_packages debhelper dh-apparmor dpkg-dev
 export PATH=$PATH:${CARGO_HOME:-$HOME/.cargo}/bin
 
 mkdir -p "$OUT"

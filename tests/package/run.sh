@@ -83,14 +83,10 @@ trap 'exit 130' INT TERM
 
 # --- tools -------------------------------------------------------------------------------------
 section "installing what the tests need"
-need=()
-for p in debhelper dh-apparmor apparmor binutils strace devscripts dpkg-dev lintian shellcheck \
-    debootstrap systemd-container man-db curl python3 fakeroot; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+. "$REPO/scripts/lib/apt.sh"
+need_packages debhelper dh-apparmor apparmor binutils strace devscripts dpkg-dev lintian shellcheck \
+    debootstrap systemd-container man-db curl python3 fakeroot
 export PATH=$PATH:${CARGO_HOME:-$HOME/.cargo}/bin
 command -v cargo >/dev/null || { echo "run.sh: cargo not found (install the Rust toolchain, see README)" >&2; exit 1; }
 

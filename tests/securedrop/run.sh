@@ -63,17 +63,16 @@ trap cleanup EXIT
 [ -d "$SNAPSHOT/admin" ] || { nok "SecureDrop snapshot not found ($SNAPSHOT)"; summary; exit 1; }
 
 section "tools"
-need=()
-for c in git:git gpg:gnupg2 sq-keyring-linter:sq-keyring-linter sudo:sudo yamllint:yamllint tor:tor \
-    flock:util-linux apparmor_parser:apparmor; do
-    command -v "${c%%:*}" >/dev/null 2>&1 || need+=("${c#*:}")
-done
-python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-if [ ${#need[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || { nok "missing ${need[*]} and not root"; summary; exit 1; }
-    echo "# installing ${need[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# shellcheck source=scripts/lib/apt.sh
+. "$REPO/scripts/lib/apt.sh"
+tools=(cmd:git:git cmd:gpg:gnupg2 cmd:sq-keyring-linter:sq-keyring-linter cmd:sudo:sudo
+    cmd:yamllint:yamllint cmd:tor:tor cmd:flock:util-linux cmd:apparmor_parser:apparmor
+    py:venv:python3-venv py:ensurepip:python3-venv)
+missing=$(missing_packages "${tools[@]}")
+if [ -n "$missing" ]; then
+    [ "$(id -u)" -eq 0 ] || { nok "missing $missing and not root"; summary; exit 1; }
+    echo "# installing $missing"
+    need_packages "${tools[@]}"
 fi
 
 # make_venv NAME REQUIREMENTS... : a cached venv for these hashed requirement files (the first with
