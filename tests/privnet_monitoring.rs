@@ -224,7 +224,8 @@ impl Drop for Proc {
         // nsenter passes SIGTERM on to the program and exits with it.
         let _ = support::process::send_signal(self.child.id(), support::process::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
-        if !support::process::wait_exit(&mut self.child, deadline - Instant::now()).is_some() {
+        let grace = deadline.saturating_duration_since(Instant::now());
+        if support::process::wait_exit(&mut self.child, grace).is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
