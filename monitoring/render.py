@@ -9,6 +9,15 @@ import jinja2
 import yaml
 
 
+def render(template, variables):
+    """The text of TEMPLATE (a path) rendered with VARIABLES (a dict)."""
+    with open(template, encoding="utf-8") as f:
+        source = f.read()
+    env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    return env.from_string(source).render(**variables)
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -18,11 +27,7 @@ def main(argv):
     for kv in argv[3:]:
         k, _, v = kv.partition("=")
         variables[k] = yaml.safe_load(v)
-    with open(argv[1], encoding="utf-8") as f:
-        source = f.read()
-    env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
-    sys.stdout.write(env.from_string(source).render(**variables))
+    sys.stdout.write(render(argv[1], variables))
     return 0
 
 
