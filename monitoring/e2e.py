@@ -13,13 +13,30 @@ a line), never from the command line.
     e2e.py alert OUT ALERT INSTANCE STATUS SECONDS
                                             wait for a notification of ALERT{instance=INSTANCE}
                                             with status firing/resolved; no onion address in it
-    e2e.py not-firing PROM ALERT INSTANCE   ALERT{instance=INSTANCE} is not firing in Prometheus
+    e2e.py scaled FACTOR REFRESH OUT PROMETHEUS ALERTMANAGER RULES...
+                                            OUT/prometheus.yml, OUT/alertmanager.yml and
+                                            OUT/rules/<each rule file>: copies with every duration
+                                            divided by FACTOR (see scaled()); prints "= ..." lines
+    e2e.py same-but-durations FACTOR KIND ORIGINAL COPY
+                                            COPY is ORIGINAL with its durations divided by FACTOR
+                                            and nothing else changed (KIND: rules, prometheus,
+                                            alertmanager)
+    e2e.py order PROM SINCE FIRST INSTANCE SECOND INSTANCE SECONDS
+                                            wait for SECOND to fire in Prometheus; FIRST fired
+                                            since the Unix time SINCE at least one evaluation
+                                            interval before it
+    e2e.py inhibited AM ALERT INSTANCE BY SECONDS
+                                            wait for Alertmanager to hold ALERT{instance=INSTANCE}
+                                            back, inhibited by the alert BY
+    e2e.py notifications OUT ALERT:INSTANCE:STATUS...
+                                            the webhook got exactly these, in this order
 
 Prints "ok: ..." / "FAIL: ..." lines and exits 1 if any check failed.
 """
 
 import json
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -29,7 +46,21 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True
+import check_rules  # noqa: E402
+
 failures = []
+# Where a duration sits in each kind of file the test scales (paths as differences() spells
+# them). Everything else must come through unchanged: a label or annotation that happens to be
+# called `for` is not a duration.
+DURATIONS = {
+    "rules": re.compile(r"^\$\.groups\[\d+\]\.(interval|rules\[\d+\]\.for)$"),
+    "prometheus": re.compile(r"^\$\.(global|scrape_configs\[\d+\])\."
+                             r"(scrape_interval|scrape_timeout|evaluation_interval)$"),
+    "alertmanager": re.compile(r"^\$\.(global\.resolve_timeout|route(\.routes\[\d+\])*\."
+                               r"(group_wait|group_interval|repeat_interval))$"),
+}
 
 
 def check(ok, what):
@@ -103,8 +134,6 @@ def healthy(prom, dashboard, rule_files):
     print(f"  ({time.monotonic() - start:.0f} s)", flush=True)
 
     # Every panel query, Grafana's variables replaced as lint_dashboard.py does, returns data.
-    sys.path.insert(0, HERE)
-    sys.dont_write_bytecode = True
     import lint_dashboard  # noqa: E402
 
     with open(dashboard, encoding="utf-8") as f:
@@ -204,12 +233,168 @@ def alert(out, name, instance, status, seconds):
               f"it went to {payload['_receiver']} (critical -> securedrop-admin-page)")
 
 
-def not_firing(prom, name, instance):
-    """ALERT{instance=INSTANCE} is not firing in Prometheus (inactive or still pending)."""
-    status, res = query(prom, f'ALERTS{{alertname="{name}", instance="{instance}"}}')
-    states = sorted(r["metric"].get("alertstate") for r in res)
-    check(status == "success" and "firing" not in states,
-          f"{name}{{instance={instance}}} is not firing in Prometheus (states: {states})")
+def scale(node, kind, factor, where="$"):
+    """A copy of a parsed YAML document with every duration (DURATIONS[kind]) divided by FACTOR,
+    exactly, to the millisecond."""
+    if DURATIONS[kind].match(where):
+        ms = check_rules.duration_ms(node)
+        if ms % factor:
+            raise ValueError(f"{where}: {node} is not a whole number of ms over {factor}")
+        return check_rules.duration_text(ms // factor)
+    if isinstance(node, dict):
+        return {k: scale(v, kind, factor, f"{where}.{k}") for k, v in node.items()}
+    if isinstance(node, list):
+        return [scale(v, kind, factor, f"{where}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def differences(orig, copy, kind, factor, where="$"):
+    """Where COPY is not ORIG with its durations divided by FACTOR; and how many durations there
+    were."""
+    if DURATIONS[kind].match(where):
+        try:
+            ok = check_rules.duration_ms(orig) == check_rules.duration_ms(copy) * factor
+        except ValueError as e:
+            return [f"{where}: {e}"], 1
+        return ([] if ok else [f"{where}: {orig} became {copy}, not 1/{factor} of it"]), 1
+    if isinstance(orig, dict) and isinstance(copy, dict):
+        diffs, count = [], 0
+        if set(orig) != set(copy):
+            diffs.append(f"{where}: keys {sorted(set(orig) ^ set(copy))} differ")
+        for k in set(orig) & set(copy):
+            d, c = differences(orig[k], copy[k], kind, factor, f"{where}.{k}")
+            diffs += d
+            count += c
+        return diffs, count
+    if isinstance(orig, list) and isinstance(copy, list):
+        if len(orig) != len(copy):
+            return [f"{where}: {len(orig)} items became {len(copy)}"], 0
+        diffs, count = [], 0
+        for i, (a, b) in enumerate(zip(orig, copy)):
+            d, c = differences(a, b, kind, factor, f"{where}[{i}]")
+            diffs += d
+            count += c
+        return diffs, count
+    return ([] if orig == copy else [f"{where}: {orig!r} became {copy!r}"]), 0
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def same_but_durations(factor, kind, orig_path, copy_path):
+    """Both files as Prometheus or Alertmanager parse them: the copy differs from the original in
+    its durations only, each exactly divided by FACTOR."""
+    diffs, count = differences(load(orig_path), load(copy_path), kind, factor)
+    name = os.path.basename(orig_path)
+    check(not diffs and count > 0,
+          f"{name}: the copy differs only in its {count} durations, each divided by {factor}"
+          + "".join(f"\n    {d}" for d in diffs[:20]))
+
+
+def scaled(factor, refresh, out, prometheus, alertmanager, rule_files):
+    """The test's copies of the configuration and the shipped rules, every duration divided by
+    FACTOR: the rules' `for:`, Prometheus's scrape and evaluation intervals, Alertmanager's group
+    waits and intervals. Each copy is checked against its original (the expressions, labels,
+    routes and inhibitions are the shipped ones), and the scaled copy against the order the
+    inhibition needs (check_rules.ordering_problems, with the test exporter's REFRESH). Prints
+    "= for ALERT MS", "= evaluation_interval MS", "= scrape_interval JOB MS" and
+    "= group_wait RECEIVER MS" for the test's bounds."""
+    os.makedirs(os.path.join(out, "rules"), exist_ok=True)
+    copies = [(prometheus, os.path.join(out, "prometheus.yml"), "prometheus"),
+              (alertmanager, os.path.join(out, "alertmanager.yml"), "alertmanager")]
+    copies += [(r, os.path.join(out, "rules", os.path.basename(r)), "rules") for r in rule_files]
+    for src, dst, kind in copies:
+        with open(dst, "w", encoding="utf-8") as f:
+            yaml.safe_dump(scale(load(src), kind, factor), f, sort_keys=False)
+        same_but_durations(factor, kind, src, dst)
+
+    prom = load(os.path.join(out, "prometheus.yml"))
+    rules = [r for _, dst, kind in copies if kind == "rules"
+             for g in load(dst)["groups"] for r in g["rules"] if "alert" in r]
+    evaluation, monitor_scrape = check_rules.prometheus_intervals(prom)
+    refresh_ms = check_rules.duration_ms(refresh)
+    problems = check_rules.ordering_problems(rules, evaluation, monitor_scrape, refresh_ms)
+    check(not problems, "the scaled rules keep the order the inhibition needs"
+          + "".join(f"\n    {p}" for p in problems))
+
+    print(f"= evaluation_interval {evaluation}")
+    for job in prom["scrape_configs"]:
+        glob_ = prom.get("global", {}).get("scrape_interval", "1m")
+        ms = check_rules.duration_ms(job.get("scrape_interval", glob_))
+        print(f"= scrape_interval {job['job_name']} {ms}")
+    for r in rules:
+        print(f"= for {r['alert']} {check_rules.duration_ms(r.get('for', '0s'))}")
+    am = load(os.path.join(out, "alertmanager.yml"))
+    for route in [am["route"]] + am["route"].get("routes", []):
+        wait = route.get("group_wait", am["route"].get("group_wait", "30s"))
+        print(f"= group_wait {route['receiver']} {check_rules.duration_ms(wait)}")
+
+
+def firing_times(prom, name, instance, since):
+    """The evaluation times (Unix seconds) since SINCE at which ALERT{instance} was firing."""
+    window = max(int(time.time() - since) + 5, 5)
+    status, res = query(prom, f'ALERTS{{alertname="{name}", instance="{instance}", '
+                              f'alertstate="firing"}}[{window}s]')
+    if status != "success":
+        return status, []
+    times = [float(t) for r in res for t, _ in r.get("values", [])]
+    return status, sorted(t for t in times if t >= since)
+
+
+def order(prom, since, first, first_instance, second, second_instance, seconds):
+    """SECOND{second_instance} fires in Prometheus within SECONDS, and FIRST{first_instance} had
+    been firing since SINCE at least one evaluation interval before: the order seen at the
+    source, whatever the delivery does after."""
+    evaluation = api(prom, "/api/v1/status/config")["data"]["yaml"]
+    evaluation = check_rules.duration_ms(
+        yaml.safe_load(evaluation).get("global", {}).get("evaluation_interval", "1m")) / 1000
+
+    def cond():
+        status, times = firing_times(prom, second, second_instance, since)
+        return bool(times), (status, times)
+    ok, (status, later) = wait(f"{second} firing", cond, seconds)
+    at = f"at +{later[0] - since:.1f} s" if later else status
+    check(ok, f"{second}{{instance={second_instance}}} fires in Prometheus within {seconds} s"
+              f" of the stop ({at})")
+    _, earlier = firing_times(prom, first, first_instance, since)
+    at = f"at +{earlier[0] - since:.1f} s" if earlier else "never"
+    check(bool(earlier) and bool(later) and earlier[0] + evaluation <= later[0] + 0.001,
+          f"{first}{{instance={first_instance}}} fired at least one evaluation ({evaluation:g} s)"
+          f" before it ({at})")
+
+
+def inhibited(am, name, instance, by, seconds):
+    """Alertmanager holds ALERT{instance} back, inhibited by a firing BY alert."""
+    def cond():
+        try:
+            with urllib.request.urlopen(f"{am}/api/v2/alerts", timeout=10) as resp:
+                alerts = json.loads(resp.read())
+        except OSError as e:
+            return False, f"error {e}"
+        source = {a["fingerprint"] for a in alerts if a["labels"].get("alertname") == by
+                  and a["status"]["state"] == "active"}
+        target = [a for a in alerts if a["labels"].get("alertname") == name
+                  and a["labels"].get("instance") == instance]
+        states = [(a["status"]["state"], a["status"].get("inhibitedBy") or []) for a in target]
+        held = bool(target) and all(st == "suppressed" and set(by_fp) & source
+                                    for st, by_fp in states)
+        return held, states
+    ok, last = wait(f"{name} inhibited", cond, seconds)
+    check(ok, f"Alertmanager holds {name}{{instance={instance}}} back, inhibited by {by}"
+              f" (last: {last})")
+
+
+def notifications(out, expected):
+    """The webhook got exactly EXPECTED (alert:instance:status), in this order."""
+    got = []
+    with open(out, encoding="utf-8") as f:
+        for line in f:
+            for a in json.loads(line)["alerts"]:
+                got.append(f"{a['labels'].get('alertname')}:{a['labels'].get('instance')}:"
+                           f"{a['status']}")
+    check(got == expected, f"the webhook got exactly {expected} (got {got})")
 
 
 def main(argv):
@@ -220,8 +405,16 @@ def main(argv):
         webhook(int(argv[2]), argv[3])
     elif cmd == "healthy":
         healthy(argv[2], argv[3], argv[4:])
-    elif cmd == "not-firing":
-        not_firing(argv[2], argv[3], argv[4])
+    elif cmd == "scaled":
+        scaled(int(argv[2]), argv[3], argv[4], argv[5], argv[6], argv[7:])
+    elif cmd == "same-but-durations":
+        same_but_durations(int(argv[2]), argv[3], argv[4], argv[5])
+    elif cmd == "order":
+        order(argv[2], float(argv[3]), argv[4], argv[5], argv[6], argv[7], int(argv[8]))
+    elif cmd == "inhibited":
+        inhibited(argv[2], argv[3], argv[4], argv[5], int(argv[6]))
+    elif cmd == "notifications":
+        notifications(argv[2], argv[3:])
     elif cmd == "alert":
         alert(argv[2], argv[3], argv[4], argv[5], int(argv[6]))
     else:

@@ -5,7 +5,9 @@
 # routes tests, and its inhibitions on a real Alertmanager on 127.0.0.1), the Grafana dashboard
 # (lint, every query through promtool's PromQL parser), the Prometheus configuration template
 # (promtool check config), the optional blackbox module (blackbox_exporter --config.check), the
-# tor_monitoring Ansible role under Molecule, and the end-to-end test on the private Tor network.
+# tor_monitoring Ansible role under Molecule, and the end-to-end test on the private Tor network
+# (on copies of the rules and configurations with every duration divided by 10; the promtool tests
+# above pin the real durations).
 # Installs Debian's prometheus, prometheus-alertmanager, prometheus-blackbox-exporter without
 # letting their services start (their defaults listen on every address); every server it starts
 # listens on 127.0.0.1 and is stopped by PID. Ends with "N passed, M failed".
@@ -76,7 +78,20 @@ t "promtool test rules (every alert firing and not firing)" promtool test rules 
 t "rules follow the mixin conventions, cover the issue's list, have runbook sections and docs" \
     $py check_rules.py style
 t "every alert has a firing and a not-firing test case" $py check_rules.py coverage
-t "the rule tests catch every mutant (alert never firing, for: dropped)" $py check_rules.py mutants
+t "the rule tests catch every mutant (alert never firing, for: dropped, for: one evaluation off)" \
+    $py check_rules.py mutants
+t "the monitoring host's tor-broken alert fires an evaluation before the server alerts it holds back" \
+    $py check_rules.py ordering
+$py - rules/securedrop-tor.rules.yml "$tmp/slow-monitor.rules.yml" <<'EOF'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+for g in doc["groups"]:
+    for r in g["rules"]:
+        if r.get("alert") == "SecureDropTorMonitoringHostTorBroken":
+            r["for"] = "4m"
+yaml.safe_dump(doc, open(sys.argv[2], "w"))
+EOF
+n "... and that check fails when its for: is 4m" $py check_rules.py ordering "$tmp/slow-monitor.rules.yml"
 sed 's/expr: tor_up{job=~"securedrop-tor.\*"} == 0/expr: tor_up{job=~"securedrop-tor.*"} == = 0/' \
     rules/securedrop-tor.rules.yml >"$tmp/bad.rules.yml"
 n "promtool check rules rejects a broken expression" promtool check rules "$tmp/bad.rules.yml"
@@ -186,6 +201,29 @@ EOF
 }
 t "every onion target has its instance set (no onion address becomes a label)" \
     no_onion_label "$tmp/prometheus.yml"
+# The end-to-end test's copies with every duration divided by 10 (e2e.py scaled): the same files
+# in all else, and the order kept. The check is shown to catch a copy that changed more.
+t "the end-to-end test's scaled copies differ from the shipped files in their durations only" \
+    $py e2e.py scaled 10 1s "$tmp/scaled" "$tmp/prometheus.yml" "$am" rules/*.rules.yml
+scaled_rules=$tmp/scaled/rules/securedrop-tor.rules.yml
+mutate_scaled() {
+    $py - "$scaled_rules" "$tmp/scaled-bad.yml" "$1" <<'EOF'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+rule = doc["groups"][0]["rules"][0]
+if sys.argv[3] == "expr":
+    rule["expr"] = rule["expr"].replace("== 0", "< 1")
+else:
+    rule["for"] = "5m"
+yaml.safe_dump(doc, open(sys.argv[2], "w"))
+EOF
+}
+mutate_scaled expr
+n "... and that check catches a changed expression" \
+    $py e2e.py same-but-durations 10 rules rules/securedrop-tor.rules.yml "$tmp/scaled-bad.yml"
+mutate_scaled for
+n "... and a for: left unscaled" \
+    $py e2e.py same-but-durations 10 rules rules/securedrop-tor.rules.yml "$tmp/scaled-bad.yml"
 t "blackbox module passes blackbox_exporter --config.check" \
     prometheus-blackbox-exporter --config.check --config.file=blackbox/blackbox.yml
 t "the blackbox module goes through tor with skip_resolve_phase_with_proxy" \
@@ -206,7 +244,8 @@ fi
 
 # --- End to end on the private Tor network ----------------------------------------------------
 # tests/privnet_monitoring.rs: Prometheus through the client-authorized metrics onion, the rules,
-# the dashboard's queries, Alertmanager and a webhook (about 11 minutes). MONITORING_E2E=0 skips it.
+# the dashboard's queries, Alertmanager and a webhook, with every duration of the rules and both
+# configurations divided by 10 (about 3 minutes). MONITORING_E2E=0 skips it.
 if [ "${MONITORING_E2E:-1}" = 0 ]; then
     echo "skipped: end-to-end test on the private Tor network (MONITORING_E2E=0)"
 else
@@ -215,7 +254,8 @@ else
         >"$tmp/e2e.log" 2>&1; then
         passed=$((passed + 1))
         echo "ok: end to end: Prometheus through the metrics onion, alert to the webhook, resolved"
-        grep -E '^(connections|firing after)|^  \(' "$tmp/e2e.log" | sed 's/^/    /'
+        grep -E '^(connections|firing after)|^  \(|^ok: .*(fire|reached|holds)' "$tmp/e2e.log" |
+            sed 's/^/    /'
     else
         failed=$((failed + 1))
         echo "FAIL: end to end: Prometheus through the metrics onion, alert to the webhook, resolved"

@@ -5,38 +5,49 @@
 //! webhook on loopback. See docs/monitoring.md ("End-to-end test").
 //!
 //! Run by `monitoring/test.sh` (which installs Debian's prometheus and prometheus-alertmanager):
-//! `cargo test --test privnet_monitoring -- --ignored`. It takes about 11 minutes, most of it the
-//! `for:` of SecureDropTorExporterUnreachable (5 m) and SecureDropTorMonitoringHostTorBroken (2 m).
+//! `cargo test --test privnet_monitoring -- --ignored`.
+//!
+//! Time is scaled: Prometheus, Alertmanager and the rules run from copies of the shipped files
+//! with every duration divided by [`SCALE`] (the rules' `for:`, the scrape and evaluation
+//! intervals, Alertmanager's group waits and intervals), made and checked by `e2e.py scaled`: the
+//! copies differ from the shipped files in those durations only, so every expression, label,
+//! route and inhibition under test is the shipped one, and the scaled rules still keep the order
+//! the inhibition needs. The real durations are pinned by the promtool tests of
+//! monitoring/tests/ (`check_rules.py mutants` moves each `for:` by one evaluation interval).
 
 mod support;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use securedrop_tor_exporter::{Config, ControlAddress, run};
 use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
 const PYTHON: &str = "/usr/bin/python3";
-/// The server's scrape interval in this test (the template's default is 1m). Below the
-/// exporter's 5 s idle keep-alive timeout, so one connection can carry every scrape.
-const SCRAPE_INTERVAL: &str = "3s";
-/// SecureDropTorExporterUnreachable's `for:` (monitoring/rules/securedrop-tor.rules.yml).
-const UNREACHABLE_FOR: Duration = Duration::from_secs(300);
-/// What may come on top of the `for:` before the webhook has the alert: the first failed scrape
-/// (3 s interval, 3 s timeout), the rule evaluation interval (30 s) twice, Alertmanager's
-/// group_wait for critical alerts (10 s), and slack for a loaded machine.
-const ALERT_BOUND: Duration = Duration::from_secs(90);
-/// SecureDropTorMonitoringHostTorBroken's `for:`.
-const MONITOR_BROKEN_FOR: Duration = Duration::from_secs(120);
+/// Every duration of the Prometheus configuration, the Alertmanager configuration and the rules
+/// is divided by this in the test: SecureDropTorExporterUnreachable's 5 m becomes 30 s,
+/// SecureDropTorMonitoringHostTorBroken's 2 m 12 s, the evaluation interval 3 s. Not more: the
+/// order the inhibition needs has a margin of a few seconds at this scale (`e2e.py scaled`
+/// checks it), and the private network's own delays (an exporter refresh, a tor restart) do not
+/// shrink with it.
+const SCALE: u32 = 10;
+/// The servers' scrape interval and timeout as the test configures them (the template's defaults
+/// are 1m and 30s): 3 s once scaled, well inside the exporter's idle keep-alive, so one
+/// connection can carry every scrape.
+const SCRAPE_INTERVAL: &str = "30s";
+/// What may come on top of the pieces of a scaled delay that the test adds up from the scaled
+/// files (a scrape interval, two evaluations, a group_wait): a loaded 2-core machine.
+const SLACK: Duration = Duration::from_secs(30);
 /// From the onion node's restart to the resolved notification: tor bootstraps and publishes
 /// again, the client refetches the descriptor, a scrape succeeds, the rule is evaluated, and
-/// Alertmanager sends the resolved group after group_interval (1 m).
+/// Alertmanager sends the resolved group after its group_interval. A deadline, not a wait.
 const RESOLVE_BOUND: Duration = Duration::from_secs(300);
 
 fn repo() -> PathBuf {
@@ -253,6 +264,25 @@ fn e2e(net: &PrivNet, onions: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The "= KEY... MILLISECONDS" lines of `e2e.py scaled`, by KEY ("for SecureDropTorDown",
+/// "evaluation_interval", "scrape_interval securedrop-tor", "group_wait securedrop-admin-page").
+fn scaled_durations(out: &str) -> HashMap<String, Duration> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("= "))
+        .filter_map(|l| {
+            let (key, ms) = l.rsplit_once(' ')?;
+            Some((key.to_string(), Duration::from_millis(ms.parse().ok()?)))
+        })
+        .collect()
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
 fn run_ok(cmd: &mut Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
@@ -400,20 +430,9 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         ],
     );
     assert!(ok, "{out}");
-    let am = Proc::spawn(
-        &net,
-        "alertmanager",
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", am_conf.display()),
-            format!("--storage.path={}", t.join("am").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        t.join("alertmanager.log"),
-    );
 
     // --- Prometheus, configured the way the monitoring role does: the template, rendered.
+    let scaled = t.join("scaled");
     let vars = t.join("vars.yml");
     std::fs::write(
         &vars,
@@ -429,7 +448,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
             net.service("metrics").onion,
             net.socks_port(),
             monitor_exporter.port,
-            repo().join("monitoring/rules").display(),
+            scaled.join("rules").display(),
         ),
     )
     .unwrap();
@@ -443,33 +462,10 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         "render prometheus.yml.j2",
     );
     std::fs::write(&prom_conf, rendered).unwrap();
-    let before_prometheus = (
-        proxy.accepted.load(Ordering::Relaxed),
-        proxy.scrapes.load(Ordering::Relaxed),
-    );
-    let prom = Proc::spawn(
-        &net,
-        "prometheus",
-        "prometheus",
-        &[
-            format!("--config.file={}", prom_conf.display()),
-            format!("--storage.tsdb.path={}", t.join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        t.join("prometheus.log"),
-    );
-    let prom_url = format!("http://127.0.0.1:{prom_port}");
-    let diag = |net: &mut PrivNet| {
-        format!(
-            "{}\n{}\n{}",
-            prom.log_tail(),
-            am.log_tail(),
-            net.diagnostics()
-        )
-    };
 
-    // --- Healthy: series, dashboard queries with data, rules evaluated, no onion address.
-    let rules: Vec<String> = [
+    // --- Time scaled: copies of both configurations and of the shipped rules with every
+    // duration divided by SCALE, checked to differ from them in nothing else.
+    let shipped_rules: Vec<String> = [
         "securedrop-tor.rules.yml",
         "securedrop-tor-blackbox.rules.yml",
     ]
@@ -482,6 +478,90 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
             .to_string()
     })
     .collect();
+    let refresh = format!(
+        "{}ms",
+        config(net.client()).tor.refresh_interval.as_millis()
+    );
+    let mut args = vec![
+        "scaled".to_string(),
+        SCALE.to_string(),
+        refresh,
+        scaled.display().to_string(),
+        prom_conf.display().to_string(),
+        am_conf.display().to_string(),
+    ];
+    args.extend(shipped_rules.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = e2e(&net, &onions, &args);
+    assert!(ok, "{out}");
+    let durations = scaled_durations(&out);
+    let d = |key: &str| {
+        *durations
+            .get(key)
+            .unwrap_or_else(|| panic!("e2e.py scaled printed no {key}:\n{out}"))
+    };
+    let unreachable_for = d("for SecureDropTorExporterUnreachable");
+    let monitor_broken_for = d("for SecureDropTorMonitoringHostTorBroken");
+    let scrape_interval = d("scrape_interval securedrop-tor");
+    // On top of a `for:` before the webhook has the alert: the first failed scrape, an
+    // evaluation to go pending and one to fire, Alertmanager's group_wait for critical alerts.
+    let alert_extra = scrape_interval
+        + 2 * d("evaluation_interval")
+        + d("group_wait securedrop-admin-page")
+        + SLACK;
+    let rules: Vec<String> = shipped_rules
+        .iter()
+        .map(|r| {
+            scaled
+                .join("rules")
+                .join(Path::new(r).file_name().unwrap())
+                .display()
+                .to_string()
+        })
+        .collect();
+
+    let am = Proc::spawn(
+        &net,
+        "alertmanager",
+        "prometheus-alertmanager",
+        &[
+            format!(
+                "--config.file={}",
+                scaled.join("alertmanager.yml").display()
+            ),
+            format!("--storage.path={}", t.join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        t.join("alertmanager.log"),
+    );
+    let before_prometheus = (
+        proxy.accepted.load(Ordering::Relaxed),
+        proxy.scrapes.load(Ordering::Relaxed),
+    );
+    let prom = Proc::spawn(
+        &net,
+        "prometheus",
+        "prometheus",
+        &[
+            format!("--config.file={}", scaled.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", t.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        t.join("prometheus.log"),
+    );
+    let prom_url = format!("http://127.0.0.1:{prom_port}");
+    let am_url = format!("http://127.0.0.1:{am_port}");
+    let diag = |net: &mut PrivNet| {
+        format!(
+            "{}\n{}\n{}",
+            prom.log_tail(),
+            am.log_tail(),
+            net.diagnostics()
+        )
+    };
+
+    // --- Healthy: series, dashboard queries with data, rules evaluated, no onion address.
     let mut args = vec!["healthy", prom_url.as_str()];
     let dash = repo()
         .join("monitoring/grafana/securedrop-tor.json")
@@ -524,7 +604,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     assert_eq!(
         c1 - c0,
         0,
-        "Prometheus opened {} new connection(s) over {} scrapes at a {SCRAPE_INTERVAL} interval",
+        "Prometheus opened {} new connection(s) over {} scrapes at a {scrape_interval:?} interval",
         c1 - c0,
         s1 - s0
     );
@@ -532,7 +612,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     // --- The server's tor stops: the alert reaches the webhook with the role name, no address.
     let stopped = Instant::now();
     net.stop_node("onion").unwrap();
-    let bound = UNREACHABLE_FOR + ALERT_BOUND;
+    let bound = unreachable_for + alert_extra;
     let (ok, out) = e2e(
         &net,
         &onions,
@@ -547,8 +627,8 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     );
     assert!(ok, "{out}\n{}", diag(&mut net));
     let took = stopped.elapsed();
-    eprintln!("firing after {took:?} (for: {UNREACHABLE_FOR:?}, bound {bound:?})");
-    assert!(took >= UNREACHABLE_FOR, "fired before its for: ({took:?})");
+    eprintln!("firing after {took:?} (for: {unreachable_for:?}, bound {bound:?})");
+    assert!(took >= unreachable_for, "fired before its for: ({took:?})");
 
     // --- It starts again: resolved.
     net.start_node("onion").unwrap();
@@ -576,11 +656,14 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         assert!(!all.contains(&a), "a notification names an onion address");
     }
 
-    // --- The monitoring host's own tor stops: every server goes `up == 0` at once, and the page
-    // is "our tor is broken", before any per-server alert can fire (2 m against 5 m), so that
-    // Alertmanager holds those back (the inhibition itself: monitoring/alertmanager_live.py).
+    // --- The monitoring host's own tor stops: every server goes `up == 0` at once. The page is
+    // "our tor is broken", fired at least one evaluation before the per-server alert (12 s
+    // against 30 s once scaled), so that Alertmanager already has it when the server alert
+    // comes, holds that one back, and the only new notification is the one page.
+    let since = unix_now();
+    let stopped = Instant::now();
     net.stop_node("client").unwrap();
-    let bound = MONITOR_BROKEN_FOR + ALERT_BOUND;
+    let bound = monitor_broken_for + alert_extra;
     let (ok, out) = e2e(
         &net,
         &onions,
@@ -594,17 +677,56 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         ],
     );
     assert!(ok, "{out}\n{}", diag(&mut net));
+    eprintln!(
+        "firing after {:?} (for: {monitor_broken_for:?}, bound {bound:?}): the monitoring host's tor",
+        stopped.elapsed()
+    );
+    let bound = unreachable_for + alert_extra;
     let (ok, out) = e2e(
         &net,
         &onions,
         &[
-            "not-firing",
+            "order",
             &prom_url,
+            &since.to_string(),
+            "SecureDropTorMonitoringHostTorBroken",
+            "monitor",
             "SecureDropTorExporterUnreachable",
             "app",
+            &bound.as_secs().to_string(),
         ],
     );
     assert!(ok, "{out}\n{}", diag(&mut net));
+    let (ok, out) = e2e(
+        &net,
+        &onions,
+        &[
+            "inhibited",
+            &am_url,
+            "SecureDropTorExporterUnreachable",
+            "app",
+            "SecureDropTorMonitoringHostTorBroken",
+            &SLACK.as_secs().to_string(),
+        ],
+    );
+    assert!(ok, "{out}\n{}", diag(&mut net));
+    // Which alerts reached a receiver, in which order: nothing but these three.
+    let (ok, out) = e2e(
+        &net,
+        &onions,
+        &[
+            "notifications",
+            hook_out.to_str().unwrap(),
+            "SecureDropTorExporterUnreachable:app:firing",
+            "SecureDropTorExporterUnreachable:app:resolved",
+            "SecureDropTorMonitoringHostTorBroken:monitor:firing",
+        ],
+    );
+    assert!(ok, "{out}\n{}", diag(&mut net));
+    let all = std::fs::read_to_string(&hook_out).unwrap();
+    for a in net.onion_addresses() {
+        assert!(!all.contains(&a), "a notification names an onion address");
+    }
 
     drop(prom);
     drop(am);
