@@ -254,8 +254,9 @@ else
         >"$tmp/e2e.log" 2>&1; then
         passed=$((passed + 1))
         echo "ok: end to end: Prometheus through the metrics onion, alert to the webhook, resolved"
-        grep -E '^(connections|firing after)|^  \(|^ok: .*(fire|reached|holds)' "$tmp/e2e.log" |
+        grep -E '^(connections|firing after)|^  \(|^ok: .*(fire|reached|holds|got)' "$tmp/e2e.log" |
             sed 's/^/    /'
+        grep -o -E 'finished in [0-9.]+s' "$tmp/e2e.log" | sed 's/^/    the test /'
     else
         failed=$((failed + 1))
         echo "FAIL: end to end: Prometheus through the metrics onion, alert to the webhook, resolved"
