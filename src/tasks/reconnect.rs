@@ -129,4 +129,63 @@ mod tests {
         // A cap below the interval never makes us poll faster than the interval.
         assert_eq!(backoff(i, Duration::from_secs(1), 3), i);
     }
+
+    /// A session whose connects all fail (nothing listens), recording when each failure was
+    /// reported, on tokio's paused clock so the waits are exact.
+    struct Failing {
+        at: std::sync::Arc<std::sync::Mutex<Vec<(u32, tokio::time::Instant)>>>,
+    }
+
+    impl Session for Failing {
+        const PACED: bool = false;
+
+        async fn run(
+            &mut self,
+            _conn: Connection,
+            _failures: &mut Failures,
+            _shutdown: &mut watch::Receiver<bool>,
+        ) -> Result<(), ControlError> {
+            unreachable!("nothing listens, so no connection is ever made")
+        }
+
+        fn failed(&mut self, _error: &ControlError, failures: u32, _elapsed: Duration) {
+            self.at
+                .lock()
+                .unwrap()
+                .push((failures, tokio::time::Instant::now()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_connects_are_retried_on_the_backoff_schedule_until_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.tor.control_address =
+            crate::control::ControlAddress::Unix(dir.path().join("nothing-listens"));
+        let at = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let start = tokio::time::Instant::now();
+        let task = tokio::spawn(keep_connected(
+            connect_options(&config),
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            Failing { at: at.clone() },
+            stop_rx,
+        ));
+        // 0, +5, +10, +20, +30, +30 s: the schedule of `backoff`, failures counted from 1.
+        tokio::time::sleep(Duration::from_secs(96)).await;
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+        let seen: Vec<(u32, u64)> = at
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, t)| (*n, t.duration_since(start).as_secs()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![(1, 0), (2, 5), (3, 15), (4, 35), (5, 65), (6, 95)],
+            "failure count and seconds since start"
+        );
+    }
 }
