@@ -16,10 +16,9 @@ PY_PINS=(ansible-core==2.19.14 molecule==26.10.0 ansible-lint==26.10.1 pytest-te
     yamllint==1.38.0)
 ANSIBLE_BUNDLE=ansible==12.3.0
 
-for pkg in debootstrap systemd-container python3-venv dpkg-dev; do
-    dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed ||
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
-done
+# shellcheck source=scripts/lib/apt.sh
+. "$REPO/scripts/lib/apt.sh"
+need_packages --recommends debootstrap systemd-container python3-venv dpkg-dev
 
 key=$(printf '%s\n' "$(python3 --version 2>&1)" "${PY_PINS[@]}" | sha256sum | cut -c1-12)
 VENV=$CACHE/venv-$key

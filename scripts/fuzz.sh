@@ -54,7 +54,9 @@ fi
 # A C++ compiler builds libFuzzer itself (libfuzzer-sys).
 if ! command -v c++ >/dev/null; then
     if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-        apt-get install -y g++ >/dev/null
+        # shellcheck source=scripts/lib/apt.sh
+        . "$here/scripts/lib/apt.sh"
+        need_packages --recommends cmd:c++:g++
     else
         skip "no C++ compiler to build libFuzzer (apt-get install g++)"
     fi

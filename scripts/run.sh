@@ -42,9 +42,9 @@ if ! command -v tor >/dev/null 2>&1; then
         echo "tor is not installed; run as root, or: sudo apt-get install -y tor" >&2
         exit 1
     fi
-    echo "installing Debian's tor ..." >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tor >/dev/null
+    # shellcheck source=scripts/lib/apt.sh
+    . scripts/lib/apt.sh
+    need_packages --recommends cmd:tor:tor
 fi
 
 work="$(mktemp -d /tmp/sdte-run.XXXXXX)"

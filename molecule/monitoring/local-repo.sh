@@ -11,8 +11,9 @@ root=$1
 shift
 cache=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}/monitoring-debs
 repo=$root/var/tmp/tor-monitoring-repo
-command -v dpkg-scanpackages >/dev/null 2>&1 ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev >/dev/null
+# shellcheck source=scripts/lib/apt.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib/apt.sh"
+need_packages --recommends cmd:dpkg-scanpackages:dpkg-dev
 mkdir -p "$cache" "$repo"
 have=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Package}\n' | sort -u)
 want=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \

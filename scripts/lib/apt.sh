@@ -1,7 +1,6 @@
 # shellcheck shell=bash
 # Installing the Debian packages a test script needs, sourced by the scripts that install them
-# (scripts/test.sh, tests/package/, tests/securedrop/run.sh, monitoring/test.sh, molecule/run.sh,
-# bench/). Each wanted package is named with how to tell it is there:
+# (scripts/, tests/package/, tests/container/, tests/securedrop/, monitoring/, molecule/, bench/). Each wanted package is named with how to tell it is there:
 #   cmd:NAME:PKG      PKG, unless the command NAME is on PATH
 #   py:MOD:PKG        PKG, unless /usr/bin/python3 imports the module MOD
 #   PKG               PKG, unless dpkg has it installed

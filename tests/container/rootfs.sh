@@ -23,13 +23,9 @@ die() { echo "rootfs.sh: $*" >&2; exit 1; }
 OUT=$1
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
-need_pkgs=()
-command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
-command -v systemd-nspawn >/dev/null 2>&1 || need_pkgs+=(systemd-container)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    echo "rootfs.sh: installing ${need_pkgs[*]}" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib/apt.sh"
+need_packages --recommends cmd:debootstrap:debootstrap cmd:systemd-nspawn:systemd-container
 
 # The mirror apt already uses for the main bookworm suite (deb822 and one-line formats alike).
 mirror() {
