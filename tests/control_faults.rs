@@ -188,14 +188,7 @@ async fn safecookie_hash_from_another_cookie_is_refused() {
 
 #[tokio::test]
 async fn no_usable_authentication_method() {
-    let peer = FakePeer::start(|req, honest| {
-        match req.verb.as_str() {
-        "PROTOCOLINFO" => Action::Send(
-            b"250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n".to_vec(),
-        ),
-        _ => honest,
-    }
-    });
+    let peer = FakePeer::offering("METHODS=HASHEDPASSWORD");
     let err = within(Connection::connect(&peer.options(T)))
         .await
         .unwrap_err();
@@ -222,14 +215,7 @@ async fn cookie_file_of_the_wrong_length_is_refused() {
 /// A squatter that offers only plain COOKIE (to be handed the cookie itself) gets nothing.
 #[tokio::test]
 async fn a_cookie_only_peer_is_refused_and_never_gets_the_cookie() {
-    let peer = FakePeer::start(|req, honest| {
-        match req.verb.as_str() {
-        "PROTOCOLINFO" => Action::Send(
-            b"250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE COOKIEFILE=\"/run/tor/control.authcookie\"\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n".to_vec(),
-        ),
-        _ => honest,
-    }
-    });
+    let peer = FakePeer::offering("METHODS=COOKIE COOKIEFILE=\"/run/tor/control.authcookie\"");
     let err = within(Connection::connect(&peer.options(T)))
         .await
         .unwrap_err();
@@ -259,17 +245,7 @@ async fn the_cookie_path_tor_names_is_not_trusted() {
             .success()
     );
     let announced = fifo.display().to_string();
-    let peer = FakePeer::start(move |req, honest| {
-        match req.verb.as_str() {
-        "PROTOCOLINFO" => Action::Send(
-            format!(
-                "250-PROTOCOLINFO 1\r\n250-AUTH METHODS=SAFECOOKIE COOKIEFILE=\"{announced}\"\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n"
-            )
-            .into_bytes(),
-        ),
-        _ => honest,
-    }
-    });
+    let peer = FakePeer::offering(&format!("METHODS=SAFECOOKIE COOKIEFILE=\"{announced}\""));
     within(Connection::connect(&peer.options(T)))
         .await
         .expect("authenticated with the cookie beside the socket");
@@ -295,14 +271,7 @@ async fn fifo_cookie_and_dev_zero_password_are_refused_without_blocking() {
     assert!(started.elapsed() < T, "took {:?}", started.elapsed());
     assert!(err.to_string().contains("not a regular file"), "{err}");
 
-    let password_peer = FakePeer::start(|req, honest| {
-        match req.verb.as_str() {
-        "PROTOCOLINFO" => Action::Send(
-            b"250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n".to_vec(),
-        ),
-        _ => honest,
-    }
-    });
+    let password_peer = FakePeer::offering("METHODS=HASHEDPASSWORD");
     let mut opts = password_peer.options(T);
     opts.password_file = Some("/dev/zero".into());
     let err = within(Connection::connect(&opts)).await.unwrap_err();

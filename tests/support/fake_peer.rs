@@ -114,6 +114,19 @@ impl FakePeer {
         FakePeer::start(|_, honest| honest)
     }
 
+    /// An honest peer whose PROTOCOLINFO offers `auth` instead (what follows `250-AUTH `, e.g.
+    /// `METHODS=HASHEDPASSWORD`), as a tor configured otherwise or a squatter would.
+    pub fn offering(auth: &str) -> FakePeer {
+        let answer = format!(
+            "250-PROTOCOLINFO 1\r\n250-AUTH {auth}\r\n250-VERSION Tor=\"{FAKE_TOR_VERSION}\"\r\n250 OK\r\n"
+        )
+        .into_bytes();
+        FakePeer::start(move |req, honest| match req.verb.as_str() {
+            "PROTOCOLINFO" => Action::Send(answer.clone()),
+            _ => honest,
+        })
+    }
+
     /// A peer whose answers pass through `script(request, honest_answer)`.
     pub fn start(script: impl Fn(&Request, Action) -> Action + Send + Sync + 'static) -> FakePeer {
         let dir = tempfile::tempdir().expect("temp dir");
