@@ -267,7 +267,7 @@ STATE=$WORK/state
 "$CONTAINER/rootfs.sh" "$ROOT"
 "$CONTAINER/prepare-tor.sh" "$ROOT"
 mkdir -p "$ROOT/root/pkgtest"
-cp "$DEB" "$UDEB" "$HERE/torctl.py" "$ROOT/root/pkgtest/"
+cp "$DEB" "$UDEB" "$HERE/torctl.py" "$HERE/race_symlinks.py" "$ROOT/root/pkgtest/"
 STATES+=("$STATE")
 L=$("$CONTAINER/boot.sh" "$ROOT" pkgtest-$$ "$STATE")
 ok "container booted (leader $L)"
@@ -491,12 +491,22 @@ cx rm -f /etc/$PKG/config.d/60-pkgtest-port.toml
 cx dpkg-reconfigure $PKG >"$WORK/port2.log" 2>&1 || nok "dpkg-reconfigure back to the default port"
 eq "drop-in back on 9747" "HiddenServicePort 80 127.0.0.1:9747" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
 check "/metrics back on 9747" wait_tor_up
+
+# The maintainer scripts against a hostile tor account, a full disk, a symlinked torrc (issue 11);
+# each section leaves the package configured as it found it.
+# shellcheck source=tests/package/hostile.sh
+. "$HERE/hostile.sh"
+hostile_race
+hostile_onion_dirs
+hostile_auth
+hostile_full_disk
+hostile_symlinked_torrc
 RESTARTS0=$(tor_restarts)
 
 section "broken situation: a conflicting drop-in"
 cx cp -p $TORRC /root/torrc.good
 cx sh -c "printf 'HiddenServiceDir $HS/\nHiddenServicePort 80 127.0.0.1:9999\n' >>$TORRC"
-before=$(snapshot)
+keys_before=$(keys)
 pid_before=$(tor_pid)
 hs_before=$(tor_hs_conf)
 if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/broken.log" 2>&1; then
@@ -507,7 +517,13 @@ fi
 check "the failure names tor's complaint" grep -q 'Another hidden service is already configured' "$WORK/broken.log"
 check "the failure says tor was left alone" grep -q 'tor was not reloaded or restarted' "$WORK/broken.log"
 eq "package half-configured" "install ok half-configured" "$(cx dpkg-query -W -f='${Status}' $PKG)"
-eq "nothing of ours changed" "$before" "$(snapshot)"
+# tor would exit at its next reload with our service next to the conflicting one: it goes
+eq "our include line taken out of the torrc" 0 "$(cx grep -cxF "$INCLUDE" $TORRC || true)"
+check "our drop-in taken out" absent $DROPIN
+check "the failure says so, and that tor accepts its configuration now" \
+    grep -qF "the metrics onion service is out of tor's configuration ($INCLUDE in $TORRC, $DROPIN); tor accepts its configuration as it is now" "$WORK/broken.log"
+check "tor --verify-config as debian-tor is clean (tor survives its next reload)" verify_as_tor
+eq "onion key, address, clients, client key, config.d file kept" "$keys_before" "$(keys)"
 eq "tor keeps running (same MainPID)" "$pid_before" "$(tor_pid)"
 eq "tor NRestarts unchanged" "$RESTARTS0" "$(tor_restarts)"
 eq "tor still runs its old onion-service configuration" "$hs_before" "$(tor_hs_conf)"
@@ -515,6 +531,7 @@ check "/metrics still shows tor_up 1" wait_tor_up
 cx cp -p /root/torrc.good $TORRC
 if cx dpkg --configure -a >"$WORK/fixed.log" 2>&1; then ok "dpkg --configure -a after the fix"; else nok "dpkg --configure -a after the fix"; sed 's/^/#   /' "$WORK/fixed.log"; fi
 eq "package installed again" "install ok installed" "$(cx dpkg-query -W -f='${Status}' $PKG)"
+eq "include line and drop-in back" "1 HiddenServiceDir $HS/" "$(cx grep -cxF "$INCLUDE" $TORRC) $(cx grep '^HiddenServiceDir' $DROPIN 2>&1)"
 eq "tor MainPID still the same" "$pid_before" "$(tor_pid)"
 
 section "remove"
@@ -574,6 +591,8 @@ eq "tor keeps running (same MainPID)" "$pid_before" "$(tor_pid)"
 eq "tor NRestarts unchanged" "$restarts_before" "$(tor_restarts)"
 eq "tor's onion configuration unchanged" "$hs_before" "$(tor_hs_conf)"
 cx dpkg -P $PKG >/dev/null 2>&1 || true
+
+kill_sweep
 
 section "stop the container"
 if "$CONTAINER/stop.sh" "$STATE"; then ok "container stopped"; else nok "container stopped"; fi
