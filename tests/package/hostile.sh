@@ -243,7 +243,11 @@ choose_points() {
                 for (j = i + 1; j <= n && depth[j] > depth[i]; j++) ;
                 if (j <= n) print j, at[j]
             }
-            for (k = 1; k <= even; k++) { j = int(k * n / (even + 1)); print j, at[j] }
+            # (the first run of a line: a loop that runs a varying number of times has no fixed Nth)
+            for (k = 1; k <= even; k++) {
+                for (j = int(k * n / (even + 1)); j < n && at[j] !~ /:1$/; j++) ;
+                print j, at[j]
+            }
         }' "$1" | sort -n -u -k1,1 | cut -d' ' -f2
 }
 
