@@ -129,8 +129,20 @@ hostile_auth() {
             "$(cx cat "$CLIENTS/standalone.auth" 2>&1)|$(cx stat -c '%a %U:%G' "$CLIENTS/standalone.auth" 2>&1)"
     done
     eq "tor reloaded, not restarted (same MainPID)" "$pid_before" "$(tor_pid)"
+    # key generation turned off (a configuration manager's clients) and no client tor accepts:
+    # the service is taken out rather than published without client authorization
+    cx touch /etc/$PKG/no-standalone-client-key
+    cx runuser -u debian-tor -- truncate -s 0 "$CLIENTS/standalone.auth"
+    if reconf auth-optout; then nok "configure fails with no client tor accepts (opt-out)"; else ok "configure fails with no client tor accepts (opt-out)"; fi
+    check "it says why" grep -qF "has no .auth file tor accepts" "$WORK/auth-optout.log"
+    eq "our include line is out of the torrc" 0 "$(cx grep -cxF "$INCLUDE" $TORRC || true)"
+    check "our drop-in is out" absent "$DROPIN"
+    check "tor --verify-config as debian-tor is clean" verify_as_tor
+    cx rm /etc/$PKG/no-standalone-client-key
     cx mv /root/second.auth.aside "$CLIENTS/second.auth"
-    reconf auth-after || { nok "configure after the .auth repairs"; say_log auth-after; }
+    if reconf auth-after; then ok "configure after the .auth repairs"; else nok "configure after the .auth repairs"; say_log auth-after; fi
+    eq "include line and drop-in back" "1 HiddenServiceDir $HS/" "$(cx grep -cxF "$INCLUDE" $TORRC) $(cx grep '^HiddenServiceDir' "$DROPIN" 2>&1)"
+    eq "standalone.auth repaired" "$want" "$(cx cat "$CLIENTS/standalone.auth" 2>&1)"
 }
 
 # fill_etc_tor FREE-PAGES: /etc/tor becomes a tmpfs holding a copy of its files and a filler that
