@@ -192,6 +192,23 @@ hostile_full_disk() {
         if [ "$free" -eq 1 ]; then cx cp -p /root/torrc.before-disk $TORRC; cx sh -c "printf '\nHiddenServiceDir $sd/\nHiddenServicePort 80 127.0.0.1:8080\n' >>$TORRC"; fi
     done
     [ -z "$(cx findmnt -n /etc/tor)" ] || nok "/etc/tor still mounted"
+    # "valid" is not enough: a new configuration that would drop an onion service of tor's is
+    # refused. Here the second service sits in our drop-in (someone edited the package's file),
+    # which the postinst rewrites (the exporter's port changed).
+    cx sh -c "cp -p $DROPIN /root/dropin.before-edit && printf 'HiddenServiceDir $sd/\nHiddenServicePort 80 127.0.0.1:8080\n' >>$DROPIN"
+    cx cp -p /root/torrc.before-disk $TORRC
+    cx systemctl reload tor@default
+    wait_for 20 bash -c "nsenter -t $L -a python3 /root/pkgtest/torctl.py 'GETCONF HiddenServiceOptions' | grep -qF 'HiddenServiceDir=$sd'" ||
+        nok "tor runs the second service from our drop-in"
+    hs_before=$(tor_hs_conf)
+    pid_before=$(tor_pid)
+    dropin_before=$(cx sha256sum "$DROPIN")
+    if reconf lose-service; then nok "configure refuses a configuration that drops an onion service"; else ok "configure refuses a configuration that drops an onion service"; fi
+    check "it names the service it would drop" grep -qF "HiddenServiceDir $sd" "$WORK/lose-service.log"
+    eq "drop-in byte for byte as before" "$dropin_before" "$(cx sha256sum "$DROPIN")"
+    eq "tor not reloaded (same MainPID), runs all its onion services" "$pid_before|$hs_before" "$(tor_pid)|$(tor_hs_conf)"
+    cx cp -p /root/dropin.before-edit "$DROPIN"
+    cx rm -f /root/dropin.before-edit
     # the torrc as it was, tor without the second service, the exporter on its port
     cx cp -p /root/torrc.before-disk $TORRC
     cx rm -f /etc/$PKG/config.d/60-pkgtest-port.toml
