@@ -84,13 +84,13 @@ hostile_race() {
     check "no symlink of the attacker's left in authorized_clients/" \
         test -z "$(cx find "$CLIENTS" -type l 2>&1)"
     cx rm -f $secret $stop /usr/local/bin/pkgtest-race-symlinks
-    # back to normal: both clients, a clean run
-    cx install -m 0644 -o debian-tor -g debian-tor /root/second.auth "$CLIENTS/second.auth"
+    # back to normal: a clean run writes standalone.auth (no .auth left), then the second client
     if reconf race-after; then ok "configure passes once the attacker is gone"; else nok "configure after the race"; say_log race-after; fi
     eq "standalone.auth holds the client key again, 644 debian-tor" \
         "$(cx $PKG client-key public --private-key-file "$KEY" 2>&1)|644 debian-tor:debian-tor" \
         "$(cx cat "$CLIENTS/standalone.auth" 2>&1)|$(cx stat -c '%a %U:%G' "$CLIENTS/standalone.auth" 2>&1)"
     eq "no temp files left" "" "$(temp_files)"
+    cx install -m 0644 -o debian-tor -g debian-tor /root/second.auth "$CLIENTS/second.auth"
 }
 
 hostile_onion_dirs() {
