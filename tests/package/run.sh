@@ -96,7 +96,8 @@ mkdir -p "$SDTE_CACHE"
 # --- static checks -----------------------------------------------------------------------------
 section "static checks"
 check "shellcheck: maintainer scripts" shellcheck -s bash "$REPO/debian/postinst" "$REPO/debian/prerm" "$REPO/debian/postrm"
-check "shellcheck: test scripts" shellcheck "$CONTAINER"/*.sh "$HERE"/*.sh
+# -x from the top: the sourced scripts/lib/apt.sh and tests/package/hostile.sh are followed
+check "shellcheck: test scripts" bash -c 'cd "$1" && shellcheck -x tests/container/*.sh tests/package/*.sh' _ "$REPO"
 check "maintainer scripts never set -x" bash -c "! grep -En '^[^#]*set[[:space:]]+-[a-zA-Z]*x' '$REPO/debian/postinst' '$REPO/debian/prerm' '$REPO/debian/postrm'"
 
 # AppArmor cannot run on this kernel: the paths tor must use are held against both rule sets of its
@@ -160,6 +161,18 @@ cp "$deb_a" "$(dirname "$deb_a")/${PKG}_${VERSION}_amd64.changes" \
 sha_a=$(sha256sum "$DEB" | cut -d' ' -f1)
 echo "# A: $(basename "$DEB") sha256 $sha_a"
 
+# build_locked LOCK CARGO_TARGET OUT DEST [VERSION]: build-deb.sh OUT [VERSION] under LOCK, and
+# the .deb copied to DEST while still holding it: other runs of this suite (and the Molecule
+# scenario) build in the same OUT.
+build_locked() {
+    local lock=$1 target=$2 out=$3 dest=$4 version=${5:-}
+    (
+        flock -w 1800 9 || exit 1
+        rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo
+        CARGO_TARGET_DIR=$target "$HERE/build-deb.sh" "$out" ${version:+"$version"} >/dev/null &&
+            cp "$out/${PKG}_${version:-$VERSION}_amd64.deb" "$dest"
+    ) 9>"$lock"
+}
 if [ "${SDTE_REPRO:-1}" != 0 ]; then
     # B's folder differs from A's; its cargo target is cached too (its own, never shared with A)
     # unless SDTE_REPRO=scratch asks for an empty one.
@@ -169,11 +182,9 @@ if [ "${SDTE_REPRO:-1}" != 0 ]; then
         OUT_B=$SDTE_CACHE/pkg-build-b TARGET_B=$SDTE_CACHE/pkg-cargo-target-b
     fi
     section "build B (other folder, other cargo target)"
-    rm -f "$OUT_B"/*.deb "$OUT_B"/*.changes "$OUT_B"/*.buildinfo
-    if CARGO_TARGET_DIR=$TARGET_B flock -w 1800 "$SDTE_CACHE/.pkg-build-b.lock" \
-        "$HERE/build-deb.sh" "$OUT_B" >/dev/null; then
+    if build_locked "$SDTE_CACHE/.pkg-build-b.lock" "$TARGET_B" "$OUT_B" "$WORK/b.deb"; then
         ok "dpkg-buildpackage -us -uc -b (B)"
-        sha_b=$(sha256sum "$OUT_B/${PKG}_${VERSION}_amd64.deb" | cut -d' ' -f1)
+        sha_b=$(sha256sum "$WORK/b.deb" | cut -d' ' -f1)
         echo "# B: sha256 $sha_b"
         eq "reproducible: two builds give the same .deb sha256" "$sha_a" "$sha_b"
     else
@@ -184,15 +195,13 @@ fi
 section "build U (higher version, for the upgrade)"
 UVERSION=$VERSION$UPGRADE_VERSION_SUFFIX
 BUILD_A=$SDTE_CACHE/pkg-build
-if CARGO_TARGET_DIR=$SDTE_CACHE/pkg-cargo-target flock -w 1800 "$SDTE_CACHE/.pkg-build.lock" \
-    "$HERE/build-deb.sh" "$BUILD_A" "$UVERSION" >/dev/null; then
+UDEB=$DEBS/${PKG}_${UVERSION}_amd64.deb
+if build_locked "$SDTE_CACHE/.pkg-build.lock" "$SDTE_CACHE/pkg-cargo-target" "$BUILD_A" "$UDEB" "$UVERSION"; then
     ok "build the upgrade package $UVERSION"
 else
     nok "build the upgrade package $UVERSION"
     exit 1
 fi
-UDEB=$DEBS/${PKG}_${UVERSION}_amd64.deb
-cp "$BUILD_A/${PKG}_${UVERSION}_amd64.deb" "$UDEB"
 check "upgrade version sorts higher" dpkg --compare-versions "$UVERSION" gt "$VERSION"
 
 # --- lintian -----------------------------------------------------------------------------------
