@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use figment::value::Value;
 use securedrop_tor_exporter::config::{self, Sources};
 use securedrop_tor_exporter::keys;
@@ -29,6 +29,9 @@ enum Cmd {
     },
     /// Validate the configuration, print it (onion addresses redacted) and exit.
     CheckConfig {
+        /// Print only this one effective value, for the maintainer scripts and the role.
+        #[arg(long, value_enum, value_name = "WHAT")]
+        print: Option<Print>,
         #[command(flatten)]
         flags: Flags,
     },
@@ -110,6 +113,31 @@ struct TorFlags {
     defaults_torrc: PathBuf,
     #[arg(value_name = "TORRC", default_value = setup::TORRC)]
     torrc: PathBuf,
+}
+
+/// The values `check-config --print` gives, so that the package reads each from the binary
+/// that owns it instead of parsing TOML in shell.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Print {
+    /// `web.listen_address` as HOST:PORT: where the `.socket` unit must listen.
+    ListenAddress,
+    /// Where tor's `HiddenServicePort` should connect: the listen address, a wildcard address
+    /// replaced by loopback (0.0.0.0 by 127.0.0.1, :: by ::1).
+    OnionTarget,
+}
+
+/// Where a local client (tor) reaches a server listening on `addr`.
+fn onion_target(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let mut t = addr;
+    if addr.ip().is_unspecified() {
+        t.set_ip(if addr.is_ipv4() {
+            Ipv4Addr::LOCALHOST.into()
+        } else {
+            Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    t
 }
 
 #[derive(Subcommand, Debug)]
@@ -347,11 +375,17 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::CheckConfig { flags } => {
+        Cmd::CheckConfig { print, flags } => {
             let flags = top.then(flags);
             let c = config::load(&flags.sources(), flags.overrides()?)?;
-            print!("{}", c.to_redacted_toml());
-            eprintln!("configuration is valid");
+            match print {
+                None => {
+                    print!("{}", c.to_redacted_toml());
+                    eprintln!("configuration is valid");
+                }
+                Some(Print::ListenAddress) => println!("{}", c.web.listen_address),
+                Some(Print::OnionTarget) => println!("{}", onion_target(c.web.listen_address)),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { flags } => {
@@ -368,13 +402,16 @@ fn serve(c: securedrop_tor_exporter::Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let addr = c.web.listen_address;
-        let listener = match socket_from_systemd(addr)? {
+        let listener = match socket_from_systemd(&c.web)? {
             Some(l) => tokio::net::TcpListener::from_std(l)?,
-            None => tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?,
+            None => {
+                let addr = c.web.listen_address;
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?
+            }
         };
+        let addr = listener.local_addr()?;
         tracing::info!(%addr, control = %c.tor.control_address, "serving /metrics");
         securedrop_tor_exporter::run(listener, c, shutdown_signal()).await?;
         tracing::info!("stopped");
@@ -384,13 +421,16 @@ fn serve(c: securedrop_tor_exporter::Config) -> anyhow::Result<()> {
 
 /// The listening socket systemd holds for us (socket activation), if it passed one.
 ///
-/// With a `.socket` unit, systemd keeps the port bound while the exporter restarts or is down,
-/// so no other local account can bind it in between and serve forged metrics through the
-/// onion service, which points at `web.listen_address`. That is also why the socket must be
-/// on exactly that address.
-fn socket_from_systemd(
-    expected: std::net::SocketAddr,
-) -> anyhow::Result<Option<std::net::TcpListener>> {
+/// With the package's `.socket` unit, systemd keeps the port bound while the exporter restarts
+/// or is down, so no other local account can bind it in between and serve forged metrics
+/// through the onion service. The package keeps the socket and the onion service's target on
+/// the same address (postinst, from `check-config --print`), so the passed socket is where tor
+/// connects: when `web.listen_address` says otherwise (edited, not yet applied with
+/// `dpkg-reconfigure`), the exporter still serves on the passed socket and warns, naming both.
+/// Refusing would take the metrics down and, through systemd's start limits, could fail the
+/// socket unit and free the port. A socket outside loopback is refused unless
+/// `web.allow_non_loopback` allows it, as for `web.listen_address`.
+fn socket_from_systemd(web: &config::WebConfig) -> anyhow::Result<Option<std::net::TcpListener>> {
     use std::os::fd::FromRawFd as _;
     let fds: Vec<_> = sd_notify::listen_fds()
         .context("reading LISTEN_FDS")?
@@ -409,9 +449,15 @@ fn socket_from_systemd(
     let local = listener
         .local_addr()
         .context("the socket systemd passed is not a TCP socket")?;
-    if local != expected {
+    if !web.allow_non_loopback && !local.ip().is_loopback() {
         anyhow::bail!(
-            "systemd passed a socket on {local}, but web.listen_address is {expected}; the onion service points at web.listen_address, so set ListenStream={expected} in the .socket unit"
+            "systemd passed a socket on {local}, outside loopback; set web.allow_non_loopback = true to serve there"
+        );
+    }
+    let configured = web.listen_address;
+    if local != configured {
+        tracing::warn!(
+            "systemd passed a socket on {local}, but web.listen_address is {configured}: serving on {local}, where the package points the onion service; run `dpkg-reconfigure securedrop-tor-exporter` to move the socket and the onion service to {configured}"
         );
     }
     listener.set_nonblocking(true)?;

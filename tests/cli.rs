@@ -448,17 +448,13 @@ fn client_key_help_lists_only_its_own_flags() {
     );
 }
 
-/// Socket activation (what a `.socket` unit does): the exporter serves on the socket it is
-/// handed, and refuses one on another address than `web.listen_address` (where the onion
-/// service points). Uses systemd's own `systemd-socket-activate`; skipped without it.
+/// Socket activation (what the package's `.socket` unit does): the exporter serves on the
+/// socket it is handed, also when `web.listen_address` names another address (the package points
+/// the onion service at the socket; a changed address waits for `dpkg-reconfigure`), and then
+/// warns naming both. Uses systemd's own `systemd-socket-activate`; skipped without it.
 #[test]
-fn serves_on_the_socket_systemd_passes_and_refuses_a_mismatched_one() {
-    let Some(activate) = [
-        "/usr/bin/systemd-socket-activate",
-        "/lib/systemd/systemd-socket-activate",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists()) else {
+fn serves_on_the_socket_systemd_passes_and_warns_when_the_config_names_another() {
+    let Some(activate) = socket_activate() else {
         eprintln!("skipped: systemd-socket-activate is not installed");
         return;
     };
@@ -466,8 +462,10 @@ fn serves_on_the_socket_systemd_passes_and_refuses_a_mismatched_one() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let run = |socket_port: u16, listen_port: u16| {
-        Command::new(activate)
+    // Serves one GET /metrics on SOCKET_PORT with web.listen_address on LISTEN_PORT; the body
+    // and the exporter's log.
+    let scrape = |socket_port: u16, listen_port: u16| {
+        let mut child = Command::new(&activate)
             .args(["-l", &format!("127.0.0.1:{socket_port}"), BIN, "serve"])
             .args(["--config.dir", &empty_config_dir()])
             .args(["--web.listen-address", &format!("127.0.0.1:{listen_port}")])
@@ -477,46 +475,166 @@ fn serves_on_the_socket_systemd_passes_and_refuses_a_mismatched_one() {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap()
-    };
-    // systemd-socket-activate binds at once and starts the program at the first connection.
-    let connect = |port: u16| {
-        poll::wait_for(
+            .unwrap();
+        // systemd-socket-activate binds at once and starts the program at the first connection.
+        let s = poll::wait_for(
             "a connection",
             Duration::from_secs(10),
             Duration::from_millis(20),
-            || std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string()),
+            || std::net::TcpStream::connect(("127.0.0.1", socket_port)).map_err(|e| e.to_string()),
         )
-        .unwrap_or_else(|e| panic!("cannot connect: {}", e.last))
+        .unwrap_or_else(|e| panic!("cannot connect: {}", e.last));
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let r = http::get_on(s, "x", "/metrics", &[]);
+        let _ = process::stop(&mut child, Duration::from_secs(10));
+        let mut log = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+        let r = r.unwrap_or_else(|e| panic!("no answer: {e}\n{log}"));
+        (r, log)
     };
+    let served = |r: &http::Response, log: &str| {
+        assert!(
+            r.status == 200 && r.body.contains("tor_exporter_build_info"),
+            "{r:?}\n{log}"
+        );
+    };
+
     let port = free_port();
-    let mut child = run(port, port);
-    let s = connect(port);
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let r = http::get_on(s, "x", "/metrics", &[]);
-    let _ = process::send_signal(child.id(), process::SIGTERM);
-    let _ = child.wait();
-    assert!(
-        r.as_ref()
-            .is_ok_and(|r| r.status == 200 && r.body.contains("tor_exporter_build_info")),
-        "{r:?}"
-    );
+    let (r, log) = scrape(port, port);
+    served(&r, &log);
+    assert!(log.contains("socket activation"), "{log}");
+    assert!(!log.contains("systemd passed"), "{log}");
 
     let (socket_port, listen_port) = (free_port(), free_port());
-    let mut child = run(socket_port, listen_port);
-    let _s = connect(socket_port);
-    let Some(status) = process::wait_exit(&mut child, Duration::from_secs(10)) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the exporter kept a socket on the wrong address");
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(!status.success());
+    let (r, log) = scrape(socket_port, listen_port);
+    served(&r, &log);
     assert!(
-        err.contains(&format!(
-            "systemd passed a socket on 127.0.0.1:{socket_port}, but web.listen_address is 127.0.0.1:{listen_port}"
-        )),
-        "{err}"
+        log.contains(&format!(
+            "systemd passed a socket on 127.0.0.1:{socket_port}, but web.listen_address is 127.0.0.1:{listen_port}: serving on 127.0.0.1:{socket_port}"
+        )) && log.contains("WARN")
+            && log.contains("dpkg-reconfigure securedrop-tor-exporter"),
+        "{log}"
     );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", listen_port)).is_err(),
+        "the exporter must not also bind web.listen_address"
+    );
+}
+
+fn socket_activate() -> Option<String> {
+    [
+        "/usr/bin/systemd-socket-activate",
+        "/lib/systemd/systemd-socket-activate",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .map(str::to_owned)
+}
+
+/// A passed socket outside loopback is refused as `web.listen_address` would be, unless
+/// `web.allow_non_loopback` allows it. The wildcard socket is bound in a network namespace of the
+/// test's own (`unshare -n`, only `lo`); skipped where that cannot be made (not root, no `ip`).
+#[test]
+fn refuses_a_passed_socket_outside_loopback_unless_allowed() {
+    let Some(activate) = socket_activate() else {
+        eprintln!("skipped: systemd-socket-activate is not installed");
+        return;
+    };
+    if !Command::new("unshare")
+        .args(["-n", "ip", "link", "set", "lo", "up"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: cannot make a network namespace (unshare -n, ip)");
+        return;
+    }
+    // In the namespace: the socket on 0.0.0.0:9747, one connection (bounded retries while
+    // systemd-socket-activate binds) to start the exporter, then the exporter's own exit status
+    // (`timeout` ends one that keeps serving).
+    let script = r#"ip link set lo up || exit 90
+timeout 5 "$0" -l 0.0.0.0:9747 "$@" &
+pid=$!
+for _ in $(seq 200); do
+    if (exec 3<>/dev/tcp/127.0.0.1/9747) 2>/dev/null; then break; fi
+    sleep 0.05
+done
+wait "$pid""#;
+    let run = |extra: &[&str]| {
+        let out = Command::new("timeout")
+            .args([
+                "20", "unshare", "-n", "bash", "-c", script, &activate, BIN, "serve",
+            ])
+            .args(["--config.dir", &empty_config_dir()])
+            .args(["--tor.control-address", "unix:/nonexistent/control"])
+            .args(["--log.target", "stderr"])
+            .args(extra)
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, log) = run(&[]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("systemd passed a socket on 0.0.0.0:9747, outside loopback"),
+        "{log}"
+    );
+    // Allowed: it serves there until `timeout` stops it (124), warning that the configured
+    // address (the default) is another.
+    let (code, log) = run(&["--web.allow-non-loopback"]);
+    assert_eq!(code, Some(124), "{log}");
+    assert!(log.contains("using the socket systemd holds"), "{log}");
+    assert!(
+        log.contains("on 0.0.0.0:9747, but web.listen_address is 127.0.0.1:9747"),
+        "{log}"
+    );
+}
+
+/// `check-config --print`: the one value the package asks for, alone on standard output.
+#[test]
+fn check_config_prints_listen_address_and_onion_target() {
+    let print = |listen: Option<&str>, what: &str| {
+        let mut c = exporter();
+        c.arg("check-config").args(["--print", what]);
+        if let Some(l) = listen {
+            c.args(["--web.listen-address", l, "--web.allow-non-loopback"]);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // (listen address, where the socket listens, where tor connects)
+    let cases = [
+        (None, "127.0.0.1:9747", "127.0.0.1:9747"),
+        (Some("127.0.0.1:9748"), "127.0.0.1:9748", "127.0.0.1:9748"),
+        (Some("0.0.0.0:9748"), "0.0.0.0:9748", "127.0.0.1:9748"),
+        (Some("[::1]:9749"), "[::1]:9749", "[::1]:9749"),
+        (Some("[::]:9750"), "[::]:9750", "[::1]:9750"),
+        (Some("192.0.2.7:9751"), "192.0.2.7:9751", "192.0.2.7:9751"),
+    ];
+    for (listen, socket, target) in cases {
+        assert_eq!(
+            print(listen, "listen-address"),
+            format!("{socket}\n"),
+            "{listen:?}"
+        );
+        assert_eq!(
+            print(listen, "onion-target"),
+            format!("{target}\n"),
+            "{listen:?}"
+        );
+    }
+    // A configuration that does not load prints nothing and fails.
+    let out = exporter()
+        .args(["check-config", "--print", "onion-target"])
+        .args(["--web.listen-address", "0.0.0.0:9747"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "{out:?}");
 }

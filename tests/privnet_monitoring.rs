@@ -18,16 +18,16 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use securedrop_tor_exporter::{Config, ControlAddress, run};
+use securedrop_tor_exporter::{Config, ControlAddress};
+use support::exporter::ExporterThread;
+use support::privnet::counting_proxy::CountingProxy;
+use support::privnet::ns_process::NsProcess;
 use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
+use support::process::run_ok;
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
 const PYTHON: &str = "/usr/bin/python3";
@@ -54,51 +54,6 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// An exporter on its own thread and runtime (the harness blocks).
-struct Exporter {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Exporter {
-    fn start(listener: TcpListener, config: Config) -> Exporter {
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                run(listener, config, async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        Exporter {
-            port,
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn config(node: &privnet::Node) -> Config {
     let mut c = Config::default();
     c.tor.control_address = ControlAddress::Unix(node.control_socket.clone());
@@ -106,141 +61,6 @@ fn config(node: &privnet::Node) -> Config {
     c.tor.refresh_interval = Duration::from_secs(1);
     c.tor.max_backoff = Duration::from_secs(2);
     c
-}
-
-/// A TCP relay between the metrics onion service's target port and the exporter that counts the
-/// connections tor opens to it (one per stream from the Prometheus side) and the scrapes
-/// (`GET /metrics` request lines) that pass.
-struct CountingProxy {
-    accepted: Arc<AtomicUsize>,
-    scrapes: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl CountingProxy {
-    /// `listener` and the thread live in the namespace (threads inherit their creator's).
-    fn start(net: &PrivNet, listener: TcpListener, upstream: u16) -> CountingProxy {
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let scrapes = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (a, s, st) = (accepted.clone(), scrapes.clone(), stop.clone());
-        let thread = net
-            .in_netns(move || {
-                std::thread::spawn(move || {
-                    listener.set_nonblocking(true).unwrap();
-                    while !st.load(Ordering::Relaxed) {
-                        match listener.accept() {
-                            Ok((client, _)) => {
-                                a.fetch_add(1, Ordering::Relaxed);
-                                let s = s.clone();
-                                std::thread::spawn(move || relay(client, upstream, &s));
-                            }
-                            // Nothing to accept: look at the stop flag again shortly.
-                            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                        }
-                    }
-                })
-            })
-            .expect("proxy thread in the namespace");
-        CountingProxy {
-            accepted,
-            scrapes,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for CountingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn relay(client: TcpStream, upstream: u16, scrapes: &AtomicUsize) {
-    let _ = client.set_nonblocking(false);
-    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-        return;
-    };
-    let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    let back = std::thread::spawn(move || {
-        let (mut s_in, mut c_out) = (server, client);
-        let _ = std::io::copy(&mut s_in, &mut c_out);
-        let _ = c_out.shutdown(std::net::Shutdown::Both);
-    });
-    let mut buf = [0u8; 8192];
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        match c_in.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                tail.extend_from_slice(&buf[..n]);
-                let needle = b"GET /metrics";
-                let found = tail.windows(needle.len()).filter(|w| w == needle).count();
-                scrapes.fetch_add(found, Ordering::Relaxed);
-                let keep = tail.len().min(needle.len() - 1);
-                tail.drain(..tail.len() - keep);
-                if s_out.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = s_out.shutdown(std::net::Shutdown::Both);
-    let _ = back.join();
-}
-
-/// A child process inside the namespace, stopped (SIGTERM, then SIGKILL) when dropped; its
-/// output goes to `log`.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(
-        net: &PrivNet,
-        name: &'static str,
-        program: &str,
-        args: &[String],
-        log: PathBuf,
-    ) -> Proc {
-        let out = std::fs::File::create(&log).unwrap();
-        let child = net
-            .netns()
-            .command(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name} ({program}): {e}"));
-        Proc { name, child, log }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(3000);
-        format!("--- {} log (tail) ---\n{}", self.name, &text[start..])
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // nsenter passes SIGTERM on to the program and exits with it.
-        let _ = support::process::send_signal(self.child.id(), support::process::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let grace = deadline.saturating_duration_since(Instant::now());
-        if support::process::wait_exit(&mut self.child, grace).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// Runs monitoring/e2e.py inside the namespace; returns (success, output).
@@ -281,16 +101,6 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
-}
-
-fn run_ok(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -362,14 +172,14 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     for s in net.services() {
         c.onion_services.0.insert(s.role.clone(), s.onion.clone());
     }
-    let server_exporter = Exporter::start(net.bind(0).unwrap(), c);
+    let server_exporter = ExporterThread::start_on(net.bind(0).unwrap(), c);
     let proxy = CountingProxy::start(
         &net,
         net.bind_service("metrics").unwrap(),
-        server_exporter.port,
+        server_exporter.port(),
     );
     // --- The monitoring host: an exporter for its own tor client, on loopback.
-    let monitor_exporter = Exporter::start(net.bind(0).unwrap(), config(net.client()));
+    let monitor_exporter = ExporterThread::start_on(net.bind(0).unwrap(), config(net.client()));
 
     // The first uploads happened before the exporter came: a restart makes tor upload again.
     net.restart_node("onion", Duration::from_secs(120))
@@ -407,7 +217,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     let ports = net.netns().free_ports(3).unwrap();
     let (hook_port, am_port, prom_port) = (ports[0], ports[1], ports[2]);
     let hook_out = t.join("webhook.jsonl");
-    let _hook = Proc::spawn(
+    let _hook = NsProcess::spawn(
         &net,
         "webhook",
         PYTHON,
@@ -447,7 +257,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
              tor_monitoring_rules_dir: {}\n",
             net.service("metrics").onion,
             net.socks_port(),
-            monitor_exporter.port,
+            monitor_exporter.port(),
             scaled.join("rules").display(),
         ),
     )
@@ -520,7 +330,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         })
         .collect();
 
-    let am = Proc::spawn(
+    let am = NsProcess::spawn(
         &net,
         "alertmanager",
         "prometheus-alertmanager",
@@ -535,11 +345,8 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         ],
         t.join("alertmanager.log"),
     );
-    let before_prometheus = (
-        proxy.accepted.load(Ordering::Relaxed),
-        proxy.scrapes.load(Ordering::Relaxed),
-    );
-    let prom = Proc::spawn(
+    let before_prometheus = proxy.counts();
+    let prom = NsProcess::spawn(
         &net,
         "prometheus",
         "prometheus",
@@ -573,15 +380,12 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     assert!(ok, "{out}\n{}", diag(&mut net));
 
     // --- Connections: over at least 10 scrapes through the onion, one TCP connection.
-    let (c0, s0) = (
-        proxy.accepted.load(Ordering::Relaxed),
-        proxy.scrapes.load(Ordering::Relaxed),
-    );
+    let (c0, s0) = proxy.counts();
     wait_for(
         "10 more scrapes through the onion",
         Duration::from_secs(120),
         || {
-            let s = proxy.scrapes.load(Ordering::Relaxed) - s0;
+            let s = proxy.counts().1 - s0;
             if s >= 10 {
                 Ok(())
             } else {
@@ -590,10 +394,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         },
     )
     .unwrap();
-    let (c1, s1) = (
-        proxy.accepted.load(Ordering::Relaxed),
-        proxy.scrapes.load(Ordering::Relaxed),
-    );
+    let (c1, s1) = proxy.counts();
     eprintln!(
         "connections: Prometheus opened {} for its {} scrapes so far; {} new over the last {} scrapes",
         c1 - before_prometheus.0,

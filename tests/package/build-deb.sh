@@ -47,6 +47,21 @@ if [ -n "$NEW_VERSION" ]; then
 fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$OUT/cargo-target}
+# cargo judges the crate's own sources by mtime only, and every tree is built in the same folder:
+# a tree whose files are older than the last build in this cargo target (another checkout, built
+# after these files were last edited) would be taken as built, and the .deb would hold that other
+# tree's binary. So when what cargo reads (Cargo.toml, Cargo.lock, src/, build.rs, .cargo/)
+# differs from what was last built here, the tree's files get a fresh mtime (the .deb's file times
+# come from SOURCE_DATE_EPOCH, so it stays reproducible).
+mkdir -p "$CARGO_TARGET_DIR"
+inputs=()
+for p in Cargo.toml Cargo.lock src build.rs .cargo; do [ ! -e "$SRC/$p" ] || inputs+=("$p"); done
+tree_key=$(cd "$SRC" && find "${inputs[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum |
+    sha256sum | cut -c1-16)
+if [ "$(cat "$CARGO_TARGET_DIR/.sdte-tree" 2>/dev/null)" != "$tree_key" ]; then
+    rm -f "$CARGO_TARGET_DIR/.sdte-tree"
+    find "$SRC" -type f -exec touch {} +
+fi
 cd "$SRC"
 if ! dpkg-buildpackage -us -uc -b >"$OUT/build.log" 2>&1; then
     tail -n 40 "$OUT/build.log" >&2
@@ -54,4 +69,5 @@ if ! dpkg-buildpackage -us -uc -b >"$OUT/build.log" 2>&1; then
     exit 1
 fi
 mv "$OUT"/src/*.deb "$OUT"/src/*.changes "$OUT"/src/*.buildinfo "$OUT"/
+printf '%s\n' "$tree_key" >"$CARGO_TARGET_DIR/.sdte-tree"
 ls "$OUT"/*.deb

@@ -22,6 +22,8 @@ export SDTE_CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 PKG=securedrop-tor-exporter
 UPGRADE_VERSION_SUFFIX=+pkgtest1
 T0=$SECONDS
+# shellcheck source=tests/package/socket.sh
+. "$HERE/socket.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (dpkg-buildpackage, debootstrap, nspawn)" >&2; exit 1; }
 
@@ -129,12 +131,14 @@ check "unit: WatchdogSec=30" unit_has 'WatchdogSec=30'
 check "unit: DynamicUser=yes" unit_has 'DynamicUser=yes'
 check "unit: SupplementaryGroups=debian-tor" unit_has 'SupplementaryGroups=debian-tor'
 check "unit: After=tor@default.service" grep -Eq '^After=.*tor@default\.service' "$UNIT"
-check "unit: no Requires=/BindsTo=/Requisite=" bash -c "! grep -Eq '^(Requires|BindsTo|Requisite)=' '$UNIT'"
+check "unit: no Requires=/BindsTo=/Requisite= but its own socket" \
+    bash -c "! grep -E '^(Requires|BindsTo|Requisite)=' '$UNIT' | grep -vqx 'Requires=$PKG.socket'"
 check "unit: no PrivateUsers=yes" bash -c "! grep -Eq '^PrivateUsers=(yes|true|1|self|identity)' '$UNIT'"
 check "unit: ExecStart runs serve" unit_has "ExecStart=/usr/bin/$PKG serve"
 check "unit: confined by its AppArmor profile where there is one" unit_has "AppArmorProfile=-$PKG"
 check "unit: every directive is one systemd 252 (bookworm) documents, for noble's 255 too" \
     detail python3 "$HERE/unit_directives.py" "$UNIT"
+socket_static_checks
 check "man page: groff has no warnings" bash -c "out=\$(LC_ALL=C.UTF-8 man --warnings -E UTF-8 -l -Tutf8 -Z '$REPO/debian/$PKG.1' 2>&1 >/dev/null); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
 
 # --- builds ------------------------------------------------------------------------------------
@@ -247,6 +251,7 @@ check "the profile allows every path the exporter opens (strace against a throw-
 dpkg-deb -e "$DEB" "$WORK/control"
 check "postinst loads the profile where AppArmor is enabled (dh_apparmor)" \
     grep -q "apparmor_parser -r -T -W \"\$APP_PROFILE\"" "$WORK/control/postinst"
+socket_deb_checks
 
 # --- man page against --help --------------------------------------------------------------------
 section "man page covers every flag"
@@ -388,6 +393,7 @@ check "check-config does not print the onion address" lacks "${onion%.onion}" "$
 check "the exporter's journal has no onion address" lacks "${onion%.onion}" "$(cx journalctl -q -u $PKG --no-pager 2>&1)"
 check "systemd-analyze security (live) <= 1.5" quiet cx systemd-analyze security --threshold=15 $PKG.service --no-pager
 dpkg_files=$(cx dpkg -L $PKG)
+socket_squat_checks
 
 section "reinstall the same version"
 before=$(snapshot)
@@ -496,10 +502,13 @@ eq "drop-in follows the exporter's listen address" "HiddenServicePort 80 127.0.0
 check "tor runs the new target" contains "HiddenServicePort=80 127.0.0.1:9748" "$(tor_hs_conf)"
 eq "tor reloaded, not restarted, for the new port" "$pid_before" "$(tor_pid)"
 check "/metrics on 9748 shows tor_up 1" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -n curl -fsS --max-time 5 http://127.0.0.1:9748/metrics 2>/dev/null | grep -qx 'tor_up 1'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
+socket_moved_checks
 cx rm -f /etc/$PKG/config.d/60-pkgtest-port.toml
 cx dpkg-reconfigure $PKG >"$WORK/port2.log" 2>&1 || nok "dpkg-reconfigure back to the default port"
 eq "drop-in back on 9747" "HiddenServicePort 80 127.0.0.1:9747" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
 check "/metrics back on 9747" wait_tor_up
+socket_back_checks
+socket_held_port_checks
 
 # The maintainer scripts against a hostile tor account, a full disk, a symlinked torrc (issue 11);
 # each section leaves the package configured as it found it.
@@ -556,9 +565,12 @@ check "tor no longer runs the onion service" lacks "HiddenServiceDir=$HS" "$(tor
 check "tor --verify-config as debian-tor clean after remove" verify_as_tor
 eq "keys and clients kept on remove" "$before_keys" "$(cx sh -c "sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/authorized_clients/*.auth $KEY" 2>&1)"
 check "exporter stopped" test "$(unit_state $PKG inactive)" != active
+check "socket stopped (the port is given back)" test "$(unit_state "$SOCKET" inactive)" != active
 check "remove is quiet (no messages from the package)" lacks "$PKG:" "$(cat "$WORK/remove.log")"
 
 section "purge"
+# as postinst leaves it for a listen address other than the default
+cx install -D -m 0644 /dev/stdin "$SOCKET_DROPIN" <<<"[Socket]"
 if cx dpkg -P $PKG >"$WORK/purge.log" 2>&1; then ok "dpkg -P"; else nok "dpkg -P"; sed 's/^/#   /' "$WORK/purge.log"; fi
 left=
 while IFS= read -r p; do
@@ -566,7 +578,8 @@ while IFS= read -r p; do
     if cx test -e "$p" && ! cx test -d "$p"; then left="$left $p"; fi
 done <<<"$dpkg_files"
 for p in /etc/$PKG /usr/share/doc/$PKG $HS /var/lib/$PKG /etc/tor/torrc.d $DROPIN \
-    /etc/systemd/system/multi-user.target.wants/$PKG.service; do
+    /etc/systemd/system/multi-user.target.wants/$PKG.service \
+    /etc/systemd/system/sockets.target.wants/$SOCKET "$SOCKET_DROPIN_DIR"; do
     if cx test -e "$p"; then left="$left $p"; fi
 done
 eq "nothing of ours left (dpkg -L files, dirs, onion dir, keys, enablement)" "" "$left"

@@ -7,7 +7,8 @@ among those systemd dropped up to 255; a directive that only newer systemd knows
 here as missing (and 252 would ignore it with a warning). Also: no directive appears in a section
 it does not belong to (systemd ignores those too).
 
-Usage: unit_directives.py UNIT   exit 1 when a directive is unknown or misplaced.
+Usage: unit_directives.py UNIT   exit 1 when a directive is unknown or misplaced. A UNIT named
+*.socket has its own directives in [Socket], any other in [Service].
 """
 
 import re
@@ -26,6 +27,7 @@ known = set(re.findall(r"^\s+([A-Z][A-Za-z0-9]+)=\s*$", text, re.M))
 if len(known) < 500:
     sys.exit(f"systemd.directives(7) lists only {len(known)} directives: cannot check")
 
+own = "Socket" if sys.argv[1].endswith(".socket") else "Service"
 bad = 0
 section = None
 for n, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
@@ -37,7 +39,7 @@ for n, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
         section = m.group(1)
         continue
     key = line.split("=", 1)[0]
-    where = "Unit" if key in UNIT_KEYS else "Install" if key in INSTALL_KEYS else "Service"
+    where = "Unit" if key in UNIT_KEYS else "Install" if key in INSTALL_KEYS else own
     if key not in known:
         print(f"line {n}: {key}= is not a directive systemd documents here")
         bad += 1

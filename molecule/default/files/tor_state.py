@@ -145,6 +145,7 @@ def main():
     state = {
         "tor": unit("tor@default.service"),
         "exporter": unit("securedrop-tor-exporter.service"),
+        "exporter_socket": unit("securedrop-tor-exporter.socket"),
         "package": pkg if pkg_rc == 0 else "not-installed",
         "hostnames": hostnames,
         "metrics_dir": file_info(METRICS_DIR),

@@ -23,6 +23,8 @@ def onion(state):
 def test_package_and_units(state):
     assert state["package"] == "installed"
     assert state["exporter"]["active"] == "active"
+    # systemd holds the exporter's port (the package's socket unit), so no other account can take it
+    assert state["exporter_socket"]["active"] == "active"
     assert state["tor"]["active"] == "active"
 
 

@@ -1,0 +1,183 @@
+# shellcheck shell=bash
+# Sourced by run.sh: the socket unit, with which systemd holds the exporter's port so that no
+# other local account can bind it while the exporter is down and serve forged metrics through
+# the onion service (issue 11, item 7). Uses run.sh's helpers (check, eq, cx, unit_state, ...)
+# and variables (PKG, REPO, HERE, WORK, L).
+
+SOCKET=$PKG.socket
+SOCKET_DROPIN_DIR=/etc/systemd/system/$SOCKET.d
+SOCKET_DROPIN=$SOCKET_DROPIN_DIR/listen.conf
+
+# The unit files, before any build.
+socket_static_checks() {
+    local sock=$REPO/debian/$SOCKET unit=$REPO/debian/$PKG.service
+    check "socket unit: every directive is one systemd 252 documents, in its section" \
+        detail python3 "$HERE/unit_directives.py" "$sock"
+    eq "socket unit: one ListenStream=, 127.0.0.1:9747" "ListenStream=127.0.0.1:9747" \
+        "$(grep '^ListenStream=' "$sock" | paste -sd'|')"
+    check "socket unit: no Accept=yes (one exporter takes the listening socket)" \
+        bash -c "! grep -Eq '^Accept=(yes|true|1)' '$sock'"
+    check "socket unit: wanted by sockets.target" grep -qx 'WantedBy=sockets.target' "$sock"
+    check "unit: Requires= and After= its socket" \
+        bash -c "grep -qx 'Requires=$SOCKET' '$unit' && grep -qx 'After=$SOCKET' '$unit'"
+}
+
+# The .deb, extracted to $X; $BIN is its binary, $WORK/control its maintainer scripts.
+socket_deb_checks() {
+    local listen default postinst_default
+    check ".deb ships /lib/systemd/system/$SOCKET" test -f "$X/lib/systemd/system/$SOCKET"
+    listen=$(sed -n 's/^ListenStream=\(..*\)$/\1/p' "$X/lib/systemd/system/$SOCKET")
+    : >"$WORK/socket-empty.toml"
+    mkdir -p "$WORK/socket-empty.d"
+    default=$(env -i "$BIN" check-config --config "$WORK/socket-empty.toml" \
+        --config.dir "$WORK/socket-empty.d" --print listen-address 2>&1 || true)
+    postinst_default=$(sed -n 's/^DEFAULT_TARGET=//p' "$REPO/debian/postinst")
+    eq "one default address: the socket unit's, the binary's web.listen_address, postinst's" \
+        "$default|$default" "$listen|$postinst_default"
+    check "postinst enables the socket (dh_installsystemd)" \
+        grep -qF "deb-systemd-helper enable '$SOCKET'" "$WORK/control/postinst"
+    check "postinst starts the socket" grep -qF "deb-systemd-invoke start '$SOCKET'" "$WORK/control/postinst"
+    # a restart would close the port and open it again: for that moment anyone could bind it
+    check "postinst never restarts the socket on upgrade" \
+        bash -c "! grep -E 'deb-systemd-invoke .*(restart|\\\$_dh_action).*$SOCKET' '$WORK/control/postinst'"
+}
+
+# squat HOST PORT: `nobody` tries to bind the port (tests/package/squat.py); its status. The tries
+# go to $WORK/squat.log, shown when the caller's check fails.
+squat() {
+    cx runuser -u nobody -- python3 -c "$(cat "$HERE/squat.py")" "$1" "$2" >"$WORK/squat.log" 2>&1
+}
+squat_refused() {
+    squat "$@" && return 0
+    sed 's/^/#   /' "$WORK/squat.log"
+    return 1
+}
+socket_listen() { cx systemctl show -p Listen --value "$SOCKET"; }
+# the journal of the exporter's current run, with its fields (the addresses are fields)
+exporter_run_log() {
+    cx journalctl -q -o verbose -u "$PKG" --no-pager \
+        "_SYSTEMD_INVOCATION_ID=$(cx systemctl show -p InvocationID --value "$PKG")" 2>&1
+}
+# real_metrics PORT: /metrics on PORT answers within 30 s, as the exporter does (tor_up and its
+# build info)
+real_metrics() {
+    local deadline=$((SECONDS + 30)) body
+    while :; do
+        body=$(nsenter -t "$L" -n curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null || true)
+        if grep -qE '^tor_up [01]$' <<<"$body" && grep -q '^tor_exporter_build_info{' <<<"$body"; then
+            return 0
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+serves_on() {
+    local log
+    log=$(exporter_run_log)
+    contains "using the socket systemd holds" "$log" && contains "=$1" "$log" &&
+        lacks "systemd passed a socket on" "$log"
+}
+socket_verify() {
+    local out
+    out=$(cx systemd-analyze verify --man=no "/lib/systemd/system/$SOCKET" "/lib/systemd/system/$PKG.service" 2>&1) ||
+        { printf '%s\n' "$out" | sed 's/^/#   /'; return 1; }
+    [ -z "$out" ] || { printf '%s\n' "$out" | sed 's/^/#   /'; return 1; }
+}
+
+# Right after the first install.
+socket_squat_checks() {
+    local rc
+    section "port squatting: systemd holds the exporter's port"
+    eq "socket unit active" active "$(unit_state "$SOCKET" active)"
+    eq "socket unit enabled" enabled "$(cx systemctl is-enabled "$SOCKET" 2>&1)"
+    eq "socket listens on 127.0.0.1:9747" "127.0.0.1:9747 (Stream)" "$(socket_listen)"
+    check "the exporter serves on the socket systemd passes" \
+        contains "using the socket systemd holds (socket activation)" "$(exporter_run_log)"
+    check "systemd-analyze verify: socket and service units clean" socket_verify
+    cx systemctl stop "$PKG.service" 2>/dev/null
+    eq "exporter stopped" inactive "$(unit_state "$PKG.service" inactive)"
+    eq "the socket stays with the exporter stopped" active "$(unit_state "$SOCKET" active)"
+    check "nobody cannot bind 127.0.0.1:9747 or 0.0.0.0:9747 (EADDRINUSE, also with SO_REUSEADDR/SO_REUSEPORT)" \
+        squat_refused 127.0.0.1 9747
+    check "a connection starts the exporter: /metrics answers as the exporter (tor_up, build info)" \
+        real_metrics 9747
+    eq "exporter active again (socket activation)" active "$(unit_state "$PKG.service" active)"
+    check "  ... on the socket systemd passes" \
+        contains "using the socket systemd holds (socket activation)" "$(exporter_run_log)"
+    # control: with nothing holding the port, the same account takes it (what the socket prevents)
+    cx systemctl stop "$SOCKET"
+    eq "control: stopping the socket stops the exporter too (Requires=)" inactive "$(unit_state "$PKG.service" inactive)"
+    rc=0
+    squat 127.0.0.1 9747 || rc=$?
+    eq "control: with the socket stopped, nobody binds 127.0.0.1:9747 (so the check above can fail)" 1 "$rc"
+    cx systemctl start "$SOCKET" "$PKG.service"
+    eq "socket and exporter started again" "active active" \
+        "$(unit_state "$SOCKET" active) $(unit_state "$PKG.service" active)"
+    check "/metrics shows tor_up 1 again" wait_tor_up
+}
+
+# After the move to 127.0.0.1:9748 (config.d and dpkg-reconfigure).
+socket_moved_checks() {
+    eq "socket drop-in: ListenStream= reset, then 127.0.0.1:9748" "[Socket]|ListenStream=|ListenStream=127.0.0.1:9748" \
+        "$(cx grep -v '^#' "$SOCKET_DROPIN" 2>&1 | paste -sd'|')"
+    eq "socket drop-in mode" "644 root:root" "$(cx stat -c '%a %U:%G' "$SOCKET_DROPIN" 2>&1)"
+    eq "socket listens on 127.0.0.1:9748 only" "127.0.0.1:9748 (Stream)" "$(socket_listen)"
+    check "the exporter serves on the moved socket, with no address mismatch" serves_on 127.0.0.1:9748
+    cx systemctl stop "$PKG.service" 2>/dev/null
+    check "exporter stopped: nobody cannot bind 127.0.0.1:9748" squat_refused 127.0.0.1 9748
+    check "a connection to 9748 starts the exporter" real_metrics 9748
+    local rc=0
+    squat 127.0.0.1 9747 || rc=$?
+    eq "9747 is no longer held (the socket moved, not added)" 1 "$rc"
+}
+
+# After going back to the default address.
+socket_back_checks() {
+    check "back on the default: the socket drop-in is gone" absent "$SOCKET_DROPIN"
+    check "  ... and its folder" absent "$SOCKET_DROPIN_DIR"
+    eq "socket listens on 127.0.0.1:9747 again" "127.0.0.1:9747 (Stream)" "$(socket_listen)"
+    check "no unfinished socket move recorded" absent "/var/lib/$PKG/socket-moving"
+}
+
+# Another account already holds the new port: the run stops before the onion service goes there.
+socket_held_port_checks() {
+    local holder pid_before deadline
+    section "the new port is held by another account: nothing moves"
+    pid_before=$(tor_pid)
+    cx touch /tmp/squat-hold
+    # nobody binds 127.0.0.1:9749 until /tmp/squat-hold goes (at most 120 s)
+    cx runuser -u nobody -- python3 -c '
+import os, socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 9749))
+s.listen(1)
+open("/tmp/squat-held", "w").close()
+end = time.monotonic() + 120
+while os.path.exists("/tmp/squat-hold") and time.monotonic() < end:
+    time.sleep(0.1)
+' &
+    holder=$!
+    deadline=$((SECONDS + 30))
+    until cx test -e /tmp/squat-held || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.1; done
+    check "nobody holds 127.0.0.1:9749" exists /tmp/squat-held
+    cx sh -c "printf '[web]\nlisten_address = \"127.0.0.1:9749\"\n' >/etc/$PKG/config.d/60-pkgtest-port.toml"
+    if cx dpkg-reconfigure "$PKG" >"$WORK/held-port.log" 2>&1; then
+        nok "dpkg-reconfigure fails when the new port is held"
+    else
+        ok "dpkg-reconfigure fails when the new port is held"
+    fi
+    check "the failure names the address" grep -qF "systemd cannot listen on 127.0.0.1:9749" "$WORK/held-port.log"
+    eq "the onion service still targets 9747" "HiddenServicePort 80 127.0.0.1:9747" "$(cx grep '^HiddenServicePort' "$DROPIN" || true)"
+    check "tor still runs the 9747 target" contains "HiddenServicePort=80 127.0.0.1:9747" "$(tor_hs_conf)"
+    eq "tor not reloaded or restarted (same MainPID)" "$pid_before" "$(tor_pid)"
+    check "no socket drop-in left" absent "$SOCKET_DROPIN"
+    eq "the socket is back on 127.0.0.1:9747, listening" "127.0.0.1:9747 (Stream) active" \
+        "$(socket_listen) $(unit_state "$SOCKET" active)"
+    eq "exporter active" active "$(unit_state "$PKG.service" active)"
+    check "/metrics on 9747 shows tor_up 1" wait_tor_up
+    cx rm -f /tmp/squat-hold "/etc/$PKG/config.d/60-pkgtest-port.toml"
+    wait "$holder" || true
+    cx rm -f /tmp/squat-held
+    if cx dpkg-reconfigure "$PKG" >"$WORK/held-port2.log" 2>&1; then ok "dpkg-reconfigure after the port is free"; else nok "dpkg-reconfigure after the port is free"; sed 's/^/#   /' "$WORK/held-port2.log"; fi
+    check "no unfinished socket move recorded" absent "/var/lib/$PKG/socket-moving"
+}
