@@ -15,7 +15,6 @@ import re
 import socket
 import stat
 import subprocess
-import tempfile
 import urllib.request
 
 METRICS_DIR = "/var/lib/tor/securedrop-tor-exporter"
@@ -25,7 +24,10 @@ TORRC = "/etc/tor/torrc"
 CONFIG_DIR = "/etc/securedrop-tor-exporter"
 ONIONS_CONFIG = CONFIG_DIR + "/config.d/40-securedrop-onions.toml"
 METRICS_URL = "http://127.0.0.1:9747/metrics"
-INCLUDE = re.compile(r"^\s*%include\s+/etc/tor/securedrop-tor-exporter\.torrc\s*(#.*)?$")
+# The package's command, as prepare.yml copied it from the .deb under test: what counts as the
+# include, a valid configuration and a v3 address is the package's to say, also while it is not
+# installed.
+SDTE = "/usr/local/sbin/sdte-securedrop-tor-exporter"
 AUTH_LINE = re.compile(r"^descriptor:x25519:([A-Z2-7]{52})$")
 
 
@@ -91,17 +93,21 @@ def control(commands):
 
 
 def verify_config_as_debian_tor():
-    with open("/usr/share/tor/tor-service-defaults-torrc", encoding="utf-8") as handle:
-        defaults = [line for line in handle if not line.startswith("User ")]
-    with tempfile.NamedTemporaryFile("w", suffix=".torrc", delete=False) as tmp:
-        tmp.writelines(defaults)
-    os.chmod(tmp.name, 0o644)
-    try:
-        rc, _ = run("runuser", "-u", "debian-tor", "--", "tor", "--verify-config",
-                    "--defaults-torrc", tmp.name, "-f", TORRC)
-    finally:
-        os.unlink(tmp.name)
-    return rc
+    """`torrc verify`: tor --verify-config as tor@default reads the torrc on reload."""
+    return run(SDTE, "torrc", "verify", TORRC)[0]
+
+
+def torrc_include_count():
+    """Lines of the torrc that make tor read the drop-in, whoever wrote them."""
+    rc, out = run(SDTE, "torrc", "has-include", "--count", TORRC)
+    return int(out) if rc in (0, 1) else f"error {rc}"
+
+
+def v3_address(text):
+    """`text` without .onion if it is a v3 onion address (the package's check), else None."""
+    proc = subprocess.run([SDTE, "check-onion-address", "--print"], input=text, capture_output=True,
+                          text=True, timeout=60, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def metrics():
@@ -151,14 +157,15 @@ def main():
         "metrics_dir": file_info(METRICS_DIR),
         "authorized_clients_dir": file_info(METRICS_DIR + "/authorized_clients"),
         "authorized_clients": clients,
-        "torrc_includes": [line for line in torrc.splitlines() if INCLUDE.match(line)],
+        "torrc_include_count": torrc_include_count(),
         "torrc_role_marker": "tor_exporter Ansible role" in torrc,
         "torrc_package_marker": "Added by the securedrop-tor-exporter package" in torrc,
         "dropin": file_info(DROPIN),
         "config_dir": file_info(CONFIG_DIR),
         "onions_config": file_info(ONIONS_CONFIG),
-        "onions_config_entries": dict(re.findall(r'^(\w+)\s*=\s*"([a-z2-7]{56})(?:\.onion)?"\s*$',
-                                                 onions_config or "", re.M)),
+        "onions_config_entries": {role: v3_address(value) for role, value in
+                                  re.findall(r'^(\w+)\s*=\s*"([^"]*)"\s*$', onions_config or "", re.M)},
+        "metrics_onion_valid": v3_address(hostnames.get("securedrop-tor-exporter") or "") is not None,
         "verify_config_rc": verify_config_as_debian_tor(),
         # the exporter's own view of its configuration, config.d included (output discarded)
         "exporter_check_config_rc": (run("securedrop-tor-exporter", "check-config")[0]
