@@ -558,18 +558,21 @@ fn detected() -> confinement::Confinement {
 
 fn check_onion_address(print: bool, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use std::io::Read as _;
-    let (text, from) = match &file {
-        Some(f) => (
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
-            f.display().to_string(),
-        ),
+    // At most 4 KiB (a hostname file holds 63 bytes): a symlink to /dev/zero must not hang it.
+    let mut text = String::new();
+    let from = match &file {
+        Some(f) => {
+            std::fs::File::open(f)
+                .and_then(|h| h.take(4096).read_to_string(&mut text))
+                .with_context(|| format!("cannot read {}", f.display()))?;
+            f.display().to_string()
+        }
         None => {
-            let mut s = String::new();
             std::io::stdin()
                 .take(4096)
-                .read_to_string(&mut s)
+                .read_to_string(&mut text)
                 .context("cannot read standard input")?;
-            (s, "standard input".to_owned())
+            "standard input".to_owned()
         }
     };
     match setup::address::check(&text) {

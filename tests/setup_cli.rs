@@ -602,3 +602,18 @@ fn has_include_ours_asks_only_about_the_packages_marked_line() {
         1
     );
 }
+
+#[test]
+fn check_onion_address_reads_a_bounded_amount() {
+    // a hostname file swapped for a link to an endless file: an answer, not a hang
+    let d = Dir::new();
+    let link = d.path().join("hostname");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    let o = run_path(&["check-onion-address"], &link);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a v3 onion address"),
+        "{}",
+        stderr(&o)
+    );
+}
