@@ -18,6 +18,17 @@ use securedrop_tor_exporter::{Config, ControlAddress};
 use support::exporter::ExporterThread;
 use support::http;
 
+/// One scenario at a time: each test measures its own flood beside its own scraper, and the test
+/// harness would otherwise run all five floods at once, each timing the others' load.
+static ONE_SCENARIO_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_scenario_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    // A failed (panicked) scenario poisons the lock; the next one may still run.
+    ONE_SCENARIO_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The exporter on its own thread and runtime, as in production (one thread); tor is absent,
 /// which changes nothing for the HTTP side.
 fn exporter(header_read_timeout: Duration, idle_timeout: Duration) -> ExporterThread {
@@ -88,6 +99,7 @@ fn connect_many(addr: SocketAddr, n: usize, first_bytes: &[u8]) -> Vec<TcpStream
 
 #[test]
 fn a_thousand_idle_connections_never_delay_a_scrape() {
+    let _scenario = one_scenario_at_a_time();
     raise_fd_limit();
     let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
     let flood = connect_many(e.addr(), 1000, b"");
@@ -97,6 +109,7 @@ fn a_thousand_idle_connections_never_delay_a_scrape() {
 
 #[test]
 fn a_thousand_half_sent_requests_never_delay_a_scrape() {
+    let _scenario = one_scenario_at_a_time();
     raise_fd_limit();
     let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
     let flood = connect_many(e.addr(), 1000, b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
@@ -106,6 +119,7 @@ fn a_thousand_half_sent_requests_never_delay_a_scrape() {
 
 #[test]
 fn pipelining_clients_that_never_read_never_delay_a_scrape() {
+    let _scenario = one_scenario_at_a_time();
     raise_fd_limit();
     let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
     // Each asks for 200 responses (some 800 KB) and reads none: more than the socket buffers
@@ -118,6 +132,7 @@ fn pipelining_clients_that_never_read_never_delay_a_scrape() {
 
 #[test]
 fn slowloris_connections_never_delay_a_scrape_and_are_cut_at_the_header_timeout() {
+    let _scenario = one_scenario_at_a_time();
     raise_fd_limit();
     let e = exporter(Duration::from_secs(1), Duration::from_secs(600));
     let mut flood = connect_many(e.addr(), 300, b"GET /metrics HTTP/1.1\r\n");
@@ -151,6 +166,7 @@ fn slowloris_connections_never_delay_a_scrape_and_are_cut_at_the_header_timeout(
 /// header timeout.
 #[test]
 fn a_served_connection_may_idle_past_the_header_timeout_until_the_idle_timeout() {
+    let _scenario = one_scenario_at_a_time();
     let header = Duration::from_secs(1);
     let idle = Duration::from_secs(3);
     let e = exporter(header, idle);
