@@ -175,7 +175,9 @@ lint_ansible() {
     (cd "$REPO" && ansible-lint --offline --profile production ansible molecule 2>&1 |
         sed -E 's/^(WARNING +Directory expansion discovered .*)$/\1\n(expected: run.sh hands ansible-lint the ansible\/ and molecule\/ folders whole)/')
 }
-lint_shell() { shellcheck "$HERE/run.sh" "$HERE/default/container.sh"; }
+# From the repository's top, as scripts/shellcheck.sh runs it: the scripts' `source=` directives
+# name their libraries relative to it.
+lint_shell() { (cd "$REPO" && shellcheck -x molecule/run.sh molecule/compat.sh molecule/default/container.sh); }
 unit_tests() { (cd "$REPO" && python -m pytest -q -p no:cacheprovider molecule/tests); }
 # Molecule's own SCENARIO RECAP can show fewer "successful" actions than ran (15 actions, all
 # "Executed: Successful", recap "successful=13"): count them from its per-action lines instead,

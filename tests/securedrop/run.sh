@@ -65,7 +65,9 @@ trap cleanup EXIT
 section "tools"
 # shellcheck source=scripts/lib/apt.sh
 . "$REPO/scripts/lib/apt.sh"
-tools=(cmd:git:git cmd:gpg:gnupg2 cmd:sq-keyring-linter:sq-keyring-linter cmd:sudo:sudo
+# SecureDrop's admin/bin/validate-gpg-key.sh calls `gpg2`, which only the gnupg2 package ships (gpg,
+# already on most machines, does not): check for that command, not for gpg.
+tools=(cmd:git:git cmd:gpg2:gnupg2 cmd:sq-keyring-linter:sq-keyring-linter cmd:sudo:sudo
     cmd:yamllint:yamllint cmd:tor:tor cmd:flock:util-linux cmd:apparmor_parser:apparmor
     py:venv:python3-venv py:ensurepip:python3-venv)
 missing=$(missing_packages "${tools[@]}")
@@ -298,7 +300,9 @@ section "AppArmor: what tor must read for the product, under old and new system_
 if python3 "$REPO/tests/package/apparmor_paths.py" "$REPO" >"$WORK/apparmor.log" 2>&1; then
     ok "AppArmor: $(grep -c '^ok' "$WORK/apparmor.log") path checks hold under both rule sets"
 else
-    nok "AppArmor: $(grep '^not ok' "$WORK/apparmor.log" | head -5)"
+    # its failed checks, or where it stopped (a traceback has no "not ok" line)
+    why=$(grep '^not ok' "$WORK/apparmor.log" | head -5) || why=$(tail -n 3 "$WORK/apparmor.log")
+    nok "AppArmor: $why"
 fi
 
 section ".gitignore"
