@@ -59,7 +59,14 @@ enum Cmd {
 #[derive(Subcommand, Debug)]
 enum TorrcCmd {
     /// Print the line that makes tor read the package's drop-in.
-    IncludeLine,
+    IncludeLine {
+        /// Print the package's mark on the line before it, as add-include appends them.
+        #[arg(long)]
+        marked: bool,
+        /// Print the marked include of /etc/tor/torrc.d/ that versions up to 0.1.0 added.
+        #[arg(long, requires = "marked")]
+        old_layout: bool,
+    },
     /// Exit 0 if TORRC makes tor read the drop-in (by anyone's line), else 1.
     HasInclude {
         /// Print how many lines include the drop-in.
@@ -79,6 +86,10 @@ enum TorrcCmd {
     },
     /// Append the package's marked include line unless TORRC includes the drop-in already.
     AddInclude {
+        /// Print TORRC as it would be instead of writing it (the package's maintainer scripts
+        /// write it themselves, with their rollback).
+        #[arg(long)]
+        print: bool,
         #[arg(value_name = "TORRC", default_value = setup::TORRC)]
         torrc: PathBuf,
     },
@@ -87,6 +98,9 @@ enum TorrcCmd {
         /// Remove the marked include of /etc/tor/torrc.d/ of versions up to 0.1.0 instead.
         #[arg(long)]
         old_layout: bool,
+        /// Print TORRC as it would be instead of writing it.
+        #[arg(long)]
+        print: bool,
         #[arg(value_name = "TORRC", default_value = setup::TORRC)]
         torrc: PathBuf,
     },
@@ -494,7 +508,17 @@ fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
         }
     };
     match t {
-        TorrcCmd::IncludeLine => println!("{}", include::INCLUDE_LINE),
+        TorrcCmd::IncludeLine {
+            marked: false,
+            old_layout: _,
+        } => println!("{}", include::INCLUDE_LINE),
+        TorrcCmd::IncludeLine {
+            marked: true,
+            old_layout,
+        } => {
+            let l = layout(old_layout);
+            println!("{}\n{}", l.mark(), l.line());
+        }
         TorrcCmd::HasInclude {
             count,
             others,
@@ -517,13 +541,24 @@ fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
             }
             return Ok(answer(n > 0));
         }
-        TorrcCmd::AddInclude { torrc } => {
-            edit::edit(&torrc, include::with_include)?;
+        TorrcCmd::AddInclude { print, torrc } => {
+            if print {
+                print_changed(&torrc, include::with_include)?;
+            } else {
+                edit::edit(&torrc, include::with_include)?;
+            }
         }
-        TorrcCmd::RemoveInclude { old_layout, torrc } => {
-            edit::edit(&torrc, |text| {
-                include::without_marked(text, layout(old_layout))
-            })?;
+        TorrcCmd::RemoveInclude {
+            old_layout,
+            print,
+            torrc,
+        } => {
+            let change = |text: &[u8]| include::without_marked(text, layout(old_layout));
+            if print {
+                print_changed(&torrc, change)?;
+            } else {
+                edit::edit(&torrc, change)?;
+            }
         }
         TorrcCmd::OnionDirs { tor: f } => {
             for dir in tor::onion_dirs(detected(), &f.torrc, &f.defaults_torrc)? {
@@ -542,6 +577,22 @@ fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `torrc` as `change` would leave it to standard output, byte for byte (unchanged where
+/// `change` has nothing to do).
+fn print_changed(
+    torrc: &std::path::Path,
+    change: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let text = std::fs::read(torrc).with_context(|| format!("cannot read {}", torrc.display()))?;
+    let out = change(&text).unwrap_or(text);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&out)
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")
 }
 
 /// How tor@default is confined here, with the warning the admin needs when the check cannot

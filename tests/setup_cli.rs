@@ -10,6 +10,10 @@ use std::process::{Command, Output, Stdio};
 use securedrop_tor_exporter::control::OnionAddress;
 use securedrop_tor_exporter::setup::include::{INCLUDE_LINE, Layout};
 
+#[path = "fixtures/include_lines.rs"]
+mod include_lines;
+use include_lines::INCLUDE_LINES;
+
 const BIN: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
 
 fn run(args: &[&str]) -> Output {
@@ -541,17 +545,7 @@ fn tor_agrees_with_the_include_lines_has_include_accepts() {
     );
     let stand_in = stand_in.to_str().unwrap();
     assert_eq!(stand_in.len(), stand_in.trim().len());
-    for line in [
-        "%include /etc/tor/securedrop-tor-exporter.torrc",
-        "  %include   /etc/tor/securedrop-tor-exporter.torrc  ",
-        "\t%include\t/etc/tor/securedrop-tor-exporter.torrc",
-        "%include /etc/tor/securedrop-tor-exporter.torrc # SecureDrop's template",
-        "%include /etc/tor/securedrop-tor-exporter.torrc#x",
-        "%include \"/etc/tor/securedrop-tor-exporter.torrc\"",
-        "%include \"/etc/tor/securedrop-tor-exporter.torrc\" # quoted",
-        "# %include /etc/tor/securedrop-tor-exporter.torrc",
-        "%include /etc/tor/securedrop-tor-exporter.torrc.bak",
-    ] {
+    for &line in INCLUDE_LINES {
         let ours = includes_dropin(line.as_bytes());
         let torrc = d.write("torrc", &format!("{}\n", line.replace(DROPIN, stand_in)));
         let o = tor_run(&["torrc", "onion-dirs"], &defaults, &torrc);
@@ -616,4 +610,83 @@ fn check_onion_address_reads_a_bounded_amount() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `--print` is how the maintainer scripts get the new text (they write it themselves, with their
+/// rollback): the same bytes the in-place edit writes, on standard output, the file untouched.
+#[test]
+fn print_gives_the_edits_text_and_leaves_the_file_alone() {
+    let d = Dir::new();
+    let old = Layout::Old;
+    // no final newline: the printed text must keep the last line as it is
+    let before = format!(
+        "SocksPort 0\n\n{}\n{}\nLog notice syslog",
+        old.mark(),
+        old.line()
+    );
+    let torrc = d.write("torrc", &before);
+    let print = |args: &[&str]| {
+        let o = run_path(args, &torrc);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read_to_string(&torrc).unwrap(),
+            before,
+            "{args:?} wrote"
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let added = print(&["torrc", "add-include", "--print"]);
+    let dropped_old = print(&["torrc", "remove-include", "--old-layout", "--print"]);
+    // nothing to take out: the text as it is
+    assert_eq!(print(&["torrc", "remove-include", "--print"]), before);
+
+    assert_eq!(code(&run_path(&["torrc", "add-include"], &torrc)), 0);
+    assert_eq!(std::fs::read_to_string(&torrc).unwrap(), added);
+    std::fs::write(&torrc, &before).unwrap();
+    assert_eq!(
+        code(&run_path(
+            &["torrc", "remove-include", "--old-layout"],
+            &torrc
+        )),
+        0
+    );
+    assert_eq!(std::fs::read_to_string(&torrc).unwrap(), dropped_old);
+    assert!(
+        dropped_old.ends_with("Log notice syslog"),
+        "{dropped_old:?}"
+    );
+    assert_eq!(d.names(), ["torrc"], "no temporary file left behind");
+}
+
+/// `include-line --marked` is what add-include appends (after a blank line), and with
+/// `--old-layout` what remove-include --old-layout takes out: the package's tests build their
+/// torrcs from it.
+#[test]
+fn include_line_marked_is_what_add_include_appends_and_remove_include_takes() {
+    let marked = |args: &[&str]| {
+        let o = run(args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let current = marked(&["torrc", "include-line", "--marked"]);
+    let old = marked(&["torrc", "include-line", "--marked", "--old-layout"]);
+    assert_ne!(current, old);
+    let d = Dir::new();
+    let torrc = d.write("torrc", "SocksPort 0\n");
+    assert_eq!(code(&run_path(&["torrc", "add-include"], &torrc)), 0);
+    assert_eq!(
+        std::fs::read_to_string(&torrc).unwrap(),
+        format!("SocksPort 0\n\n{current}")
+    );
+    std::fs::write(&torrc, format!("SocksPort 0\n\n{old}")).unwrap();
+    assert_eq!(
+        code(&run_path(
+            &["torrc", "remove-include", "--old-layout"],
+            &torrc
+        )),
+        0
+    );
+    assert_eq!(std::fs::read_to_string(&torrc).unwrap(), "SocksPort 0\n");
+    // --old-layout alone is not a question include-line answers
+    assert_eq!(code(&run(&["torrc", "include-line", "--old-layout"])), 2);
 }
