@@ -10,7 +10,7 @@ a `*` or `**` right after a `/` matches at least one character (so `/etc/tor/*` 
 directory `/etc/tor/` itself), and a directory is looked up with a trailing `/`.
 
 The paths come from the files that set them: debian/postinst, prerm, postrm (the drop-in, the
-onion folder), the role's vars and defaults, and the SecureDrop patch series (the include line and
+onion folder), the binary's src/setup/include.rs (the include line), the role's vars and defaults, and the SecureDrop patch series (the include line and
 the file its role creates). The rules come from the tor package's profile on this machine
 (/etc/apparmor.d/system_tor and abstractions/tor), once as installed and once with the abstraction's
 `/etc/tor/** r` rule put back to the old `/etc/tor/* r` (or the other way round). Negative controls
@@ -100,7 +100,9 @@ deb = os.path.join(REPO, "debian")
 role = os.path.join(REPO, "ansible", "roles", "tor_exporter")
 dropin = var(os.path.join(deb, "postinst"), "DROPIN")
 hs_dir = var(os.path.join(deb, "postinst"), "HS_DIR")
-include_line = var(os.path.join(deb, "postinst"), "INCLUDE_LINE")
+# the package's include line: the binary owns it (postinst asks `torrc add-include`)
+include_rs = open(os.path.join(REPO, "src", "setup", "include.rs"), encoding="utf-8").read()
+include_line = re.search(r'^pub const INCLUDE_LINE: &str = "([^"]+)";$', include_rs, re.M).group(1)
 for script in ("prerm", "postrm"):
     result(var(os.path.join(deb, script), "DROPIN") == dropin, f"{script} names the postinst's drop-in ({dropin})")
 role_dropin = yaml_scalar(os.path.join(role, "vars", "main.yml"), "_tor_exporter_dropin")

@@ -12,7 +12,8 @@
 #   `dpkg --configure -a`, plainly or with a configuration tor rejects.
 # Each one leaves the package installed and configured as it found it (kill_sweep: purged).
 
-MARK="# Added by the securedrop-tor-exporter package (removed on purge): its onion service"
+# the package's mark and include line, as its postinst appends them (the binary owns both)
+MARKED_INCLUDE=$("$BIN" torrc include-line --marked)
 CLIENTS=$HS/authorized_clients
 
 # reconf NAME: dpkg-reconfigure, its output in $WORK/NAME.log; returns its exit status.
@@ -39,11 +40,11 @@ wait_for() {
 }
 # the torrc without our marked include (as after a tor upgrade that brought its own torrc)
 drop_include_py() {
-    cat <<EOF
+    cat <<'EOF'
 import sys
-p = sys.argv[1]
+p, marked = sys.argv[1], sys.argv[2]
 t = open(p).read()
-block = "\n$MARK\n$INCLUDE\n"
+block = "\n" + marked + "\n"
 assert block in t, "no marked include in " + p
 open(p, "w").write(t.replace(block, ""))
 EOF
@@ -170,7 +171,7 @@ hostile_full_disk() {
         # with one page free the drop-in fits and the torrc (our include taken out) does not
         if [ "$free" -eq 1 ]; then
             drop_include_py >"$ROOT/root/pkgtest/drop-include.py"
-            cx python3 /root/pkgtest/drop-include.py $TORRC
+            cx python3 /root/pkgtest/drop-include.py $TORRC "$MARKED_INCLUDE"
         fi
         hs_before=$(tor_hs_conf)
         pid_before=$(tor_pid)
@@ -225,7 +226,7 @@ hostile_symlinked_torrc() {
     local real=/etc/tor/torrc.pkgtest-real before pid_before
     cx sh -c "mv $TORRC $real && ln -s ${real##*/} $TORRC"
     drop_include_py >"$ROOT/root/pkgtest/drop-include.py"
-    cx python3 /root/pkgtest/drop-include.py $real
+    cx python3 /root/pkgtest/drop-include.py $real "$MARKED_INCLUDE"
     before=$(file_id $real)
     pid_before=$(tor_pid)
     if reconf torrc-link; then nok "configure refuses to edit a symlinked torrc"; else ok "configure refuses to edit a symlinked torrc"; fi
@@ -235,7 +236,7 @@ hostile_symlinked_torrc() {
     eq "no world-writable file in /etc/tor" "" "$(cx find /etc/tor -type f -perm -0002 2>&1)"
     eq "tor not reloaded or restarted (same MainPID)" "$pid_before" "$(tor_pid)"
     # the admin adds the include line to the file itself: nothing to edit, the link is fine
-    cx sh -c "printf '\n%s\n%s\n' '$MARK' '$INCLUDE' >>$real"
+    cx sh -c "printf '\n%s\n' '$MARKED_INCLUDE' >>$real"
     before=$(cx stat -c '%a %U:%G' $real)
     if reconf torrc-link2; then ok "configure passes with the include in the link's file"; else nok "configure with the include in the link's file"; say_log torrc-link2; fi
     check "the torrc is still the symlink" cx test -L $TORRC

@@ -27,32 +27,10 @@ T0=$SECONDS
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (dpkg-buildpackage, debootstrap, nspawn)" >&2; exit 1; }
 
-PASS=0
-FAIL=0
-SUMMARY_DONE=
 STATES=()
 WORK=
-
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-nok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-# check DESCRIPTION COMMAND...: passes when COMMAND succeeds
-check() {
-    local desc=$1
-    shift
-    if "$@"; then ok "$desc"; else nok "$desc"; fi
-}
-# eq DESCRIPTION EXPECTED ACTUAL
-eq() {
-    if [ "$2" = "$3" ]; then ok "$1"; else nok "$1 (expected '$2', got '$3')"; fi
-}
-section() { echo "# $* ($((SECONDS - T0))s)"; }
-
-summary() {
-    [ -z "$SUMMARY_DONE" ] || return 0
-    SUMMARY_DONE=1
-    echo "# total time $((SECONDS - T0))s"
-    echo "$PASS passed, $FAIL failed"
-}
+# shellcheck source=scripts/lib/tap.sh
+. "$REPO/scripts/lib/tap.sh"
 
 # Stop every container and remove the work folder (idempotent).
 release() {
@@ -103,8 +81,10 @@ check "shellcheck: test scripts" bash -c 'cd "$1" && shellcheck -x tests/contain
 check "maintainer scripts never set -x" bash -c "! grep -En '^[^#]*set[[:space:]]+-[a-zA-Z]*x' '$REPO/debian/postinst' '$REPO/debian/prerm' '$REPO/debian/postrm'"
 
 # AppArmor cannot run on this kernel: the paths tor must use are held against both rule sets of its
-# profile with AppArmor's glob rules, the exporter's profile is compiled, and the choice of how to
-# verify tor's configuration is tested with stand-in sysfs files.
+# profile with AppArmor's glob rules and the exporter's profile is compiled. How the maintainer
+# scripts verify tor's configuration (inside system_tor where it is loaded) is the binary's
+# `torrc verify`, whose decision and command line src/setup/confinement.rs tests with stand-in
+# sysfs contents; tests/maintainer_script_facts.rs checks that postinst and prerm use it.
 # detail CMD...: CMD's output only when it fails (its own ok lines are not this suite's checks)
 detail() {
     local out
@@ -116,8 +96,6 @@ check "AppArmor: every path tor reads or writes for us is allowed by old and new
     detail python3 "$HERE/apparmor_paths.py" "$REPO"
 check "AppArmor: apparmor_parser compiles the exporter's profile" \
     detail apparmor_parser -QT -K -o /dev/null "$REPO/debian/apparmor/$PKG"
-check "AppArmor: postinst and prerm decide and verify the same way (8 decisions, 3 commands)" \
-    detail bash "$HERE/verify_decision.sh" "$REPO"
 
 UNIT=$REPO/debian/$PKG.service
 quiet() { "$@" >/dev/null 2>&1; }
@@ -281,7 +259,9 @@ STATE=$WORK/state
 "$CONTAINER/rootfs.sh" "$ROOT"
 "$CONTAINER/prepare-tor.sh" "$ROOT"
 mkdir -p "$ROOT/root/pkgtest"
-cp "$DEB" "$UDEB" "$HERE/torctl.py" "$HERE/race_symlinks.py" "$ROOT/root/pkgtest/"
+# and the package's binary, to verify tor's configuration the way the maintainer scripts do, even
+# once the package is purged
+cp "$DEB" "$UDEB" "$HERE/torctl.py" "$HERE/race_symlinks.py" "$BIN" "$ROOT/root/pkgtest/"
 STATES+=("$STATE")
 L=$("$CONTAINER/boot.sh" "$ROOT" pkgtest-$$ "$STATE")
 ok "container booted (leader $L)"
@@ -291,7 +271,8 @@ cx() { nsenter -t "$L" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/
     LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 TORRC=/etc/tor/torrc
 DROPIN=/etc/tor/$PKG.torrc
-INCLUDE="%include $DROPIN"
+# the package's include line (its binary owns it)
+INCLUDE=$("$BIN" torrc include-line)
 OLD_DROPIN=/etc/tor/torrc.d/$PKG.conf
 HS=/var/lib/tor/$PKG
 KEY=/var/lib/$PKG/client.key
@@ -316,9 +297,12 @@ exists() { cx test -e "$1"; }
 absent() { ! cx test -e "$1"; }
 contains() { grep -qF -- "$1" <<<"$2"; }
 lacks() { ! grep -qF -- "$1" <<<"$2"; }
-verify_as_tor() {
-    cx runuser -u debian-tor -- tor --verify-config --defaults-torrc /usr/share/tor/tor-service-defaults-torrc \
-        -f $TORRC --RunAsDaemon 0 --User "" >/dev/null
+verify_as_tor() { cx /root/pkgtest/$PKG torrc verify $TORRC >/dev/null; }
+# answers_no CMD...: CMD answered a yes/no question with no (exit 1; 2 is an error)
+answers_no() {
+    local rc=0
+    "$@" || rc=$?
+    [ "$rc" -eq 1 ]
 }
 # tor's live onion-service configuration (what it runs, not what is on disk)
 tor_hs_conf() { cx python3 /root/pkgtest/torctl.py 'GETCONF HiddenServiceOptions'; }
@@ -424,10 +408,11 @@ section "upgrade from the old layout (/etc/tor/torrc.d/, up to 0.1.0)"
 # must move to the top-level drop-in without restarting tor and keep key, address and clients.
 cat >"$ROOT/root/pkgtest/old-layout.py" <<'EOF'
 # Turns this package's files into what 0.1.0's postinst made (the include block as it wrote it).
+# Arguments: the marked include of now and of 0.1.0 (`torrc include-line --marked [--old-layout]`).
 import os
-mark = "# Added by the securedrop-tor-exporter package (removed on purge): "
-new = "\n" + mark + "its onion service\n%include /etc/tor/securedrop-tor-exporter.torrc\n"
-old = "\n" + mark + "read /etc/tor/torrc.d/\n%include /etc/tor/torrc.d/*.conf\n"
+import sys
+new = "\n" + sys.argv[1] + "\n"
+old = "\n" + sys.argv[2] + "\n"
 torrc = open("/etc/tor/torrc").read()
 assert torrc.count(new) == 1
 open("/etc/tor/torrc", "w").write(torrc.replace(new, "") + old)
@@ -435,7 +420,8 @@ os.makedirs("/etc/tor/torrc.d", mode=0o755)
 os.rename("/etc/tor/securedrop-tor-exporter.torrc", "/etc/tor/torrc.d/securedrop-tor-exporter.conf")
 open("/var/lib/securedrop-tor-exporter/created-torrc.d", "w").close()
 EOF
-check "old layout made" cx python3 /root/pkgtest/old-layout.py
+check "old layout made" cx python3 /root/pkgtest/old-layout.py "$("$BIN" torrc include-line --marked)" \
+    "$("$BIN" torrc include-line --marked --old-layout)"
 check "old layout: no top-level drop-in" absent $DROPIN
 cx systemctl reload tor@default
 check "old layout: tor runs the service from /etc/tor/torrc.d/" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -a python3 /root/pkgtest/torctl.py 'GETCONF HiddenServiceOptions' 2>/dev/null | grep -qF 'HiddenServiceDir=$HS'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
@@ -448,7 +434,7 @@ if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/migrate.log" 2>&1; the
 eq "migrated: the drop-in is /etc/tor/$PKG.torrc, same content" "$dropin_before" "$(cx cat $DROPIN 2>&1)"
 check "migrated: the old drop-in is gone" absent $OLD_DROPIN
 check "migrated: /etc/tor/torrc.d/ (made by the package, now empty) is gone" absent /etc/tor/torrc.d
-eq "migrated: the old include is gone" 0 "$(cx grep -cxF '%include /etc/tor/torrc.d/*.conf' $TORRC || true)"
+check "migrated: the old include is gone" answers_no cx /root/pkgtest/$PKG torrc has-include --old-layout $TORRC
 eq "migrated: one include of the new drop-in" 1 "$(cx grep -cxF "$INCLUDE" $TORRC || true)"
 eq "migrated: onion key, address, clients, client key, config.d file kept" "$keys_before" "$(keys)"
 eq "migrated: tor not restarted (same MainPID)" "$pid_before" "$(tor_pid)"
@@ -539,7 +525,7 @@ eq "package half-configured" "install ok half-configured" "$(cx dpkg-query -W -f
 eq "our include line taken out of the torrc" 0 "$(cx grep -cxF "$INCLUDE" $TORRC || true)"
 check "our drop-in taken out" absent $DROPIN
 check "the failure says so, and that tor accepts its configuration now" \
-    grep -qF "the metrics onion service is out of tor's configuration ($INCLUDE in $TORRC, $DROPIN); tor accepts its configuration as it is now" "$WORK/broken.log"
+    grep -qF "the metrics onion service is out of tor's configuration (the %include line in $TORRC, $DROPIN); tor accepts its configuration as it is now" "$WORK/broken.log"
 check "tor --verify-config as debian-tor is clean (tor survives its next reload)" verify_as_tor
 eq "onion key, address, clients, client key, config.d file kept" "$keys_before" "$(keys)"
 eq "tor keeps running (same MainPID)" "$pid_before" "$(tor_pid)"

@@ -159,7 +159,7 @@ def main():
         "authorized_clients": clients,
         "torrc_include_count": torrc_include_count(),
         "torrc_role_marker": "tor_exporter Ansible role" in torrc,
-        "torrc_package_marker": "Added by the securedrop-tor-exporter package" in torrc,
+        "torrc_package_marker": run(SDTE, "torrc", "has-include", "--ours", TORRC)[0] == 0,
         "dropin": file_info(DROPIN),
         "config_dir": file_info(CONFIG_DIR),
         "onions_config": file_info(ONIONS_CONFIG),
