@@ -29,24 +29,9 @@ CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 UNPATCHED_ADMIN_TESTS=74
 T0=$SECONDS
 
-PASS=0
-FAIL=0
 WORK=
-SUMMARY_DONE=
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-nok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-check() {
-    local desc=$1
-    shift
-    if "$@"; then ok "$desc"; else nok "$desc"; fi
-}
-section() { echo "# $* ($((SECONDS - T0))s)"; }
-summary() {
-    [ -z "$SUMMARY_DONE" ] || return 0
-    SUMMARY_DONE=1
-    echo "# total time $((SECONDS - T0))s"
-    echo "$PASS passed, $FAIL failed"
-}
+# shellcheck source=scripts/lib/tap.sh
+. "$REPO/scripts/lib/tap.sh"
 cleanup() {
     local rc=$?
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
