@@ -243,6 +243,12 @@ pub async fn serve(
                 let mut app = app.clone();
                 let conns = conns.clone();
                 async move {
+                    // Back of the queue before each request: a client that pipelines hundreds
+                    // of requests is otherwise answered many at a time per poll of its task
+                    // (up to tokio's budget), and 200 such clients keep the accept loop, and
+                    // so a new scrape's connection, waiting behind tens of thousands of
+                    // responses on the one runtime thread.
+                    tokio::task::yield_now().await;
                     let response = tower::Service::call(&mut app, req).await;
                     conns.update(id, |c| c.on_handled(Instant::now()));
                     response
