@@ -27,7 +27,7 @@ use support::exporter::ExporterThread;
 use support::privnet::counting_proxy::CountingProxy;
 use support::privnet::ns_process::NsProcess;
 use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
-use support::process::run_ok;
+use support::process::{require_commands, run_ok};
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
 const PYTHON: &str = "/usr/bin/python3";
@@ -106,17 +106,10 @@ fn unix_now() -> f64 {
 #[test]
 #[ignore = "run by monitoring/test.sh, which installs Debian's prometheus and prometheus-alertmanager"]
 fn prometheus_and_alertmanager_through_the_metrics_onion() {
-    for tool in ["prometheus", "prometheus-alertmanager", PYTHON] {
-        assert!(
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .stdout(Stdio::null())
-                .status()
-                .unwrap()
-                .success(),
-            "{tool} is not installed (monitoring/test.sh installs it)"
-        );
-    }
+    require_commands(
+        &["prometheus", "prometheus-alertmanager", PYTHON],
+        "monitoring/test.sh installs it",
+    );
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
 

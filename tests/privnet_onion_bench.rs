@@ -16,14 +16,14 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::http;
 use support::privnet::counting_proxy::CountingProxy;
 use support::privnet::ns_process::NsProcess;
 use support::privnet::{Options, PrivNet, ServiceSpec, wait_for};
-use support::process::run_ok;
+use support::process::{require_commands, run_ok};
 
 const PYTHON: &str = "/usr/bin/python3";
 /// What Prometheus 2.42 (Debian 12) sends, so the floor serves the body Prometheus gets.
@@ -102,22 +102,15 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
     let scrapes: usize = env_or("BENCH_ONION_SCRAPES", "20").parse().unwrap();
     let interval: u64 = env_or("BENCH_ONION_INTERVAL", "3").parse().unwrap();
     assert!(scrapes >= 10, "BENCH_ONION_SCRAPES must be at least 10");
-    for tool in [
-        exporter_bin.as_str(),
-        floor_bin.as_str(),
-        "prometheus",
-        PYTHON,
-    ] {
-        assert!(
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .stdout(Stdio::null())
-                .status()
-                .unwrap()
-                .success(),
-            "{tool} is missing (bench/onion.sh installs and builds everything)"
-        );
-    }
+    require_commands(
+        &[
+            exporter_bin.as_str(),
+            floor_bin.as_str(),
+            "prometheus",
+            PYTHON,
+        ],
+        "bench/onion.sh installs and builds everything",
+    );
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
 

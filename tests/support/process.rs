@@ -60,3 +60,16 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Panics unless every one of `tools` is a command on `PATH` (or a path to an executable),
+/// naming the missing one and `hint` (the script that installs it).
+pub fn require_commands(tools: &[&str], hint: &str) {
+    for tool in tools {
+        let found = Command::new("sh")
+            .args(["-c", "command -v \"$1\"", "sh", tool])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(found, "{tool} is missing ({hint})");
+    }
+}
