@@ -27,10 +27,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 
-PY_PINS=(ansible-core==2.19.14 molecule==26.10.0 ansible-lint==26.10.1 pytest-testinfra==10.2.2
-    yamllint==1.38.0)
-ANSIBLE_BUNDLE=ansible==12.3.0
-COLLECTIONS=(community/docker community/library_inventory_filtering_v1)
+# shellcheck source=molecule/tools.sh
+. "$HERE/tools.sh"
 HOSTS=(app-staging mon-staging)
 
 passed=0
@@ -107,47 +105,6 @@ host_packages() {
         debhelper dh-apparmor gpg
 }
 
-venv() {
-    local key
-    key=$(printf '%s\n' "$(python3 --version 2>&1)" "${PY_PINS[@]}" | sha256sum | cut -c1-12)
-    VENV=$CACHE/venv-$key
-    # .complete is written last: an interrupted install is redone.
-    if [ ! -e "$VENV/.complete" ]; then
-        log "creating $VENV (${PY_PINS[*]})"
-        rm -rf "$VENV"
-        python3 -m venv "$VENV"
-        "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
-        : >"$VENV/.complete"
-    fi
-    export PATH=$VENV/bin:$PATH
-}
-
-collections() {
-    local wheel
-    export TOR_EXPORTER_COLLECTIONS=$CACHE/collections-${ANSIBLE_BUNDLE#ansible==}
-    export ANSIBLE_COLLECTIONS_PATH=$TOR_EXPORTER_COLLECTIONS
-    [ -f "$TOR_EXPORTER_COLLECTIONS/ansible_collections/community/docker/MANIFEST.json" ] && return 0
-    mkdir -p "$CACHE/wheels"
-    wheel=$CACHE/wheels/${ANSIBLE_BUNDLE/==/-}-py3-none-any.whl
-    if [ ! -s "$wheel" ]; then
-        log "pip download $ANSIBLE_BUNDLE (for community.docker's nsenter connection)"
-        "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$CACHE/wheels" "$ANSIBLE_BUNDLE"
-    fi
-    rm -rf "$TOR_EXPORTER_COLLECTIONS.tmp"
-    "$VENV/bin/python" - "$wheel" "$TOR_EXPORTER_COLLECTIONS.tmp" "${COLLECTIONS[@]}" <<'EOF'
-import sys
-import zipfile
-
-wheel, out, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
-with zipfile.ZipFile(wheel) as archive:
-    names = [n for n in archive.namelist()
-             if any(n.startswith(f"ansible_collections/{c}/") for c in wanted)]
-    archive.extractall(out, names)
-EOF
-    rm -rf "$TOR_EXPORTER_COLLECTIONS"
-    mv "$TOR_EXPORTER_COLLECTIONS.tmp" "$TOR_EXPORTER_COLLECTIONS"
-}
-
 deb() {
     if [ -z "${TOR_EXPORTER_DEB:-}" ]; then
         log "building the .deb of this checkout (tests/package/build-deb.sh)"
@@ -203,8 +160,8 @@ compat_test() {
 
 mkdir -p "$CACHE"
 host_packages
-venv
-collections
+molecule_venv
+molecule_collections
 
 if [ "${SDTE_MOLECULE_ONLY:-}" != 1 ]; then
     step "yamllint" lint_yaml

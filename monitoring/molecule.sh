@@ -11,45 +11,16 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
-# The same pins (and so the same venv) as molecule/run.sh.
-PY_PINS=(ansible-core==2.19.14 molecule==26.10.0 ansible-lint==26.10.1 pytest-testinfra==10.2.2
-    yamllint==1.38.0)
-ANSIBLE_BUNDLE=ansible==12.3.0
+# The same pins, venv and collections as molecule/run.sh.
+# shellcheck source=molecule/tools.sh
+. "$REPO/molecule/tools.sh"
 
 # shellcheck source=scripts/lib/apt.sh
 . "$REPO/scripts/lib/apt.sh"
 need_packages --recommends debootstrap systemd-container python3-venv dpkg-dev
 
-key=$(printf '%s\n' "$(python3 --version 2>&1)" "${PY_PINS[@]}" | sha256sum | cut -c1-12)
-VENV=$CACHE/venv-$key
-if [ ! -e "$VENV/.complete" ]; then
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
-    : >"$VENV/.complete"
-fi
-export PATH=$VENV/bin:$PATH
-
-export TOR_EXPORTER_COLLECTIONS=$CACHE/collections-${ANSIBLE_BUNDLE#ansible==}
-export ANSIBLE_COLLECTIONS_PATH=$TOR_EXPORTER_COLLECTIONS
-if [ ! -f "$TOR_EXPORTER_COLLECTIONS/ansible_collections/community/docker/MANIFEST.json" ]; then
-    mkdir -p "$CACHE/wheels"
-    wheel=$CACHE/wheels/${ANSIBLE_BUNDLE/==/-}-py3-none-any.whl
-    [ -s "$wheel" ] || pip download -q --disable-pip-version-check --no-deps -d "$CACHE/wheels" "$ANSIBLE_BUNDLE"
-    rm -rf "$TOR_EXPORTER_COLLECTIONS.tmp"
-    python - "$wheel" "$TOR_EXPORTER_COLLECTIONS.tmp" <<'PY'
-import sys
-import zipfile
-
-wheel, out = sys.argv[1], sys.argv[2]
-wanted = ("community/docker/", "community/library_inventory_filtering_v1/")
-with zipfile.ZipFile(wheel) as archive:
-    archive.extractall(out, [n for n in archive.namelist()
-                             if any(n.startswith("ansible_collections/" + w) for w in wanted)])
-PY
-    rm -rf "$TOR_EXPORTER_COLLECTIONS"
-    mv "$TOR_EXPORTER_COLLECTIONS.tmp" "$TOR_EXPORTER_COLLECTIONS"
-fi
+molecule_venv
+molecule_collections
 
 cd "$REPO"
 yamllint -s ansible/roles/tor_monitoring molecule/monitoring
