@@ -14,6 +14,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use securedrop_tor_exporter::http::MAX_REQUESTS_PER_CONNECTION;
 use securedrop_tor_exporter::{Config, ControlAddress};
 use support::exporter::ExporterThread;
 use support::http;
@@ -227,4 +228,39 @@ fn response(s: &mut TcpStream) -> String {
             }
         }
     }
+}
+
+/// The budget's last response says `Connection: close`, and then the server closes: a client
+/// (Prometheus) sends its next scrape on a new connection instead of losing it to the close.
+#[test]
+fn the_last_response_of_a_connections_budget_says_connection_close() {
+    let _scenario = one_scenario_at_a_time();
+    let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
+    let n = usize::try_from(MAX_REQUESTS_PER_CONNECTION).unwrap();
+    let mut s = TcpStream::connect(e.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    // Exactly the budget, pipelined from a second thread (the responses are read meanwhile):
+    // nothing is left unread when the server closes, so it ends with a FIN, not a reset.
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || w.write_all(&REQUEST.repeat(n)));
+    let mut got = Vec::new();
+    s.read_to_end(&mut got)
+        .expect("the server closes the connection after its budget");
+    writer.join().unwrap().unwrap();
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    let heads: Vec<&str> = text
+        .split("http/1.1 ")
+        .skip(1)
+        .map(|r| r.split("\r\n\r\n").next().unwrap())
+        .collect();
+    assert_eq!(heads.len(), n, "every request of the budget is answered");
+    assert!(heads.iter().all(|h| h.starts_with("200 ok")));
+    let closing: Vec<usize> = (0..n)
+        .filter(|&i| heads[i].contains("\r\nconnection: close"))
+        .collect();
+    assert_eq!(
+        closing,
+        [n - 1],
+        "only the last response says Connection: close"
+    );
 }

@@ -94,6 +94,13 @@ impl ConnState {
         self.served += 1;
     }
 
+    /// Whether the request being handled is the last this connection gets: its response then
+    /// says `Connection: close`, so the client opens a new connection for the next one instead
+    /// of sending it on a connection the budget is about to close.
+    pub fn budget_spent(&self, limits: &Limits) -> bool {
+        self.served >= limits.max_requests
+    }
+
     /// The handler returned; the response is being written.
     pub fn on_handled(&mut self, now: Instant) {
         self.phase = Phase::Idle;
@@ -212,9 +219,14 @@ mod tests {
     fn the_request_budget_closes_an_idle_connection() {
         let t0 = Instant::now();
         let mut c = ConnState::new(t0);
-        for _ in 0..3 {
+        for n in 1..=3 {
             c.on_request(t0);
             assert_eq!(c.expired(t0, &LIMITS), None, "never while serving");
+            assert_eq!(
+                c.budget_spent(&LIMITS),
+                n == 3,
+                "request {n}: the last one is told"
+            );
             c.on_handled(t0);
         }
         assert_eq!(c.expired(t0, &LIMITS), Some(Reason::Budget));

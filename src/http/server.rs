@@ -51,9 +51,10 @@ impl Connections {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn update(&self, id: u64, f: impl FnOnce(&mut ConnState)) {
-        if let Some(e) = self.lock().conns.get_mut(&id) {
-            f(&mut e.state);
+    fn update<T: Default>(&self, id: u64, f: impl FnOnce(&mut ConnState) -> T) -> T {
+        match self.lock().conns.get_mut(&id) {
+            Some(e) => f(&mut e.state),
+            None => T::default(),
         }
     }
 
@@ -201,6 +202,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    let budget = limits;
     let conns = Connections::default();
     let sweeper = {
         let conns = conns.clone();
@@ -239,7 +241,10 @@ pub async fn serve(
             let conns = conns.clone();
             let app = app.clone();
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                conns.update(id, |c| c.on_request(Instant::now()));
+                let last = conns.update(id, |c| {
+                    c.on_request(Instant::now());
+                    c.budget_spent(&budget)
+                });
                 let mut app = app.clone();
                 let conns = conns.clone();
                 async move {
@@ -249,8 +254,17 @@ pub async fn serve(
                     // so a new scrape's connection, waiting behind tens of thousands of
                     // responses on the one runtime thread.
                     tokio::task::yield_now().await;
-                    let response = tower::Service::call(&mut app, req).await;
+                    let mut response = tower::Service::call(&mut app, req).await;
                     conns.update(id, |c| c.on_handled(Instant::now()));
+                    if last {
+                        // hyper closes the connection once this response is written
+                        if let Ok(r) = &mut response {
+                            r.headers_mut().insert(
+                                hyper::header::CONNECTION,
+                                hyper::header::HeaderValue::from_static("close"),
+                            );
+                        }
+                    }
                     response
                 }
             })
