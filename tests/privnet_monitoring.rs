@@ -360,6 +360,19 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
             net.diagnostics()
         )
     };
+    // e2e.py with these arguments must pass; else the logs of Prometheus, Alertmanager and the
+    // network say why.
+    let check = |net: &mut PrivNet, args: &[&str]| {
+        let (ok, out) = e2e(net, &onions, args);
+        assert!(ok, "{out}\n{}", diag(net));
+        out
+    };
+    // The webhook receives NAME for WHO in STATE within BOUND.
+    let alert = |net: &mut PrivNet, name: &str, who: &str, state: &str, bound: Duration| {
+        let secs = bound.as_secs().to_string();
+        let hook = hook_out.to_str().unwrap();
+        check(net, &["alert", hook, name, who, state, &secs]);
+    };
 
     // --- Healthy: series, dashboard queries with data, rules evaluated, no onion address.
     let mut args = vec!["healthy", prom_url.as_str()];
@@ -369,8 +382,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         .to_string();
     args.push(&dash);
     args.extend(rules.iter().map(String::as_str));
-    let (ok, out) = e2e(&net, &onions, &args);
-    assert!(ok, "{out}\n{}", diag(&mut net));
+    check(&mut net, &args);
 
     // --- Connections: over at least 10 scrapes through the onion, one TCP connection.
     let (c0, s0) = proxy.counts();
@@ -407,38 +419,26 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     let stopped = Instant::now();
     net.stop_node("onion").unwrap();
     let bound = unreachable_for + alert_extra;
-    let (ok, out) = e2e(
-        &net,
-        &onions,
-        &[
-            "alert",
-            hook_out.to_str().unwrap(),
-            "SecureDropTorExporterUnreachable",
-            "app",
-            "firing",
-            &bound.as_secs().to_string(),
-        ],
+    alert(
+        &mut net,
+        "SecureDropTorExporterUnreachable",
+        "app",
+        "firing",
+        bound,
     );
-    assert!(ok, "{out}\n{}", diag(&mut net));
     let took = stopped.elapsed();
     eprintln!("firing after {took:?} (for: {unreachable_for:?}, bound {bound:?})");
     assert!(took >= unreachable_for, "fired before its for: ({took:?})");
 
     // --- It starts again: resolved.
     net.start_node("onion").unwrap();
-    let (ok, out) = e2e(
-        &net,
-        &onions,
-        &[
-            "alert",
-            hook_out.to_str().unwrap(),
-            "SecureDropTorExporterUnreachable",
-            "app",
-            "resolved",
-            &RESOLVE_BOUND.as_secs().to_string(),
-        ],
+    alert(
+        &mut net,
+        "SecureDropTorExporterUnreachable",
+        "app",
+        "resolved",
+        RESOLVE_BOUND,
     );
-    assert!(ok, "{out}\n{}", diag(&mut net));
 
     // The monitoring host's own tor stayed fine all along: it never paged.
     let all = std::fs::read_to_string(&hook_out).unwrap();
@@ -458,27 +458,20 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     let stopped = Instant::now();
     net.stop_node("client").unwrap();
     let bound = monitor_broken_for + alert_extra;
-    let (ok, out) = e2e(
-        &net,
-        &onions,
-        &[
-            "alert",
-            hook_out.to_str().unwrap(),
-            "SecureDropTorMonitoringHostTorBroken",
-            "monitor",
-            "firing",
-            &bound.as_secs().to_string(),
-        ],
+    alert(
+        &mut net,
+        "SecureDropTorMonitoringHostTorBroken",
+        "monitor",
+        "firing",
+        bound,
     );
-    assert!(ok, "{out}\n{}", diag(&mut net));
     eprintln!(
         "firing after {:?} (for: {monitor_broken_for:?}, bound {bound:?}): the monitoring host's tor",
         stopped.elapsed()
     );
     let bound = unreachable_for + alert_extra;
-    let (ok, out) = e2e(
-        &net,
-        &onions,
+    check(
+        &mut net,
         &[
             "order",
             &prom_url,
@@ -490,10 +483,8 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
             &bound.as_secs().to_string(),
         ],
     );
-    assert!(ok, "{out}\n{}", diag(&mut net));
-    let (ok, out) = e2e(
-        &net,
-        &onions,
+    check(
+        &mut net,
         &[
             "inhibited",
             &am_url,
@@ -503,11 +494,9 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
             &SLACK.as_secs().to_string(),
         ],
     );
-    assert!(ok, "{out}\n{}", diag(&mut net));
     // Which alerts reached a receiver, in which order: nothing but these three.
-    let (ok, out) = e2e(
-        &net,
-        &onions,
+    check(
+        &mut net,
         &[
             "notifications",
             hook_out.to_str().unwrap(),
@@ -516,7 +505,6 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
             "SecureDropTorMonitoringHostTorBroken:monitor:firing",
         ],
     );
-    assert!(ok, "{out}\n{}", diag(&mut net));
     let all = std::fs::read_to_string(&hook_out).unwrap();
     for a in net.onion_addresses() {
         assert!(!all.contains(&a), "a notification names an onion address");
