@@ -11,7 +11,8 @@
 //! - A response write that makes no progress for `write_stall_timeout` ends the connection: a
 //!   client that pipelines requests and never reads cannot hold a slot.
 //! - After `max_requests` the connection is closed once idle: a budget, so no single connection
-//!   is served forever.
+//!   is served forever. The last response says so (`Connection: close`), so that the client
+//!   does not send another request on it.
 //! - When every slot is taken, a new connection is never turned away: the one that has shown
 //!   least is shed instead (write-stalled first, then those that never completed a request, then
 //!   the longest idle), so a scrape always gets in, however many sockets others hold.
