@@ -26,6 +26,8 @@ const MAX_CONNECTIONS: usize = 256;
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests served on one connection before it is closed (a week of scrapes at 60 s).
 pub const MAX_REQUESTS_PER_CONNECTION: u64 = 10_000;
+/// Connections shed by the accept loop before it lets their tasks close them.
+const SHED_PER_YIELD: usize = 32;
 /// How often deadlines are checked.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 
@@ -215,6 +217,7 @@ pub async fn serve(
             }
         })
     };
+    let mut shed_since_yield = 0;
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
@@ -287,9 +290,15 @@ pub async fn serve(
             }
         });
         if shed_one {
-            // Let the shed connection's task run and close its socket before the next accept,
-            // so a burst of connections cannot pile up file descriptors.
-            tokio::task::yield_now().await;
+            shed_since_yield += 1;
+            if shed_since_yield == SHED_PER_YIELD {
+                // Let the shed connections' tasks run and close their sockets, so a burst of
+                // connections cannot pile up file descriptors; not after every one, or a
+                // backlog of connections (a scrape's among them) would be accepted one per
+                // round of every other connection's turn.
+                shed_since_yield = 0;
+                tokio::task::yield_now().await;
+            }
         }
     }
     drop(listener);
