@@ -489,6 +489,10 @@ check "tor runs the new target" contains "HiddenServicePort=80 127.0.0.1:9748" "
 eq "tor reloaded, not restarted, for the new port" "$pid_before" "$(tor_pid)"
 check "/metrics on 9748 shows tor_up 1" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -n curl -fsS --max-time 5 http://127.0.0.1:9748/metrics 2>/dev/null | grep -qx 'tor_up 1'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
 socket_moved_checks
+# What a run cut off while it moved the socket leaves beside the drop-in (a temp file, the hard
+# link to the replaced version): the next run deletes them, and so the folder can go with the
+# drop-in (socket_back_checks).
+cx sh -c "ln $SOCKET_DROPIN $SOCKET_DROPIN_DIR/.listen.conf.$PKG-orig && : >$SOCKET_DROPIN_DIR/.listen.conf.$PKG-tmp.Ab12Cd"
 cx rm -f /etc/$PKG/config.d/60-pkgtest-port.toml
 cx dpkg-reconfigure $PKG >"$WORK/port2.log" 2>&1 || nok "dpkg-reconfigure back to the default port"
 eq "drop-in back on 9747" "HiddenServicePort 80 127.0.0.1:9747" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
