@@ -20,6 +20,7 @@ Key encoding is tor's: the raw 32-byte keys in RFC 4648 base32, upper case, '=' 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 
@@ -34,7 +35,7 @@ try:
 except ImportError:  # pragma: no cover - ansible-core depends on cryptography
     HAS_CRYPTOGRAPHY = False
 
-_ONION = re.compile(r"^[a-z2-7]{55}d$")
+_ONION = re.compile(r"^[a-z2-7]{56}$")
 _KEY = re.compile(r"^[A-Z2-7]{52}$")
 _RAW = serialization.Encoding.Raw if HAS_CRYPTOGRAPHY else None
 
@@ -45,6 +46,19 @@ def _b32(raw: bytes) -> str:
 
 def _unb32(text: str) -> bytes:
     return base64.b32decode(text + "====", casefold=False)
+
+
+def is_v3_onion(onion: str) -> bool:
+    """A v3 onion address (without .onion) as tor writes it: base32 of the 32-byte key, a 2-byte
+    checksum and the version byte 3 (rend-spec-v3, "Encoding onion addresses"). The binary's
+    ``check-onion-address`` checks the server's hostname file the same way; this copy is for the
+    admin's workstation, where the binary is not installed."""
+    if not _ONION.match(onion):
+        return False
+    raw = base64.b32decode(onion.upper())
+    key, checksum, version = raw[:32], raw[32:34], raw[34:]
+    digest = hashlib.sha3_256(b".onion checksum" + key + version).digest()
+    return version == b"\x03" and digest[:2] == checksum
 
 
 def public_from_private(private_b32: str) -> str:
@@ -72,8 +86,11 @@ def parse_auth_private(text: str, where: str) -> tuple[str, str]:
             f"{where}: not of the form <onion56>:descriptor:x25519:<base32 private key>"
         )
     onion = parts[0].removesuffix(".onion")
-    if not _ONION.match(onion):
-        raise AnsibleActionFail(f"{where}: the onion address is not 56 base32 characters")
+    if not is_v3_onion(onion):
+        raise AnsibleActionFail(
+            f"{where}: the onion address is not a v3 address (56 base32 characters, version 3,"
+            " checksum)"
+        )
     if not _KEY.match(parts[3]) or len(_unb32(parts[3])) != 32:
         raise AnsibleActionFail(
             f"{where}: the private key is not 52 upper-case base32 characters (32 bytes)"
