@@ -508,16 +508,12 @@ fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
         }
     };
     match t {
-        TorrcCmd::IncludeLine {
-            marked: false,
-            old_layout: _,
-        } => println!("{}", include::INCLUDE_LINE),
-        TorrcCmd::IncludeLine {
-            marked: true,
-            old_layout,
-        } => {
+        TorrcCmd::IncludeLine { marked, old_layout } => {
             let l = layout(old_layout);
-            println!("{}\n{}", l.mark(), l.line());
+            if marked {
+                println!("{}", l.mark());
+            }
+            println!("{}", l.line());
         }
         TorrcCmd::HasInclude {
             count,
@@ -586,8 +582,7 @@ fn print_changed(
     change: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
 ) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let text = std::fs::read(torrc).with_context(|| format!("cannot read {}", torrc.display()))?;
-    let out = change(&text).unwrap_or(text);
+    let out = setup::edit::preview(torrc, change)?;
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(&out)

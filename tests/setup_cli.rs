@@ -264,12 +264,17 @@ fn refuses_to_edit_what_is_not_a_regular_file() {
         ("folder", &folder),
         ("link to /dev/null", &to_dev),
     ] {
-        for cmd in ["add-include", "remove-include"] {
-            let o = run_path(&["torrc", cmd], p);
-            assert_eq!(code(&o), 1, "{cmd} {what}");
+        for cmd in [
+            &["torrc", "add-include"][..],
+            &["torrc", "remove-include"],
+            &["torrc", "add-include", "--print"],
+            &["torrc", "remove-include", "--print"],
+        ] {
+            let o = run_path(cmd, p);
+            assert_eq!(code(&o), 1, "{cmd:?} {what}");
             assert!(
                 stderr(&o).contains("not a regular file"),
-                "{cmd} {what}: {}",
+                "{cmd:?} {what}: {}",
                 stderr(&o)
             );
         }

@@ -204,7 +204,6 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let budget = limits;
     let conns = Connections::default();
     let sweeper = {
         let conns = conns.clone();
@@ -246,7 +245,7 @@ pub async fn serve(
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let last = conns.update(id, |c| {
                     c.on_request(Instant::now());
-                    c.budget_spent(&budget)
+                    c.budget_spent(&limits)
                 });
                 let mut app = app.clone();
                 let conns = conns.clone();

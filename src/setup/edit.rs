@@ -28,6 +28,32 @@ pub enum EditError {
 /// file, atomically. `change` returns `None` to leave the file alone. Returns whether the file
 /// changed. Refuses anything that is not a regular file (after following symlinks).
 pub fn edit(path: &Path, change: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Result<bool, EditError> {
+    let (real, meta, old) = read_regular(path)?;
+    let Some(new) = change(&old) else {
+        return Ok(false);
+    };
+    replace(&real, &new, &meta).map_err(|source| EditError::Write {
+        path: path.into(),
+        source,
+    })?;
+    Ok(true)
+}
+
+/// What [`edit`] would write in place of `path`, without writing it: the text as `change`
+/// leaves it, or as it is where `change` returns `None`. The same refusals as [`edit`], so that
+/// a caller that writes the file itself (the package's postinst, with its rollback) reads it the
+/// same way.
+pub fn preview(
+    path: &Path,
+    change: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>, EditError> {
+    let (_, _, old) = read_regular(path)?;
+    Ok(change(&old).unwrap_or(old))
+}
+
+/// `path`'s target (symlinks followed), its metadata and its bytes; an error unless it is a
+/// regular file.
+fn read_regular(path: &Path) -> Result<(PathBuf, fs::Metadata, Vec<u8>), EditError> {
     let read_err = |source| EditError::Read {
         path: path.into(),
         source,
@@ -38,14 +64,7 @@ pub fn edit(path: &Path, change: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Resul
         return Err(EditError::NotRegular { path: path.into() });
     }
     let old = fs::read(&real).map_err(read_err)?;
-    let Some(new) = change(&old) else {
-        return Ok(false);
-    };
-    replace(&real, &new, &meta).map_err(|source| EditError::Write {
-        path: path.into(),
-        source,
-    })?;
-    Ok(true)
+    Ok((real, meta, old))
 }
 
 /// Writes `content` to a new file beside `real` and renames it over `real`; on failure the
