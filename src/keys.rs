@@ -14,6 +14,13 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::control::OnionAddress;
+use crate::small_file::{SmallFileError, read_secret};
+
+/// The most either file may hold: a key line is 70 bytes, a hostname 63. The cap (and the
+/// regular-file check of [`read_secret`]) keeps a FIFO or `/dev/zero` put in their place from
+/// blocking or filling memory: `client-key show` is run by root on files under folders that
+/// debian-tor owns.
+const KEY_FILE_CAP: u64 = 4096;
 
 const PREFIX: &str = "descriptor:x25519:";
 
@@ -29,7 +36,7 @@ pub enum KeyError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        source: SmallFileError,
     },
     #[error(
         "{0} does not hold an x25519 key (expected `descriptor:x25519:` and 52 base32 characters)"
@@ -92,14 +99,12 @@ impl PrivateKey {
     }
 
     pub fn read(path: &Path) -> Result<Self, KeyError> {
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|source| KeyError::Read {
-                    path: path.into(),
-                    source,
-                })?,
-            );
-        Self::parse(&text).ok_or_else(|| KeyError::BadKey(path.into()))
+        let bytes = read_secret(path, KEY_FILE_CAP).map_err(|source| KeyError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::BadKey(path.into()))?;
+        Self::parse(text).ok_or_else(|| KeyError::BadKey(path.into()))
     }
 }
 
@@ -149,10 +154,11 @@ pub fn generate_files(auth_file: &Path, private_file: &Path) -> Result<(), KeyEr
 
 /// Reads tor's `hostname` file.
 pub fn read_hostname(path: &Path) -> Result<OnionAddress, KeyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+    let bytes = read_secret(path, KEY_FILE_CAP).map_err(|source| KeyError::Read {
         path: path.into(),
         source,
     })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::BadHostname(path.into()))?;
     OnionAddress::new(text.trim()).map_err(|_| KeyError::BadHostname(path.into()))
 }
 
@@ -218,5 +224,27 @@ mod tests {
         let before = std::fs::read(&p).unwrap();
         assert!(matches!(generate_files(&a, &p), Err(KeyError::Exists(_))));
         assert_eq!(std::fs::read(&p).unwrap(), before);
+    }
+
+    /// A FIFO or `/dev/zero` in place of the hostname or key file is refused at once, never read
+    /// (root runs `client-key show` on files in folders debian-tor can write).
+    #[test]
+    fn fifo_and_device_in_place_of_hostname_or_key_are_refused_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("hostname");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let started = std::time::Instant::now();
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let err = read_hostname(path).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+            let err = PrivateKey::read(path).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let big = d.path().join("big");
+        std::fs::write(&big, vec![b'a'; 5000]).unwrap();
+        let err = read_hostname(&big).unwrap_err();
+        assert!(err.to_string().contains("larger than 4096 bytes"), "{err}");
     }
 }

@@ -604,12 +604,15 @@ fn detected() -> confinement::Confinement {
 
 fn check_onion_address(print: bool, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use std::io::Read as _;
-    // At most 4 KiB (a hostname file holds 63 bytes): a symlink to /dev/zero must not hang it.
+    // At most 4 KiB (a hostname file holds 63 bytes), a regular file opened without blocking:
+    // the postinst runs this on a file in a folder debian-tor owns, where a symlink to /dev/zero
+    // or a FIFO must fail at once rather than fill memory or hang dpkg.
     let mut text = String::new();
     let from = match &file {
         Some(f) => {
-            std::fs::File::open(f)
-                .and_then(|h| h.take(4096).read_to_string(&mut text))
+            securedrop_tor_exporter::small_file::open_regular(f, 4096)
+                .map_err(anyhow::Error::from)
+                .and_then(|h| Ok(h.take(4096).read_to_string(&mut text)?))
                 .with_context(|| format!("cannot read {}", f.display()))?;
             f.display().to_string()
         }

@@ -134,6 +134,62 @@ fn check_config_redacts_onion_addresses() {
     assert!(all.contains("source = \"<redacted>\""), "{all}");
 }
 
+/// No config error repeats an onion address, wherever the admin put it: the role mapping written
+/// the wrong way round (address as key), an address as `log.level`, or either through an
+/// environment variable (whose name then holds the address in upper case).
+#[test]
+fn config_errors_never_repeat_an_address_wherever_it_stands() {
+    let addr = securedrop_tor_exporter::control::OnionAddress::from_public_key(&[6; 32]);
+    let addr = addr.expose().to_owned();
+    let upper = addr.to_ascii_uppercase();
+    let wrong_way = config_file(&format!(
+        "[onion_services]\n\"{addr}.onion\" = \"source\"\n"
+    ));
+    let level = config_file(&format!("[log]\nlevel = \"{addr}\"\n"));
+    let cases: Vec<(&str, Command)> = vec![
+        ("mapping the wrong way round", {
+            let mut c = exporter();
+            c.args(["--config", &wrong_way.path().display().to_string()]);
+            c
+        }),
+        ("an address as log.level", {
+            let mut c = exporter();
+            c.args(["--config", &level.path().display().to_string()]);
+            c
+        }),
+        ("the wrong way round, from the environment", {
+            let mut c = exporter();
+            c.env(
+                format!("SECUREDROP_TOR_EXPORTER_ONION_SERVICES__{upper}"),
+                "source",
+            );
+            c
+        }),
+        ("an address as log.level, from the environment", {
+            let mut c = exporter();
+            c.env("SECUREDROP_TOR_EXPORTER_LOG__LEVEL", &addr);
+            c
+        }),
+    ];
+    for (what, mut c) in cases {
+        let out = c.arg("check-config").output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{what}: accepted: {all}");
+        assert!(
+            !all.to_ascii_lowercase().contains(&addr),
+            "{what}: the address is in the error: {all}"
+        );
+        assert!(
+            all.contains("<onion address>") || all.contains("role name"),
+            "{what}: {all}"
+        );
+    }
+}
+
 #[test]
 fn serve_with_bad_config_exits_before_listening() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

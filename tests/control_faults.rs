@@ -17,12 +17,13 @@
 mod spec;
 mod support;
 
+use std::path::PathBuf;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use securedrop_tor_exporter::Config;
 use securedrop_tor_exporter::control::reply::ParseError;
-use securedrop_tor_exporter::control::{Command, Connection, ControlError, Limits};
+use securedrop_tor_exporter::control::{Command, ConnectOptions, Connection, ControlError, Limits};
 use securedrop_tor_exporter::snapshot::ErrorKind;
 use securedrop_tor_exporter::source::status::GETINFO_KEYS;
 use support::exporter::ExporterTask;
@@ -279,12 +280,16 @@ async fn fifo_cookie_and_dev_zero_password_are_refused_without_blocking() {
     assert_eq!(password_peer.count("AUTHENTICATE"), 0);
 }
 
-/// Over TCP anyone may have bound the port: the password is never sent there.
-#[tokio::test]
-async fn a_password_is_never_sent_over_tcp() {
+/// A squatter on a TCP control address that answers PROTOCOLINFO with `auth` (what follows
+/// `250-AUTH `) and records every line it is sent until the client goes quiet for 2 s.
+fn tcp_squatter(
+    auth: &'static str,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<Vec<String>>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
     let squatter = tokio::spawn(async move {
         let (s, _) = listener.accept().await.unwrap();
         let (r, mut w) = s.into_split();
@@ -294,25 +299,39 @@ async fn a_password_is_never_sent_over_tcp() {
             tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await
         {
             if line.starts_with("PROTOCOLINFO") {
-                w.write_all(b"250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250 OK\r\n")
-                    .await
-                    .unwrap();
+                let answer = format!("250-PROTOCOLINFO 1\r\n250-AUTH {auth}\r\n250 OK\r\n");
+                w.write_all(answer.as_bytes()).await.unwrap();
+            } else {
+                // Anything else gets tor's "yes": a believing client would go on to GETINFO.
+                w.write_all(b"250 OK\r\n").await.unwrap();
             }
             got.push(line);
         }
         got
     });
-    let dir = tempfile::tempdir().unwrap();
-    let password = dir.path().join("password");
-    std::fs::write(&password, "hunter2\n").unwrap();
-    let opts = securedrop_tor_exporter::control::ConnectOptions {
+    (addr, squatter)
+}
+
+fn tcp_options(addr: std::net::SocketAddr, password_file: Option<PathBuf>) -> ConnectOptions {
+    ConnectOptions {
         address: securedrop_tor_exporter::ControlAddress::Tcp(addr),
         timeout: T,
         cookie_file: None,
-        password_file: Some(password),
+        password_file,
         limits: Limits::default(),
-    };
-    let err = within(Connection::connect(&opts)).await.unwrap_err();
+    }
+}
+
+/// Over TCP anyone may have bound the port: the password is never sent there.
+#[tokio::test]
+async fn a_password_is_never_sent_over_tcp() {
+    let (addr, squatter) = tcp_squatter("METHODS=HASHEDPASSWORD");
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    let err = within(Connection::connect(&tcp_options(addr, Some(password))))
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("refusing to send the control password"),
@@ -323,6 +342,27 @@ async fn a_password_is_never_sent_over_tcp() {
         got.iter()
             .all(|l| !l.contains("hunter2") && !l.starts_with("AUTHENTICATE")),
         "{got:?}"
+    );
+}
+
+/// Over TCP a squatter that asks for no authentication proves nothing: believed, it could say
+/// tor is up and bootstrapped while tor is down. The client refuses it before asking anything.
+#[tokio::test]
+async fn a_null_auth_peer_over_tcp_is_refused_and_asked_nothing() {
+    let (addr, squatter) = tcp_squatter("METHODS=NULL");
+    let err = within(Connection::connect(&tcp_options(addr, None)))
+        .await
+        .unwrap_err();
+    assert_eq!(ErrorKind::of(&err).as_str(), "auth", "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("asks for no authentication over TCP"),
+        "{err}"
+    );
+    let got = squatter.await.unwrap();
+    assert!(
+        got.iter().all(|l| l.starts_with("PROTOCOLINFO")),
+        "the client went past PROTOCOLINFO: {got:?}"
     );
 }
 

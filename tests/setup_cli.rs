@@ -603,15 +603,33 @@ fn has_include_ours_asks_only_about_the_packages_marked_line() {
 }
 
 #[test]
-fn check_onion_address_reads_a_bounded_amount() {
-    // a hostname file swapped for a link to an endless file: an answer, not a hang
+fn check_onion_address_refuses_what_is_not_a_small_regular_file_at_once() {
+    // a hostname file swapped for a link to an endless file, for a FIFO nobody writes, or for a
+    // file too large: an error (exit 2, not the "no" of 1), at once, not a hang
     let d = Dir::new();
     let link = d.path().join("hostname");
     std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
-    let o = run_path(&["check-onion-address"], &link);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let fifo = d.path().join("fifo");
     assert!(
-        stderr(&o).contains("not a v3 onion address"),
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    for path in [&link, &fifo] {
+        let o = run_path(&["check-onion-address"], path);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let big = d.path().join("big");
+    std::fs::write(&big, vec![b'a'; 5000]).unwrap();
+    let o = run_path(&["check-onion-address"], &big);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("larger than 4096 bytes"),
         "{}",
         stderr(&o)
     );

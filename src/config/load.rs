@@ -72,9 +72,49 @@ pub fn load(
     let figment = figment(sources, overrides)?;
     let config: Config = figment
         .extract()
-        .map_err(|e| ConfigError::Figment(describe(e)))?;
-    validate(&config, &figment)?;
+        .map_err(|e| ConfigError::Figment(redact_addresses(&describe(e))))?;
+    validate(&config, &figment).map_err(|e| match e {
+        ConfigError::Invalid {
+            key,
+            origin,
+            expected,
+        } => ConfigError::Invalid {
+            key: redact_addresses(&key),
+            origin: redact_addresses(&origin),
+            expected: redact_addresses(&expected),
+        },
+        other => other,
+    })?;
     Ok(config)
+}
+
+/// An error message with every onion address in it replaced, wherever the address stood: as a
+/// value (a `log.level` set to one), as a key (the role mapping written the wrong way round,
+/// `"<address>" = "source"`) or in an environment variable's name, where it is upper case.
+/// Any run of 40 or more base32 letters (a v3 address has 56; one with a typo is still mostly
+/// an address) counts: no key, variable or file name of the exporter is that long.
+fn redact_addresses(text: &str) -> String {
+    let is_b32 = |c: char| c.is_ascii_alphabetic() || ('2'..='7').contains(&c);
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 40 {
+            out.push_str("<onion address>");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_b32(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 fn figment(
@@ -317,7 +357,15 @@ fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         {
-            return Err(invalid(&key, "a role name of 1-32 characters [a-z0-9_-]"));
+            let hint = if OnionAddress::new(role).is_ok() {
+                " (this key is an onion address: the mapping is role = \"address\", e.g. source = \"….onion\")"
+            } else {
+                ""
+            };
+            return Err(invalid(
+                &key,
+                &format!("a role name of 1-32 characters [a-z0-9_-]{hint}"),
+            ));
         }
         // The value is an address: say what is wrong without repeating it.
         match OnionAddress::new(address).map(|a| a.check_v3()) {

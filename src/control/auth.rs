@@ -47,6 +47,10 @@ pub enum AuthError {
         "refusing to send the control password: HASHEDPASSWORD cannot prove who answers, so it is only used over a unix control socket whose peer runs as the socket folder's owner (use cookie authentication, or a unix ControlSocket)"
     )]
     PasswordToUnprovenPeer,
+    #[error(
+        "refusing a control peer that asks for no authentication over TCP: any local account can bind that port while tor is down, and a peer that proves nothing could forge tor's whole state (give tor cookie authentication, or use a unix ControlSocket)"
+    )]
+    NullFromUnprovenPeer,
 }
 
 /// Splits a reply line into `KEY=value` pairs, honouring control-spec quoted strings.
@@ -149,13 +153,17 @@ pub enum PeerTrust {
 /// took over the control address while tor was down would get full control of tor. SAFECOOKIE
 /// (every tor since 0.2.3.13) proves the peer knows the cookie before anything derived from it
 /// is sent. A password is only sent to a peer of [`PeerTrust::OwnerOfSocketFolder`].
+///
+/// NULL (no authentication) is taken only from such a peer too: over TCP a squatter that offers
+/// NULL proves nothing, and everything it then answers (tor up, bootstrapped, circuits) would be
+/// believed and exported through the onion. SAFECOOKIE, when offered beside NULL, proves the peer.
 pub fn choose_method(
     info: &ProtocolInfo,
     have_password: bool,
     trust: PeerTrust,
 ) -> Result<Method, AuthError> {
     let offered = |m: &str| info.methods.iter().any(|x| x == m);
-    if offered("NULL") {
+    if offered("NULL") && trust == PeerTrust::OwnerOfSocketFolder {
         Ok(Method::Null)
     } else if offered("SAFECOOKIE") {
         Ok(Method::SafeCookie)
@@ -165,6 +173,8 @@ pub fn choose_method(
         } else {
             Err(AuthError::PasswordToUnprovenPeer)
         }
+    } else if offered("NULL") {
+        Err(AuthError::NullFromUnprovenPeer)
     } else if offered("COOKIE") {
         Err(AuthError::CookieWithoutSafeCookie)
     } else {
@@ -293,7 +303,21 @@ mod tests {
         let owner = PeerTrust::OwnerOfSocketFolder;
         let unproven = PeerTrust::Unproven;
         assert_eq!(
+            choose_method(&info(&["NULL"]), false, owner),
+            Ok(Method::Null)
+        );
+        // Over TCP (or from another uid) NULL proves nothing: refused, unless SAFECOOKIE can
+        // prove the peer instead.
+        assert_eq!(
             choose_method(&info(&["NULL"]), false, unproven),
+            Err(AuthError::NullFromUnprovenPeer)
+        );
+        assert_eq!(
+            choose_method(&info(&["NULL", "SAFECOOKIE"]), false, unproven),
+            Ok(Method::SafeCookie)
+        );
+        assert_eq!(
+            choose_method(&info(&["NULL", "SAFECOOKIE"]), false, owner),
             Ok(Method::Null)
         );
         assert_eq!(
