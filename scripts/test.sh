@@ -5,8 +5,9 @@
 #   2. tests/package/run.sh: the .deb (lintian, shellcheck, reproducibility, systemd-analyze) and
 #      its install/upgrade/remove/purge scenario in a booted systemd container;
 #   3. molecule/run.sh: the Ansible role on two booted staging containers;
-#   4. tests/securedrop/run.sh: contrib/securedrop/patches applied to the SecureDrop snapshot, and
-#      SecureDrop's own admin tests, yamllint, playbook syntax checks and torrc rendering;
+#   4. tests/securedrop/run.sh: contrib/securedrop/patches on SecureDrop's data-only snapshot: the
+#      data patches applied (git am), yamllint, playbook syntax checks, torrc rendering checked by
+#      tor; the admin-code patch checked as text (SecureDrop's admin tests are run by hand);
 #   5. monitoring/test.sh: the monitoring side (alerting rules with promtool, the Alertmanager
 #      sample with amtool and a real Alertmanager on loopback, the Grafana dashboard, templates);
 #   6. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
