@@ -11,7 +11,8 @@
 //! Layers, lowest first; a module imports only from layers below it (`scripts/imports.py
 //! --check`, run by `tests/module_layers.rs`, refuses anything else):
 //! - [`small_file`] (reading cookie, password and config files without blocking or bloating),
-//!   [`clock`] (Unix time), [`shutdown`] (the stop signal).
+//!   [`clock`] (Unix time), [`shutdown`] (the stop signal), [`log_limit`] (one log line per cause
+//!   per minute, for what any local account can make happen thousands of times a second).
 //! - [`control`]: tor's control protocol, importing nothing else of the crate: the sans-I/O
 //!   reply parser ([`control::reply`]), the allow-listed command encoder ([`control::command`]),
 //!   addresses ([`control::address`]), authentication maths ([`control::auth`]), errors
@@ -40,6 +41,7 @@ pub mod control;
 pub mod http;
 pub mod keys;
 pub mod label_key;
+pub mod log_limit;
 pub mod logging;
 pub mod metrics;
 pub mod page;

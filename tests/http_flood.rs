@@ -18,6 +18,13 @@ use securedrop_tor_exporter::http::MAX_REQUESTS_PER_CONNECTION;
 use securedrop_tor_exporter::{Config, ControlAddress};
 use support::exporter::ExporterThread;
 use support::http;
+use support::log_capture::LogBuffer;
+
+/// The exporter's log in this test binary (installed once).
+fn logs() -> &'static LogBuffer {
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(LogBuffer::install)
+}
 
 /// One scenario at a time: each test measures its own flood beside its own scraper, and the test
 /// harness would otherwise run all five floods at once, each timing the others' load.
@@ -102,10 +109,24 @@ fn connect_many(addr: SocketAddr, n: usize, first_bytes: &[u8]) -> Vec<TcpStream
 fn a_thousand_idle_connections_never_delay_a_scrape() {
     let _scenario = one_scenario_at_a_time();
     raise_fd_limit();
+    let logged_before = logs().text().len();
     let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
     let flood = connect_many(e.addr(), 1000, b"");
     assert!(flood.len() >= 990, "only {} connections", flood.len());
     scrapes_stay_fast(e.addr(), "1000 idle connections");
+    // Hundreds of connections were shed: one line says so (at most one a minute), with no
+    // address in it.
+    let text = logs().text();
+    let shed: Vec<&str> = text[logged_before..]
+        .lines()
+        .filter(|l| l.contains("connection slots taken"))
+        .collect();
+    assert_eq!(shed.len(), 1, "{shed:#?}");
+    assert!(
+        !shed[0].contains("127.0.0.1") && shed[0].contains("the idlest connection was closed"),
+        "{}",
+        shed[0]
+    );
 }
 
 #[test]

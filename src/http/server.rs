@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
 use super::connection_policy::{self, ConnState, Limits, Reason};
+use crate::log_limit::{EVERY_MINUTE, LogLimit};
 
 /// hyper's smallest allowed read buffer, which bounds the request head.
 const MAX_HEAD_BYTES: usize = 8192;
@@ -30,6 +31,14 @@ pub const MAX_REQUESTS_PER_CONNECTION: u64 = 10_000;
 const SHED_PER_YIELD: usize = 32;
 /// How often deadlines are checked.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// What the accept loop logs, each at most once a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Cause {
+    Accept,
+    Refused,
+    Shed,
+}
 
 /// Every open connection's state and the handle that ends it.
 #[derive(Default)]
@@ -217,13 +226,26 @@ pub async fn serve(
         })
     };
     let mut shed_since_yield = 0;
+    // Any local account can make these happen thousands of times a second: one line per cause
+    // per minute, with the count, and never the peer's address (there is nothing to tell about
+    // loopback peers but a port number). Worded without "failed"/"error", which OSSEC's base
+    // rules mail: crowding is worth a look in the journal, not a mail per minute.
+    let mut log_limit = LogLimit::new(EVERY_MINUTE);
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
                     // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    if let Some(more) = log_limit.event(Cause::Accept, Instant::now()) {
+                        // The errno, not the OS's text: that says "os error N", and only the
+                        // message reaches OSSEC (see above).
+                        let errno = e.raw_os_error().unwrap_or(0);
+                        tracing::warn!(
+                            kind = ?e.kind(),
+                            "could not accept a connection (errno {errno}); {more} more like it in the last minute"
+                        );
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -231,8 +253,20 @@ pub async fn serve(
             _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
         let Some((id, kill, shed_one)) = conns.admit(Instant::now()) else {
+            if let Some(more) = log_limit.event(Cause::Refused, Instant::now()) {
+                tracing::warn!(
+                    "every connection slot is busy serving a request: a new connection was closed unserved ({more} more in the last minute); a local process may be crowding the port"
+                );
+            }
             continue;
         };
+        if shed_one {
+            if let Some(more) = log_limit.event(Cause::Shed, Instant::now()) {
+                tracing::warn!(
+                    "all {MAX_CONNECTIONS} connection slots taken: the idlest connection was closed to make room ({more} more in the last minute); a local process may be crowding the port"
+                );
+            }
+        }
         let _ = stream.set_nodelay(true);
         let io = Tracked {
             io: stream,
