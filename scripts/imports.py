@@ -25,7 +25,7 @@ LAYERS = [
     ["config", "keys", "label_key", "logging", "setup"],
     ["source"],
     ["snapshot"],
-    ["policy"],
+    ["policy", "health"],
     ["metrics", "page"],
     ["http", "tasks"],
     ["crate"],  # lib.rs: run()

@@ -27,7 +27,9 @@
 //!   [`source::descriptor`] (our own v3 descriptors), [`source::onion`] (HS_DESC events,
 //!   labels, the tracker state machine and what it reports).
 //! - [`snapshot`]: what scrapes read, and the error kinds they count.
-//! - [`policy`]: every family that may be exported, with its privacy class.
+//! - [`policy`]: every family that may be exported, with its privacy class; [`health`]: the
+//!   health judgements (states an admin acts on, after a hold time) and their log lines, which
+//!   OSSEC mails.
 //! - [`metrics`] (encoders per concern over one set of writing helpers; OpenMetrics and
 //!   classic text) and [`page`] (the status page at `/`, plain HTML).
 //! - [`http`] (routes, the accept loop, and [`http::connection_policy`]: pure deadlines and
@@ -38,6 +40,7 @@
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod health;
 pub mod http;
 pub mod keys;
 pub mod label_key;
@@ -60,7 +63,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use http::connection_policy;
-use tasks::{onion_events, refresher, systemd};
+use tasks::{health_judge, onion_events, refresher, systemd};
 
 pub use config::Config;
 pub use config::ControlAddress;
@@ -95,6 +98,11 @@ pub async fn run(
     ));
     tasks.spawn(onion_events::run(
         config.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    tasks.spawn(health_judge::run(
+        config.tor.refresh_interval,
         shared.clone(),
         stop_rx.clone(),
     ));

@@ -166,6 +166,36 @@ pub fn render(s: &Snapshot, now: f64, exporter_version: &str) -> String {
         "<p class=\"summary {class}\">{summary}</p>\n<p><small>As of {} (reload the page to refresh).</small></p>",
         utc(now)
     );
+    // The health judge's view (the same words as its log lines, which OSSEC mails): what has
+    // lasted its hold time, and what is being watched until then.
+    if let Some(alerts) = crate::health::summary(&s.health, now) {
+        let _ = writeln!(
+            out,
+            "<p class=\"summary bad\">{} <small>(also in the server's log, which OSSEC mails)</small></p>",
+            esc(&alerts)
+        );
+    }
+    let watching: Vec<String> = s
+        .health
+        .iter()
+        .filter(|i| !i.alerting)
+        .map(|i| {
+            let lasted = std::time::Duration::from_secs_f64((now - i.since_unix).max(0.0));
+            let role = i
+                .role
+                .as_deref()
+                .map(|r| format!(" {r}"))
+                .unwrap_or_default();
+            format!("{}{role} for {}", i.state, crate::health::duration(lasted))
+        })
+        .collect();
+    if !watching.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p><small>Watching, not yet alerting: {}.</small></p>",
+            esc(&watching.join("; "))
+        );
+    }
 
     out.push_str("<h2>tor</h2>\n<table>\n");
     row(

@@ -42,6 +42,22 @@ pub struct Snapshot {
     /// Control-connection errors since start, by kind; every kind is there from the start, so
     /// every series exists (at 0) before the first error.
     pub errors: BTreeMap<ErrorKind, u64>,
+    /// The health judgements (`health`): what is wrong now, for the status page and `STATUS=`.
+    pub health: Vec<HealthItem>,
+}
+
+/// One state the health judge is watching (see `health`): held until its hold time has passed,
+/// then alerting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthItem {
+    /// The state's name in the log grammar (`tor_down`, `onion_not_published`, …).
+    pub state: &'static str,
+    /// The onion service's role name, for the states about one service.
+    pub role: Option<String>,
+    /// Since when it has lasted (Unix time).
+    pub since_unix: f64,
+    /// Past its hold time: said in the log, shown as an alert.
+    pub alerting: bool,
 }
 
 impl Default for Snapshot {
@@ -58,6 +74,7 @@ impl Default for Snapshot {
             last_success_unix: None,
             started_unix: None,
             errors: ErrorKind::ALL.iter().map(|k| (*k, 0)).collect(),
+            health: Vec::new(),
         }
     }
 }

@@ -933,6 +933,50 @@ async fn the_first_scrape_after_start_shows_tor_up_0_when_nothing_listens() {
     exporter.stop().await;
 }
 
+async fn status_page(e: &ExporterTask) -> String {
+    e.get("/", &[]).await.body
+}
+
+/// The health judge on the exporter as it runs: a tor that never answers is watched, said to be
+/// down once the 5-minute hold has passed (on the status page, in the words of the log line OSSEC
+/// mails), and not before. On a paused clock: the hold passes in virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_tor_that_stays_down_is_judged_down_after_its_hold_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.tor.control_address =
+        securedrop_tor_exporter::ControlAddress::Unix(dir.path().join("no-such-socket"));
+    config.tor.refresh_interval = Duration::from_secs(5);
+    let exporter = ExporterTask::start(config).await;
+    let started = tokio::time::Instant::now();
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            status_page(&exporter)
+                .await
+                .contains("Watching, not yet alerting: tor_down for")
+        })
+        .await,
+        "never watched"
+    );
+    assert!(!status_page(&exporter).await.contains("tor health: alert"));
+    assert!(
+        eventually(Duration::from_secs(10 * 60), || async {
+            status_page(&exporter)
+                .await
+                .contains("tor health: alert tor_down for 5m")
+        })
+        .await,
+        "not judged down: {}",
+        status_page(&exporter).await
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5 * 60) && waited < Duration::from_secs(6 * 60),
+        "judged down after {waited:?}"
+    );
+    exporter.stop().await;
+}
+
 /// A tor that is slow to answer cannot hold the exporter for longer than `tor.timeout`; until
 /// the first attempt ends, `tor_up` is left out rather than guessed.
 #[tokio::test(start_paused = true)]

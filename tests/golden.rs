@@ -63,6 +63,40 @@ fn golden_status_page() {
     compare("status.html", got);
 }
 
+/// The health judge's view on the page: what alerts (with the words of its log line) and what is
+/// being watched until its hold time has passed.
+#[test]
+fn status_page_shows_the_health_judgements() {
+    use securedrop_tor_exporter::snapshot::HealthItem;
+    let mut s = fixed();
+    s.health = vec![
+        HealthItem {
+            state: "no_circuits",
+            role: None,
+            since_unix: PAGE_NOW - 12.0 * 60.0,
+            alerting: true,
+        },
+        HealthItem {
+            state: "onion_not_published",
+            role: Some("source".into()),
+            since_unix: PAGE_NOW - 3.0 * 60.0,
+            alerting: false,
+        },
+    ];
+    let page = securedrop_tor_exporter::page::render(&s, PAGE_NOW, "VERSION");
+    assert!(
+        page.contains("<p class=\"summary bad\">tor health: alert no_circuits for 12m <small>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Watching, not yet alerting: onion_not_published source for 3m."),
+        "{page}"
+    );
+    // and nothing of it while the judge watches nothing
+    let plain = securedrop_tor_exporter::page::render(&fixed(), PAGE_NOW, "VERSION");
+    assert!(!plain.contains("tor health") && !plain.contains("Watching"));
+}
+
 #[test]
 fn golden_openmetrics() {
     check("metrics.openmetrics.txt", Format::OpenMetrics);

@@ -207,8 +207,11 @@ fn onion_health_across_exporter_restarts() {
         "the log capture works"
     );
     let logged = |what: &str, role: &str| {
-        log.lines()
-            .any(|l| l.contains(what) && l.contains(&format!("service={role}")))
+        log.lines().any(|l| {
+            // the role in the text itself (only the text reaches syslog and OSSEC)
+            l.contains(&format!("onion service {role}: its {what}"))
+                && l.contains(&format!("service={role}"))
+        })
     };
     for role in ROLES {
         assert!(

@@ -200,11 +200,12 @@ fn publish(shared: &Shared, tracker: &Tracker, now: f64, told: &mut BTreeMap<Str
         let Some(p) = s.published else { continue };
         if told.insert(label.clone(), p) != Some(p) {
             if p {
-                tracing::info!(service = %label, "onion service descriptor is published");
+                // The role name in the text too: only the text reaches syslog and OSSEC.
+                tracing::info!(service = %label, "onion service {label}: its descriptor is published");
             } else {
                 tracing::warn!(
                     service = %label,
-                    "onion service descriptor is not published: no upload seen within its lifetime and our own fetches did not find it"
+                    "onion service {label}: its descriptor is not published (no upload seen within its lifetime, and our own fetches did not find it)"
                 );
             }
         }

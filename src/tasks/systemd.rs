@@ -20,8 +20,12 @@ pub fn stopping() {
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
 }
 
-/// A human-readable one-liner for `systemctl status`.
+/// A human-readable one-liner for `systemctl status`: the health judge's alerts when there are
+/// any (the same words as its log lines), else tor's state.
 pub fn status_line(s: &crate::snapshot::Snapshot) -> String {
+    if let Some(alerts) = crate::health::summary(&s.health, crate::clock::now_unix()) {
+        return alerts;
+    }
     match (&s.status, s.tor_up) {
         (Some(st), true) => format!(
             "tor up, version {}, bootstrapped {}%",
