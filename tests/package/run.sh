@@ -336,9 +336,12 @@ eq "tor@default still active" active "$(unit_state tor@default active)"
 eq "tor not restarted by the install (same MainPID)" "$TOR_PID" "$(tor_pid)"
 eq "tor NRestarts still 0" 0 "$(tor_restarts)"
 check "/metrics shows tor_up 1" wait_tor_up
-eq "label key: 32 bytes, 640 root:debian-tor" "32 640 root:debian-tor" "$(cx stat -c '%s %a %U:%G' $LABELKEY 2>&1)"
-check "the exporter reads the label key (its journal says from where)" \
-    contains "label key for unnamed onion services from $LABELKEY" "$(cx journalctl -u $PKG --no-pager -o cat 2>&1)"
+eq "label key: 32 bytes, 600 root:root" "32 600 root:root" "$(cx stat -c '%s %a %U:%G' $LABELKEY 2>&1)"
+check "the exporter reads the label key as its systemd credential (its journal says from where)" \
+    contains "label key for unnamed onion services from /run/credentials/$PKG.service/label-key" \
+    "$(cx journalctl -u $PKG --no-pager -o cat 2>&1)"
+eq "debian-tor cannot read the label key (root can)" "denied read" \
+    "$(cx runuser -u debian-tor -- sh -c "head -c1 $LABELKEY >/dev/null 2>&1 && echo read || echo denied") $(cx sh -c "head -c1 $LABELKEY >/dev/null 2>&1 && echo read || echo denied")"
 eq "unit: MemoryMax and TasksMax set" "67108864 16" \
     "$(cx systemctl show -p MemoryMax --value $PKG) $(cx systemctl show -p TasksMax --value $PKG)"
 onion=$(cx cat $HS/hostname 2>/dev/null || true)
