@@ -1,17 +1,26 @@
 #!/usr/bin/python3
 """Checks of monitoring/rules/ that promtool does not make (run by monitoring/test.sh).
 
-    check_rules.py style      mixin conventions, runbook sections, the issue's alert list, docs
-    check_rules.py coverage   every alert has a firing and a not-firing promtool test case
+    check_rules.py style      mixin conventions, runbook sections, the issue's alert list, docs,
+                              each last_over_time window shorter than the alert's `for:`
+    check_rules.py coverage   every alert has a firing and a not-firing promtool test case, and
+                              one on an exporter series a firing case with a stale sample
     check_rules.py mutants    break each alert (never fires; no `for:`; its `for:` one
-                              evaluation interval shorter or longer) and require that its promtool
-                              tests then fail: the tests can fail at all, and they pin each `for:`
-                              to the evaluation interval (the end-to-end test runs the rules with
-                              every `for:` scaled down, so these are what test the real ones)
+                              evaluation interval shorter or longer; its *_over_time window
+                              dropped, or as long as its `for:`; its keep_firing_for dropped or
+                              one evaluation interval off) and require that its promtool tests
+                              then fail: the tests can fail at all, and they pin each `for:` to
+                              the evaluation interval (the end-to-end test runs the rules with
+                              every duration scaled down, so these are what test the real ones)
     check_rules.py ordering [RULES...]
                               the monitoring host's tor-broken alert fires at least one evaluation
                               interval before any server alert that a broken monitoring-host tor
                               sets off, with the template's intervals (see ordering_problems())
+    check_rules.py recovery [RULES...]
+                              the monitoring host's tor-broken alert keeps firing
+                              (keep_firing_for) until the server alerts it held back have
+                              resolved once our tor works again, with the template's jobs (see
+                              recovery_problems())
 
 Exit status 1 and one line per problem on failure.
 """
@@ -73,6 +82,106 @@ def duration_text(ms):
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
+# The durations inside a PromQL expression: range and subquery windows, offsets. String
+# literals (label values) are skipped.
+DUR = r"(?:\d+(?:ms|[smhdwy]))+"
+STRING = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`""")
+RANGE = re.compile(r"\[\s*(%s)\s*(?::\s*(%s)?\s*)?\]" % (DUR, DUR))
+OFFSET = re.compile(r"\boffset\s+-?(%s)" % DUR)
+OVER_TIME = re.compile(r"\b([a-z_]+_over_time)\s*\(")
+
+
+def code_spans(expr):
+    """(start, end) of the parts of EXPR outside string literals."""
+    spans, pos = [], 0
+    for m in STRING.finditer(expr):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(expr)))
+    return spans
+
+
+def expr_durations(expr):
+    """(start, end) of every duration in EXPR's range and subquery windows and offsets."""
+    out = []
+    for a, b in code_spans(expr):
+        part = expr[a:b]
+        for m in RANGE.finditer(part):
+            out += [(a + m.start(g), a + m.end(g)) for g in (1, 2) if m.group(g)]
+        out += [(a + m.start(1), a + m.end(1)) for m in OFFSET.finditer(part)]
+    return sorted(out)
+
+
+def replace_spans(text, spans, new):
+    """TEXT with each (start, end) of SPANS replaced by NEW(old text)."""
+    out, pos = [], 0
+    for a, b in sorted(spans):
+        out += [text[pos:a], new(text[a:b])]
+        pos = b
+    return "".join(out + [text[pos:]])
+
+
+def scale_expr(expr, factor):
+    """EXPR with every window and offset divided by FACTOR, exactly (e2e.py's scaled copies)."""
+    def divided(d):
+        ms = duration_ms(d)
+        if ms % factor:
+            raise ValueError(f"{d} in {expr!r} is not a whole number of ms over {factor}")
+        return duration_text(ms // factor)
+    return replace_spans(expr, expr_durations(expr), divided)
+
+
+def closing(expr, i):
+    """The index of the parenthesis that closes the one at EXPR[i]."""
+    depth = 0
+    while i < len(expr):
+        m = STRING.match(expr, i)
+        if m:
+            i = m.end()
+            continue
+        depth += {"(": 1, ")": -1}.get(expr[i], 0)
+        if depth == 0:
+            return i
+        i += 1
+    raise ValueError(f"unbalanced parentheses in {expr!r}")
+
+
+def over_time_calls(expr):
+    """(function, call span, argument span, window span) of every *_over_time(...[W]) in EXPR
+    whose argument ends in a range or subquery window."""
+    calls = []
+    for a, b in code_spans(expr):
+        for m in OVER_TIME.finditer(expr, a, b):
+            close = closing(expr, m.end() - 1)
+            arg = (m.end(), close)
+            windows = [w for w in RANGE.finditer(expr, *arg)
+                       if not expr[w.end():close].strip()]
+            if windows:
+                w = windows[-1]
+                calls.append((m.group(1), (m.start(), close + 1), arg, (w.start(1), w.end(1))))
+    return calls
+
+
+def drop_windows(expr):
+    """EXPR with each *_over_time(X[W]) replaced by X: the instant value, which a failed scrape
+    leaves stale."""
+    for _, (a, b), (arg_a, _), (w_a, _) in sorted(over_time_calls(expr), reverse=True):
+        bracket = expr.rindex("[", arg_a, w_a)
+        expr = expr[:a] + expr[arg_a:bracket].rstrip() + expr[b:]
+    return expr
+
+
+def set_windows(expr, window):
+    """EXPR with the window of each *_over_time(X[W]) set to WINDOW."""
+    return replace_spans(expr, [w for *_, w in over_time_calls(expr)], lambda _: window)
+
+
+def selectors(expr):
+    """The metric names EXPR selects with label matchers (name{...})."""
+    code = "".join(expr[a:b] for a, b in code_spans(expr))
+    return set(re.findall(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{", code))
+
+
 def load(path):
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
@@ -129,6 +238,12 @@ def style():
             problems.append(f"{where}: runbook_url {url!r}, want {want!r}")
         if name.lower() not in anchors:
             problems.append(f"{where}: no '## {name}' section in monitoring/runbook.md")
+        wait = duration_ms(r.get("for", "0s"))
+        for fn, *_, (a, b) in over_time_calls(r["expr"]):
+            if fn == "last_over_time" and wait and duration_ms(r["expr"][a:b]) >= wait:
+                problems.append(f"{where}: last_over_time window {r['expr'][a:b]} is not shorter"
+                                f" than its for: {r.get('for')} (one bad sample before a gap that"
+                                f" long would fire it)")
         if re.search(r"onion\s*[=!]~?", r["expr"]) or "tor_hs_" in r["expr"]:
             problems.append(f"{where}: uses an onion label or MetricsPort series")
         if docs is not None:
@@ -145,16 +260,20 @@ def style():
 
 
 def cases():
-    """alert name -> (firing cases, not-firing cases), over every test file."""
+    """alert name -> [firing cases, not-firing cases, firing cases among input series with a
+    stale sample], over every test file."""
     out = {}
     for path in TESTS:
         for t in load(path).get("tests", []):
+            stale = any(re.search(r"\bstale\b", str(s.get("values", "")))
+                        for s in t.get("input_series", []))
             for c in t.get("alert_rule_test", []):
-                fire, quiet = out.setdefault(c["alertname"], [0, 0])
+                counts = out.setdefault(c["alertname"], [0, 0, 0])
                 if c.get("exp_alerts"):
-                    out[c["alertname"]][0] += 1
+                    counts[0] += 1
+                    counts[2] += stale
                 else:
-                    out[c["alertname"]][1] += 1
+                    counts[1] += 1
     return out
 
 
@@ -162,11 +281,15 @@ def coverage():
     problems = []
     c = cases()
     for _, r in alerts():
-        fire, quiet = c.get(r["alert"], (0, 0))
+        fire, quiet, stale = c.get(r["alert"], (0, 0, 0))
         if not fire:
             problems.append(f"{r['alert']}: no promtool test case where it fires")
         if not quiet:
             problems.append(f"{r['alert']}: no promtool test case where it does not fire")
+        # A failed scrape leaves an exporter's series stale (`up` itself is written as 0).
+        if selectors(r["expr"]) - {"up"} and not stale:
+            problems.append(f"{r['alert']}: no promtool test case where it fires through a stale"
+                            f" sample (a failed scrape)")
     return problems
 
 
@@ -201,6 +324,20 @@ def mutants():
         else:
             mutations["fires at once"] = {"expr": f"({rule['expr']}) or on() vector(1)"}
         mutations["for: one evaluation interval longer"] = {"for": duration_text(wait + step)}
+        if over_time_calls(rule["expr"]):
+            # Held through a failed scrape only by the window; held too long, one bad sample
+            # before a gap fires it.
+            mutations["drops its _over_time window"] = {"expr": drop_windows(rule["expr"])}
+            if wait:
+                mutations["has an _over_time window as long as its for:"] = {
+                    "expr": set_windows(rule["expr"], rule["for"])}
+        keep = duration_ms(rule.get("keep_firing_for", "0s"))
+        if keep:
+            mutations["has no keep_firing_for"] = {"keep_firing_for": "0s"}
+            mutations["keep_firing_for one evaluation interval shorter"] = {
+                "keep_firing_for": duration_text(max(keep - step, 0))}
+            mutations["keep_firing_for one evaluation interval longer"] = {
+                "keep_firing_for": duration_text(keep + step)}
         for label, change in mutations.items():
             count += 1
             with tempfile.TemporaryDirectory() as tmp:
@@ -303,9 +440,121 @@ def ordering(*paths):
     return ordering_problems(rules, evaluation, scrape, EXPORTER_REFRESH_MS)
 
 
+SERIES_THROUGH_OUR_TOR = r"(?:up|scrape_[A-Za-z0-9_:]*|probe_[A-Za-z0-9_:]*)"
+MATCHERS = r"(?:\{(?:[^{}\"]|\"(?:[^\"\\]|\\.)*\")*\})?"
+
+
+def scraped_jobs(expr, jobs):
+    """The jobs of JOBS (names) whose scrapes the up/scrape_*/probe_* selectors of EXPR read, by
+    their `job` matchers (a selector without one reads every job but the monitoring host's)."""
+    found = set()
+    code = code_spans(expr)
+    for m in re.finditer(r"\b%s\s*(%s)" % (SERIES_THROUGH_OUR_TOR, MATCHERS), expr):
+        if not any(a <= m.start() < b for a, b in code):
+            continue  # in a label value
+        matchers = re.findall(r'\bjob\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', m.group(1))
+        for name in jobs:
+            if name == MONITOR_JOB and not matchers:
+                continue
+            ok = all({"=": name == v, "!=": name != v,
+                      "=~": re.fullmatch(v, name) is not None,
+                      "!~": re.fullmatch(v, name) is None}[op] for op, v in matchers)
+            if ok:
+                found.add(name)
+    return found
+
+
+def resolve_window_ms(expr):
+    """How much longer than its next good scrape a server alert may take to resolve because of
+    its windows: those over up/scrape_*/probe_* series, except last_over_time's (the last value,
+    which the good scrape replaces) count in full."""
+    longest = 0
+    code = "".join(expr[a:b] for a, b in code_spans(expr))
+    for m in re.finditer(r"\b([a-z_]+)\s*\(\s*%s\s*%s\s*\[\s*(%s)" %
+                         (SERIES_THROUGH_OUR_TOR, MATCHERS, DUR), code):
+        if m.group(1) != "last_over_time":
+            longest = max(longest, duration_ms(m.group(2)))
+    return longest
+
+
+def recovery_problems(rules, evaluation_ms, jobs, require_jobs=True):
+    """RULES (alerting rules, dicts) with Prometheus evaluating every EVALUATION_MS and JOBS
+    ({job name: (scrape interval, scrape timeout)} in ms). When our tor works again, a server
+    alert through it (see through_our_tor()) resolves at the latest after its job's next scrape
+    (an interval, and the timeout for it to come back), any window that outlasts that scrape
+    (resolve_window_ms()) and an evaluation. The monitoring host's tor-broken alert may stop
+    seeing its condition at once, and resolves keep_firing_for later; that must be at least one
+    evaluation after the last of those, so that Alertmanager has each server alert resolved
+    (never notified, since it was held back) before the inhibition ends. Else the held-back
+    alert goes out as the outage ends. Returns the problems (none: the bound holds)."""
+    by_name = {r["alert"]: r for r in rules}
+    if MONITOR_BROKEN not in by_name:
+        return [f"no {MONITOR_BROKEN} rule"]
+    keep = duration_ms(by_name[MONITOR_BROKEN].get("keep_firing_for", "0s"))
+    problems = []
+    need, why = 0, None
+    for r in rules:
+        if r.get("labels", {}).get("scope") != "server" or not through_our_tor(r["expr"]):
+            continue
+        matched = scraped_jobs(r["expr"], jobs)
+        if not matched:
+            if require_jobs:
+                problems.append(f"{r['alert']}: none of the configuration's jobs matches its"
+                                f" selectors (jobs: {', '.join(sorted(jobs))})")
+            continue
+        for job in sorted(matched):
+            interval, timeout = jobs[job]
+            window = resolve_window_ms(r["expr"])
+            delay = interval + timeout + window + evaluation_ms
+            if delay + evaluation_ms > need:
+                need = delay + evaluation_ms
+                why = (f"{r['alert']} on job {job} resolves up to {delay / 1000:g} s after our"
+                       f" tor works again (scrape interval {interval / 1000:g} s + timeout"
+                       f" {timeout / 1000:g} s + window {window / 1000:g} s + evaluation"
+                       f" {evaluation_ms / 1000:g} s)")
+    if why is None and not problems:
+        problems.append("no server alert reads up, scrape_* or probe_* (nothing to outlast)")
+    if keep < need:
+        problems.append(f"{MONITOR_BROKEN} keep_firing_for {keep / 1000:g} s is shorter than"
+                        f" {need / 1000:g} s: {why}, and it must resolve one evaluation later")
+    return problems
+
+
+def prometheus_jobs(conf):
+    """{job name: (scrape interval, scrape timeout)} of a Prometheus configuration (a dict), in
+    milliseconds, with Prometheus's defaults."""
+    glob_ = conf.get("global", {})
+    interval = duration_ms(glob_.get("scrape_interval", "1m"))
+    timeout = duration_ms(glob_.get("scrape_timeout", "0s")) or min(10_000, interval)
+    jobs = {}
+    for j in conf.get("scrape_configs", []):
+        i = duration_ms(j.get("scrape_interval", interval))
+        # An unset timeout is the global one, but never more than the job's interval.
+        t = duration_ms(j["scrape_timeout"]) if "scrape_timeout" in j else min(timeout, i)
+        jobs[j["job_name"]] = (i, t)
+    return jobs
+
+
+EXAMPLE_VARS = os.path.join(HERE, "prometheus", "example-vars.yml")
+
+
+def recovery(*paths):
+    """The bound for the shipped rules (or the rule files PATHS) with the template rendered with
+    example-vars.yml: every job, the optional Source Interface probe's too."""
+    sys.path.insert(0, HERE)
+    import render  # noqa: E402 (needs jinja2, which monitoring/test.sh installs)
+
+    conf = yaml.safe_load(render.render(TEMPLATE, load(EXAMPLE_VARS)))
+    evaluation, _ = prometheus_intervals(conf)
+    rules = [r for _, r in alerts(paths or RULES)]
+    return recovery_problems(rules, evaluation, prometheus_jobs(conf))
+
+
 def main(argv):
-    checks = {"style": style, "coverage": coverage, "mutants": mutants, "ordering": ordering}
-    if len(argv) < 2 or argv[1] not in checks or (len(argv) > 2 and argv[1] != "ordering"):
+    checks = {"style": style, "coverage": coverage, "mutants": mutants, "ordering": ordering,
+              "recovery": recovery}
+    if len(argv) < 2 or argv[1] not in checks or (
+            len(argv) > 2 and argv[1] not in ("ordering", "recovery")):
         print(__doc__, file=sys.stderr)
         return 2
     problems = checks[argv[1]](*argv[2:])

@@ -55,12 +55,15 @@ failures = []
 # them). Everything else must come through unchanged: a label or annotation that happens to be
 # called `for` is not a duration.
 DURATIONS = {
-    "rules": re.compile(r"^\$\.groups\[\d+\]\.(interval|rules\[\d+\]\.for)$"),
+    "rules": re.compile(r"^\$\.groups\[\d+\]\.(interval|rules\[\d+\]\.(for|keep_firing_for))$"),
     "prometheus": re.compile(r"^\$\.(global|scrape_configs\[\d+\])\."
                              r"(scrape_interval|scrape_timeout|evaluation_interval)$"),
     "alertmanager": re.compile(r"^\$\.(global\.resolve_timeout|route(\.routes\[\d+\])*\."
                                r"(group_wait|group_interval|repeat_interval))$"),
 }
+# Rule expressions: their range and subquery windows and offsets are durations too
+# (check_rules.expr_durations); the rest of the text must come through unchanged.
+EXPRESSIONS = {"rules": re.compile(r"^\$\.groups\[\d+\]\.rules\[\d+\]\.expr$")}
 
 
 def check(ok, what):
@@ -241,6 +244,8 @@ def scale(node, kind, factor, where="$"):
         if ms % factor:
             raise ValueError(f"{where}: {node} is not a whole number of ms over {factor}")
         return check_rules.duration_text(ms // factor)
+    if kind in EXPRESSIONS and EXPRESSIONS[kind].match(where):
+        return check_rules.scale_expr(node, factor)
     if isinstance(node, dict):
         return {k: scale(v, kind, factor, f"{where}.{k}") for k, v in node.items()}
     if isinstance(node, list):
@@ -257,6 +262,19 @@ def differences(orig, copy, kind, factor, where="$"):
         except ValueError as e:
             return [f"{where}: {e}"], 1
         return ([] if ok else [f"{where}: {orig} became {copy}, not 1/{factor} of it"]), 1
+    if kind in EXPRESSIONS and EXPRESSIONS[kind].match(where) and isinstance(orig, str) \
+            and isinstance(copy, str):
+        spans = [check_rules.expr_durations(e) for e in (orig, copy)]
+        texts = [check_rules.replace_spans(e, sp, lambda _: "<duration>")
+                 for e, sp in zip((orig, copy), spans)]
+        if texts[0] != texts[1] or len(spans[0]) != len(spans[1]):
+            return [f"{where}: {orig!r} became {copy!r}"], 0
+        diffs = []
+        for (a, b), (c, d) in zip(*spans):
+            o, n = orig[a:b], copy[c:d]
+            if check_rules.duration_ms(o) != check_rules.duration_ms(n) * factor:
+                diffs.append(f"{where}: window {o} became {n}, not 1/{factor} of it")
+        return diffs, len(spans[0])
     if isinstance(orig, dict) and isinstance(copy, dict):
         diffs, count = [], 0
         if set(orig) != set(copy):
@@ -295,10 +313,12 @@ def same_but_durations(factor, kind, orig_path, copy_path):
 
 def scaled(factor, refresh, out, prometheus, alertmanager, rule_files):
     """The test's copies of the configuration and the shipped rules, every duration divided by
-    FACTOR: the rules' `for:`, Prometheus's scrape and evaluation intervals, Alertmanager's group
-    waits and intervals. Each copy is checked against its original (the expressions, labels,
-    routes and inhibitions are the shipped ones), and the scaled copy against the order the
-    inhibition needs (check_rules.ordering_problems, with the test exporter's REFRESH). Prints
+    FACTOR: the rules' `for:`, `keep_firing_for:` and expression windows, Prometheus's scrape and
+    evaluation intervals, Alertmanager's group waits and intervals. Each copy is checked against
+    its original (the expressions, labels, routes and inhibitions are the shipped ones), and the
+    scaled copy against the order the inhibition needs (check_rules.ordering_problems, with the
+    test exporter's REFRESH) and against the time the inhibition must outlast
+    (check_rules.recovery_problems). Prints
     "= for ALERT MS", "= evaluation_interval MS", "= scrape_interval JOB MS" and
     "= group_wait RECEIVER MS" for the test's bounds."""
     os.makedirs(os.path.join(out, "rules"), exist_ok=True)
@@ -317,6 +337,11 @@ def scaled(factor, refresh, out, prometheus, alertmanager, rule_files):
     refresh_ms = check_rules.duration_ms(refresh)
     problems = check_rules.ordering_problems(rules, evaluation, monitor_scrape, refresh_ms)
     check(not problems, "the scaled rules keep the order the inhibition needs"
+          + "".join(f"\n    {p}" for p in problems))
+    # Alerts on jobs this configuration lacks (the optional probe) are not counted here.
+    problems = check_rules.recovery_problems(rules, evaluation, check_rules.prometheus_jobs(prom),
+                                             require_jobs=False)
+    check(not problems, "the scaled monitoring-host alert outlasts the server alerts it holds back"
           + "".join(f"\n    {p}" for p in problems))
 
     print(f"= evaluation_interval {evaluation}")

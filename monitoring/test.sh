@@ -93,6 +93,10 @@ for g in doc["groups"]:
 yaml.safe_dump(doc, open(sys.argv[2], "w"))
 EOF
 n "... and that check fails when its for: is 4m" $py check_rules.py ordering "$tmp/slow-monitor.rules.yml"
+t "... and it keeps firing until the server alerts it held back have resolved" $py check_rules.py recovery
+n "... and that check fails when its keep_firing_for is 4m" sh -c \
+    "sed 's/keep_firing_for: .*/keep_firing_for: 4m/' rules/securedrop-tor.rules.yml >'$tmp/short-keep.rules.yml' &&
+    $py check_rules.py recovery '$tmp/short-keep.rules.yml' rules/securedrop-tor-blackbox.rules.yml"
 sed 's/expr: tor_up{job=~"securedrop-tor.\*"} == 0/expr: tor_up{job=~"securedrop-tor.*"} == = 0/' \
     rules/securedrop-tor.rules.yml >"$tmp/bad.rules.yml"
 n "promtool check rules rejects a broken expression" promtool check rules "$tmp/bad.rules.yml"
@@ -225,6 +229,9 @@ n "... and that check catches a changed expression" \
 mutate_scaled for
 n "... and a for: left unscaled" \
     $py e2e.py same-but-durations 10 rules rules/securedrop-tor.rules.yml "$tmp/scaled-bad.yml"
+n "... and an expression's window left unscaled" sh -c \
+    "sed 's/\[\([0-9]*\)s\]/[\10s]/' '$scaled_rules' >'$tmp/scaled-window.yml' &&
+    $py e2e.py same-but-durations 10 rules rules/securedrop-tor.rules.yml '$tmp/scaled-window.yml'"
 t "blackbox module passes blackbox_exporter --config.check" \
     prometheus-blackbox-exporter --config.check --config.file=blackbox/blackbox.yml
 t "the blackbox module goes through tor with skip_resolve_phase_with_proxy" \
