@@ -97,8 +97,9 @@ t "... and it keeps firing until the server alerts it held back have resolved" $
 n "... and that check fails when its keep_firing_for is 4m" sh -c \
     "sed 's/keep_firing_for: .*/keep_firing_for: 4m/' rules/securedrop-tor.rules.yml >'$tmp/short-keep.rules.yml' &&
     $py check_rules.py recovery '$tmp/short-keep.rules.yml' rules/securedrop-tor-blackbox.rules.yml"
-sed 's/expr: tor_up{job=~"securedrop-tor.\*"} == 0/expr: tor_up{job=~"securedrop-tor.*"} == = 0/' \
-    rules/securedrop-tor.rules.yml >"$tmp/bad.rules.yml"
+sed 's/\[3m\]) == 0$/[3m]) == = 0/' rules/securedrop-tor.rules.yml >"$tmp/bad.rules.yml"
+t "... the broken copy differs from the rules (so the next check tests something)" \
+    sh -c "! cmp -s rules/securedrop-tor.rules.yml '$tmp/bad.rules.yml'"
 n "promtool check rules rejects a broken expression" promtool check rules "$tmp/bad.rules.yml"
 
 # --- Alertmanager -----------------------------------------------------------------------------
