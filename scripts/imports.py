@@ -26,7 +26,7 @@ LAYERS = [
     ["source"],
     ["snapshot"],
     ["policy", "health"],
-    ["metrics", "page"],
+    ["metrics", "page", "recovery"],
     ["http", "tasks"],
     ["crate"],  # lib.rs: run()
 ]

@@ -204,14 +204,30 @@ struct Observed {
 }
 
 /// The memory behind the judgements: a state is judged on how long it has lasted.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Judge {
     observed: BTreeMap<Problem, Observed>,
+    /// Holds and reminders are divided by this (`health.hold_divisor`; 1 but in tests).
+    divisor: u32,
+}
+
+impl Default for Judge {
+    fn default() -> Self {
+        Judge::new()
+    }
 }
 
 impl Judge {
     pub fn new() -> Self {
-        Judge::default()
+        Judge::with_divisor(1)
+    }
+
+    /// A judge whose holds and reminders are `divisor` times shorter (time-scaled tests).
+    pub fn with_divisor(divisor: u32) -> Self {
+        Judge {
+            observed: BTreeMap::new(),
+            divisor: divisor.max(1),
+        }
     }
 
     /// Takes what is wrong at `now` and returns the lines to log: an alert when a state has
@@ -240,8 +256,8 @@ impl Judge {
             });
             let lasted = now.saturating_duration_since(o.since);
             let due = match o.said {
-                None => lasted >= problem.hold(),
-                Some(said) => now.saturating_duration_since(said) >= REMIND_EVERY,
+                None => lasted >= problem.hold() / self.divisor,
+                Some(said) => now.saturating_duration_since(said) >= REMIND_EVERY / self.divisor,
             };
             if due {
                 o.said = Some(now);
@@ -289,6 +305,86 @@ pub fn summary(items: &[HealthItem], now_unix: f64) -> Option<String> {
         let _ = write!(out, " for {}", duration(lasted));
     }
     (!out.is_empty()).then(|| format!("tor health: alert {out}"))
+}
+
+/// The judgements as text for `GET /health` (what `securedrop-tor-exporter recover` acts on):
+/// one line per watched state, `<state> <role or -> <seconds it has lasted> <1 alerting | 0 held>`,
+/// after one comment line. No address, no secret: the same facts as the status page.
+pub fn report(items: &[HealthItem], now_unix: f64) -> String {
+    let mut out = String::from("# state role lasted_seconds alerting\n");
+    for i in items {
+        let lasted = (now_unix - i.since_unix).max(0.0) as u64;
+        let _ = writeln!(
+            out,
+            "{} {} {lasted} {}",
+            i.state,
+            i.role.as_deref().unwrap_or("-"),
+            u8::from(i.alerting)
+        );
+    }
+    out
+}
+
+/// One line of [`report`], read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    pub state: String,
+    pub role: Option<String>,
+    pub lasted: Duration,
+    pub alerting: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line} of the health report is not `<state> <role|-> <seconds> <0|1>`")]
+pub struct ReportError {
+    pub line: usize,
+}
+
+/// Reads [`report`]'s text. Strict: a line that does not parse is an error, not skipped (the
+/// reader acts on tor; it must not act on a half-understood report).
+pub fn parse_report(text: &str) -> Result<Vec<Reported>, ReportError> {
+    let known = [
+        Problem::TorDown.state(),
+        Problem::BootstrapStuck.state(),
+        Problem::NoCircuits.state(),
+        Problem::OnionNotPublished(String::new()).state(),
+        Problem::VersionObsolete.state(),
+    ];
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let bad = || ReportError { line: n + 1 };
+        let f: Vec<&str> = line.split(' ').collect();
+        let [state, role, lasted, alerting] = f[..] else {
+            return Err(bad());
+        };
+        let state = known.iter().find(|k| **k == state).ok_or_else(bad)?;
+        let role_ok = |r: &str| {
+            (1..=32).contains(&r.len())
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        };
+        let role = match role {
+            "-" => None,
+            r if role_ok(r) => Some(r.to_owned()),
+            _ => return Err(bad()),
+        };
+        let lasted = Duration::from_secs(lasted.parse().map_err(|_| bad())?);
+        let alerting = match alerting {
+            "1" => true,
+            "0" => false,
+            _ => return Err(bad()),
+        };
+        out.push(Reported {
+            state: (*state).to_owned(),
+            role,
+            lasted,
+            alerting,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -514,5 +610,50 @@ mod tests {
         let made: String = lines.iter().map(|l| format!("{l}\n")).collect();
         let golden = include_str!("../tests/golden/health_lines.txt");
         assert_eq!(made, golden);
+    }
+
+    #[test]
+    fn the_report_reads_back_and_refuses_what_it_does_not_understand() {
+        let items = vec![
+            HealthItem {
+                state: "tor_down",
+                role: None,
+                since_unix: 1000.0,
+                alerting: true,
+            },
+            HealthItem {
+                state: "onion_not_published",
+                role: Some("source".into()),
+                since_unix: 1250.5,
+                alerting: false,
+            },
+        ];
+        let text = report(&items, 1300.0);
+        assert_eq!(
+            text,
+            "# state role lasted_seconds alerting\ntor_down - 300 1\nonion_not_published source 49 0\n"
+        );
+        let back = parse_report(&text).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(
+            back[1],
+            Reported {
+                state: "onion_not_published".into(),
+                role: Some("source".into()),
+                lasted: Duration::from_secs(49),
+                alerting: false,
+            }
+        );
+        assert_eq!(parse_report("# nothing\n").unwrap(), vec![]);
+        for bad in [
+            "tor_down - 300",
+            "tor_sad - 300 1",
+            "tor_down - -1 1",
+            "tor_down - 300 yes",
+            "tor_down SOURCE 300 1",
+            "<html>",
+        ] {
+            assert_eq!(parse_report(bad), Err(ReportError { line: 1 }), "{bad}");
+        }
     }
 }

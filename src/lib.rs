@@ -31,7 +31,8 @@
 //!   health judgements (states an admin acts on, after a hold time) and their log lines, which
 //!   OSSEC mails.
 //! - [`metrics`] (encoders per concern over one set of writing helpers; OpenMetrics and
-//!   classic text) and [`page`] (the status page at `/`, plain HTML).
+//!   classic text), [`page`] (the status page at `/`, plain HTML) and [`recovery`] (the opt-in
+//!   `recover` command: when to reload or restart tor, from the judgements at `/health`).
 //! - [`http`] (routes, the accept loop, and [`http::connection_policy`]: pure deadlines and
 //!   whom to shed when full) and [`tasks`] (the refresher, the onion-event listener and the
 //!   systemd notifier; both control connections kept by [`tasks::reconnect`]).
@@ -49,6 +50,7 @@ pub mod logging;
 pub mod metrics;
 pub mod page;
 pub mod policy;
+pub mod recovery;
 pub mod setup;
 pub mod shutdown;
 pub mod small_file;
@@ -103,6 +105,7 @@ pub async fn run(
     ));
     tasks.spawn(health_judge::run(
         config.tor.refresh_interval,
+        config.health.hold_divisor,
         shared.clone(),
         stop_rx.clone(),
     ));

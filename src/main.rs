@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -44,6 +45,9 @@ enum Cmd {
     /// Edit and check tor's configuration the way the package and the Ansible role do.
     #[command(subcommand)]
     Torrc(TorrcCmd),
+    /// Reload or restart tor when the exporter has judged it unhealthy for long enough (run once
+    /// a minute by securedrop-tor-recover.timer, off unless turned on; see docs/recovery.md).
+    Recover(RecoverArgs),
     /// Exit 0 if FILE (or standard input) holds a v3 onion address, as tor writes its hostname
     /// file (`.onion` optional; version and checksum checked), else say why and exit 1.
     CheckOnionAddress {
@@ -54,6 +58,36 @@ enum Cmd {
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+struct RecoverArgs {
+    /// The exporter whose /health to read [default: web.listen_address of its configuration].
+    #[arg(long, value_name = "HOST:PORT")]
+    exporter: Option<std::net::SocketAddr>,
+    /// Where the counts are kept between runs.
+    #[arg(long, value_name = "PATH", default_value = securedrop_tor_exporter::recovery::run::STATE_FILE)]
+    state_file: PathBuf,
+    /// The unit to reload or restart.
+    #[arg(long, default_value = "tor@default")]
+    unit: String,
+    #[arg(long, value_name = "PATH", default_value = "systemctl")]
+    systemctl: PathBuf,
+    /// Reload once a curable state has lasted this long (past its alert's hold).
+    #[arg(long, value_name = "DURATION", default_value = "20m", value_parser = humantime::parse_duration)]
+    reload_after: Duration,
+    /// Restart from then on.
+    #[arg(long, value_name = "DURATION", default_value = "40m", value_parser = humantime::parse_duration)]
+    restart_after: Duration,
+    /// At most one restart per this long.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    restart_every: Duration,
+    /// Restarts per episode before giving up (and saying so once).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    max_restarts: u32,
+    /// An episode ends after this long with nothing curable.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    settle: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -375,6 +409,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::ClientKey(k) => client_key(k).map(|()| ExitCode::SUCCESS),
         Cmd::Torrc(t) => torrc(t),
         Cmd::CheckOnionAddress { print, file } => check_onion_address(print, file),
+        Cmd::Recover(a) => recover(a),
         Cmd::OnionLabel => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
@@ -409,6 +444,43 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(c).map(|()| ExitCode::SUCCESS)
         }
     }
+}
+
+fn recover(a: RecoverArgs) -> anyhow::Result<ExitCode> {
+    use securedrop_tor_exporter::recovery::{Policy, run};
+    if a.reload_after > a.restart_after {
+        anyhow::bail!("--reload-after must not be longer than --restart-after");
+    }
+    let exporter = match a.exporter {
+        Some(addr) => addr,
+        None => {
+            let f = Flags::default();
+            config::load(&f.sources(), f.overrides()?)?
+                .web
+                .listen_address
+        }
+    };
+    let options = run::Options {
+        exporter,
+        state_file: a.state_file,
+        unit: a.unit,
+        systemctl: a.systemctl,
+        policy: Policy {
+            reload_after: a.reload_after,
+            restart_after: a.restart_after,
+            restart_every: a.restart_every,
+            max_restarts: a.max_restarts,
+            settle: a.settle,
+        },
+        timeout: Duration::from_secs(5),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Standard error: under systemd it goes to the journal as this program's lines, and on to
+    // syslog and OSSEC, which mails the `tor health: alert recovery_…` ones.
+    run::run_once(&options, now, &mut |line| eprintln!("{line}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(c: securedrop_tor_exporter::Config) -> anyhow::Result<()> {

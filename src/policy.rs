@@ -108,6 +108,14 @@ family!(
     ["kind"],
     "Errors talking to tor's control port, by kind"
 );
+family!(
+    RECOVERY_ACTIONS,
+    "tor_exporter_recovery_actions",
+    Counter,
+    Safe,
+    ["action"],
+    "Reloads and restarts of tor by the opt-in securedrop-tor-recover (absent when it never ran)"
+);
 
 // tor itself.
 family!(
@@ -371,6 +379,7 @@ pub static FAMILIES: &[&Family] = &[
     &LAST_SUCCESS,
     &PROCESS_START,
     &CONTROL_ERRORS,
+    &RECOVERY_ACTIONS,
     &VERSION,
     &VERSION_STATUS,
     &BOOTSTRAP,

@@ -44,6 +44,9 @@ pub struct Snapshot {
     pub errors: BTreeMap<ErrorKind, u64>,
     /// The health judgements (`health`): what is wrong now, for the status page and `STATUS=`.
     pub health: Vec<HealthItem>,
+    /// (reloads, restarts) of tor by the opt-in recovery, from its state file; `None` where it
+    /// never ran.
+    pub recovery_actions: Option<(u64, u64)>,
 }
 
 /// One state the health judge is watching (see `health`): held until its hold time has passed,
@@ -75,6 +78,7 @@ impl Default for Snapshot {
             started_unix: None,
             errors: ErrorKind::ALL.iter().map(|k| (*k, 0)).collect(),
             health: Vec::new(),
+            recovery_actions: None,
         }
     }
 }

@@ -28,6 +28,7 @@ fn maximal() -> Snapshot {
         refresh_duration: Some(Duration::from_millis(1)),
         last_success_unix: Some(1.0),
         started_unix: Some(1.0),
+        recovery_actions: Some((1, 2)),
         ..Default::default()
     }
 }

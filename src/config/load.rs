@@ -349,6 +349,12 @@ fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
             "0 (off) or at least 60s",
         ));
     }
+    if c.health.hold_divisor == 0 {
+        return Err(invalid(
+            "health.hold_divisor",
+            "a whole number of at least 1 (1 on a server; larger only in time-scaled tests)",
+        ));
+    }
     for (role, address) in c.onion_services.iter() {
         let key = format!("onion_services.{role}");
         if role.is_empty()

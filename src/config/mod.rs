@@ -32,6 +32,7 @@ pub struct Config {
     pub tor: TorConfig,
     pub traffic: TrafficConfig,
     pub onion: OnionConfig,
+    pub health: HealthConfig,
     pub log: LogConfig,
     /// Role name → onion address. See docs/interfaces.md.
     pub onion_services: OnionServices,
@@ -100,6 +101,21 @@ pub struct OnionConfig {
     /// How often to HSFETCH our own descriptors; 0 turns the self-probe off (the default).
     #[serde(with = "humantime_serde")]
     pub self_probe_interval: Duration,
+}
+
+/// The health judgements (`crate::health`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Every hold time (and the 12-hour reminder) divided by this. For time-scaled tests only:
+    /// leave it at 1 on a server, where the holds match the Prometheus alerts' `for:`.
+    pub hold_divisor: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig { hold_divisor: 1 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

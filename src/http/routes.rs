@@ -1,5 +1,6 @@
-//! What the server answers: `/metrics` (format by `Accept`), the status page at `/`, 404 else.
-//! Both read the last snapshot only; a request never reaches tor.
+//! What the server answers: `/metrics` (format by `Accept`), the status page at `/`, the health
+//! judgements as text at `/health` (what `recover` reads), 404 else. All read the last snapshot
+//! only; a request never reaches tor.
 
 use std::sync::Arc;
 
@@ -20,6 +21,13 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 
 pub fn router(registry: Arc<Registry>, shared: Shared) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .route(
+            "/health",
+            get({
+                let shared = shared.clone();
+                move || health(shared.clone())
+            }),
+        )
         .route("/", get(move || status_page(shared.clone())))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found\n") })
         .with_state(registry)
@@ -41,6 +49,19 @@ async fn status_page(shared: Shared) -> Response {
             (header::REFERRER_POLICY, "no-referrer"),
         ],
         Html(body),
+    )
+        .into_response()
+}
+
+/// `/health`: [`crate::health::report`] of the last snapshot.
+async fn health(shared: Shared) -> Response {
+    let body = crate::health::report(&shared.get().health, crate::clock::now_unix());
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
     )
         .into_response()
 }

@@ -37,6 +37,16 @@ pub(crate) fn encode_snapshot(
         &policy::CONTROL_ERRORS,
         s.errors.iter().map(|(k, v)| ([("kind", k.as_str())], *v)),
     )?;
+    if let Some((reloads, restarts)) = s.recovery_actions {
+        counter_family(
+            enc,
+            &policy::RECOVERY_ACTIONS,
+            [
+                ([("action", "reload")], reloads),
+                ([("action", "restart")], restarts),
+            ],
+        )?;
+    }
     if let Some(st) = s.status.as_ref().filter(|_| s.tor_up) {
         if let Some(v) = &st.version {
             info(enc, &policy::VERSION, vec![("version", v.clone())])?;
