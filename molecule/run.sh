@@ -4,7 +4,9 @@
 # The Ansible role's tests, from a fresh machine:
 #   1. yamllint and `ansible-lint --offline` (production profile) on ansible/ and molecule/,
 #      and the scripts through shellcheck;
-#   2. pytest: defaults/main.yml == meta/argument_specs.yml, and the controller-side key plugin;
+#   2. pytest: defaults/main.yml == meta/argument_specs.yml, the controller-side key plugin, and
+#      both roles refusing links and foreign owners in tor's folders (their task files run by
+#      ansible-playbook on this machine, in a temporary folder);
 #   3. `molecule test` of molecule/default: two SecureDrop-like staging servers (app-staging,
 #      mon-staging), each a real systemd in systemd-nspawn --private-network (loopback only);
 #   4. molecule/compat.sh: the role with ansible-core 2.15.9, the version SecureDrop's admin
@@ -167,7 +169,7 @@ if [ "${SDTE_MOLECULE_ONLY:-}" != 1 ]; then
     step "yamllint" lint_yaml
     step "ansible-lint (production profile)" lint_ansible
     step "shellcheck" lint_shell
-    step "pytest: argument_specs == defaults, key plugin" unit_tests
+    step "pytest: argument_specs == defaults, key plugin, no_log, refused links" unit_tests
 fi
 if deb; then
     step "molecule test (app-staging, mon-staging)" molecule_test
