@@ -71,7 +71,7 @@ t "yamllint monitoring/" yamllint -s -c ../.yamllint .
 # From the top, as scripts/shellcheck.sh runs it: the sourced scripts/lib/apt.sh is followed.
 t "shellcheck monitoring/test.sh" sh -c 'cd .. && shellcheck -x monitoring/test.sh'
 t "python scripts parse" $py -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' \
-    check_rules.py lint_dashboard.py alertmanager_live.py render.py
+    check_rules.py lint_dashboard.py dashboard_mutants.py alertmanager_live.py render.py
 
 # --- alerting rules ---------------------------------------------------------------------------
 t "promtool check rules" promtool check rules rules/*.rules.yml
@@ -174,6 +174,8 @@ for m in uid datasource target-datasource no-query title unused-variable no-data
     mutate "$m"
     n "dashboard lint catches: $m" $py lint_dashboard.py "$tmp/bad.json"
 done
+t "the dashboard lint catches each mutant of dashboard_mutants.py; stats right for a dead server (promtool)" \
+    $py lint_dashboard.py --self-test "$dash"
 $py lint_dashboard.py "$dash" --queries >/dev/null
 echo 'up{job=~"x"' | $py -c 'import json,sys; print(json.dumps({"groups":[{"name":"q","rules":[{"record":"q:bad","expr":sys.stdin.read()}]}]}))' \
     >"$tmp/bad-query.json"
