@@ -335,6 +335,43 @@ for f in "${changed_vars[@]}"; do
         'import sys, yaml; assert isinstance(yaml.safe_load(open(sys.argv[1])), dict)' "$SD/$f"
 done
 
+# ---- begin OSSEC section (tests/ossec; patch 0005's rules and testinfra cases) ----
+section "OSSEC: the exporter's lines through the patched tree's OSSEC rules (tests/ossec)"
+# OSSEC 3.6.0's decoders and rules with the patched tree's ossec.conf, local_decoder.xml and
+# local_rules.xml, evaluated by tests/ossec/ossec_match.py (ossec-logtest's logic in Python; the real
+# ossec-logtest was run by hand on the same lines, docs/ossec.md): the golden health lines, the
+# routine lines, and every testinfra case of the snapshot and of the patched tree. One check per
+# unittest test; a skipped test counts as failed (PyYAML comes with the ansible-core venv).
+OSSEC_ETC=${SDTE_OSSEC_HIDS_ETC:-$(cd "$REPO/.." && pwd)/shared/upstream/ossec-hids/etc}
+[ -f "$OSSEC_ETC/decoder.xml" ] || OSSEC_ETC=/work/shared/upstream/ossec-hids/etc
+if [ ! -f "$OSSEC_ETC/decoder.xml" ] || [ ! -d "$OSSEC_ETC/rules" ]; then
+    nok "OSSEC 3.6.0's decoder.xml and rules/ not found ($OSSEC_ETC)"
+else
+    ossec_rc=0
+    PYTHONDONTWRITEBYTECODE=1 SDTE_OSSEC_HIDS_ETC=$OSSEC_ETC SDTE_SECUREDROP_SNAPSHOT=$SNAPSHOT \
+        SDTE_OSSEC_PATCHED_TREE=$SD "$ADMIN_VENV/bin/python" -m unittest discover \
+        -s "$REPO/tests/ossec" -p 'test_*.py' -v >"$WORK/ossec.log" 2>&1 || ossec_rc=$?
+    ossec_tests=0
+    while IFS= read -r line; do
+        ossec_tests=$((ossec_tests + 1))
+        name=${line#* (test_rules.}
+        name=${name%%) ...*}
+        why=${line##* ... }
+        case $why in
+        ok) ok "OSSEC: $name" ;;
+        *) nok "OSSEC: $name: ${why:-failed in subtests}" ;;
+        esac
+    done < <(grep -E '^test_[A-Za-z0-9_]+ \(.*\) \.\.\. ' "$WORK/ossec.log")
+    if [ "$ossec_rc" -eq 0 ] && [ "$ossec_tests" -gt 0 ] && grep -qx 'OK' "$WORK/ossec.log"; then
+        ok "OSSEC: the unittest run passed ($ossec_tests tests, none skipped)"
+    else
+        why=$(grep -E '^(FAIL|ERROR|OK|Ran)' "$WORK/ossec.log" | head -8 | paste -sd' ')
+        nok "OSSEC: the unittest run (exit $ossec_rc, $ossec_tests tests): $why"
+        grep -E -A12 '^(FAIL|ERROR):' "$WORK/ossec.log" | head -60 | sed 's/^/# /'
+    fi
+fi
+# ---- end OSSEC section ----
+
 section "AppArmor: what tor must read for the product, under old and new system_tor rules"
 # the same static check the package suite runs (tests/package/apparmor_paths.py), here because it
 # reads the include line of this patch series too
