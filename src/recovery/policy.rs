@@ -351,4 +351,19 @@ mod tests {
         assert_eq!(State::parse("colour blue\n"), None);
         assert_eq!(State::parse("reloads\n"), None);
     }
+
+    /// The grammar OSSEC's rules match is pinned by tests/golden/recovery_lines.txt beside the
+    /// health judge's lines; the OSSEC rule tests (tests/ossec/) read both.
+    #[test]
+    fn lines_match_the_golden_file() {
+        let (_, mut lines) = simulate(120, |m| match m {
+            0..5 => vec![item("tor_down", m, false)],
+            5..41 => vec![item("tor_down", m, true)],
+            _ => vec![],
+        });
+        let (_, incurable) = simulate(24 * 60, |m| vec![item("no_circuits", m, m >= 10)]);
+        lines.extend(incurable.into_iter().skip(2));
+        let made: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        assert_eq!(made, include_str!("../../tests/golden/recovery_lines.txt"));
+    }
 }

@@ -37,13 +37,16 @@ except ImportError:  # pragma: no cover
 
 OSSEC_ETC, SNAPSHOT = ossec_match.default_paths()
 HEALTH_LINES = os.environ.get("SDTE_HEALTH_LINES") or os.path.join(REPO, "tests", "golden", "health_lines.txt")
+# the opt-in recovery's lines (src/recovery/policy.rs pins them), in the same grammar
+RECOVERY_LINES = os.path.join(os.path.dirname(HEALTH_LINES), "recovery_lines.txt")
 VAR_OSSEC = os.path.join("securedrop", "debian", "ossec-server", "var", "ossec")
 LOCAL_RULES = os.path.join(VAR_OSSEC, "rules", "local_rules.xml")
 STAGING_VARS = os.path.join("molecule", "testinfra", "vars", "staging.yml")
 OUR_IDS = range(401000, 401100)
 
 # the grammar of the exporter's health lines (the syslog MESSAGE)
-STATE = r"(?:tor_down|bootstrap_stuck|no_circuits|onion_not_published [a-z0-9_-]{1,32}|version_obsolete)"
+STATE = (r"(?:tor_down|bootstrap_stuck|no_circuits|onion_not_published [a-z0-9_-]{1,32}|version_obsolete"
+         r"|recovery_reload|recovery_restart|recovery_exhausted|recovery)")
 DURATION = r"\d+[dhms](?: \d+[dhms])*"
 ALERT_LINE = re.compile(r"tor health: alert (%s) for %s: \S.*" % (STATE, DURATION))
 OK_LINE = re.compile(r"tor health: ok (%s) after %s" % (STATE, DURATION))
@@ -108,8 +111,11 @@ def load_yaml(path):
 
 
 def health_lines():
-    with open(HEALTH_LINES, encoding="utf-8") as f:
-        return [ln.rstrip("\n") for ln in f if ln.strip()]
+    lines = []
+    for path in (HEALTH_LINES, RECOVERY_LINES):
+        with open(path, encoding="utf-8") as f:
+            lines += [ln.rstrip("\n") for ln in f if ln.strip()]
+    return lines
 
 
 class HealthLines(unittest.TestCase):
