@@ -234,7 +234,7 @@ socket_deb_checks
 # --- man page against --help --------------------------------------------------------------------
 section "man page covers every flag"
 man_src=$(zcat "$X/usr/share/man/man1/$PKG.1.gz" | sed 's/\\-/-/g')
-flags=$(for sub in "" serve check-config client-key "client-key generate" "client-key show" "client-key public"; do
+flags=$(for sub in "" serve check-config client-key "client-key generate" "client-key show" "client-key public" recover; do
     # shellcheck disable=SC2086  # $sub is words
     "$BIN" $sub --help
 done | grep -oE '(^|[[:space:],])--[a-z][a-z0-9.-]*' | sed 's/^[[:space:],]*//' | sort -u)
@@ -248,7 +248,7 @@ if [ "$n" -ge 15 ] && [ -z "$missing" ]; then
 else
     nok "man page misses:${missing:- (only $n flags found in --help)}"
 fi
-for sub in serve check-config "client-key generate" "client-key show" "client-key public"; do
+for sub in serve check-config "client-key generate" "client-key show" "client-key public" recover; do
     check "man page documents '$sub'" grep -qF "$sub" <<<"$man_src"
 done
 
@@ -512,6 +512,9 @@ hostile_onion_dirs
 hostile_auth
 hostile_full_disk
 hostile_symlinked_torrc
+# shellcheck source=tests/package/recovery.sh
+. "$HERE/recovery.sh"
+recovery_checks
 RESTARTS0=$(tor_restarts)
 
 section "broken situation: a conflicting drop-in"
