@@ -199,6 +199,13 @@ fn exporter_on_a_private_tor_network() {
         );
     }
 
+    // --- The opt-in recovery leaves a healthy tor alone: a second exporter on the same tor with
+    // its holds 600 times shorter (tor_down's 5 minutes: 0.5 s), and `recover` run every 0.5 s
+    // for 20 s with its durations scaled alike (a reload after 2 s, restarts from 4 s), so
+    // these 20 s stand for over 3 hours of a healthy tor; `systemctl` is a script that writes
+    // down what it is asked. It must be asked nothing.
+    healthy_tor_is_never_touched_by_recovery(&net);
+
     // --- Nothing anywhere names an onion address.
     let final_body = scrape(&net, port);
     let om = net
@@ -259,4 +266,73 @@ fn exporter_on_a_private_tor_network() {
     );
     drop(relay_exporter);
     drop(net);
+}
+
+fn healthy_tor_is_never_touched_by_recovery(net: &PrivNet) {
+    let mut c = config(net.onion_node());
+    c.health.hold_divisor = 600;
+    let listener = net.bind(0).expect("bind in the namespace");
+    let scaled = ExporterThread::start_on(listener, c);
+    let port = scaled.port();
+    wait_for(
+        "tor_up 1 on the scaled exporter",
+        Duration::from_secs(30),
+        || {
+            let b = scrape(net, port);
+            if sample(&b, "tor_up") == Some(1.0) {
+                Ok(())
+            } else {
+                Err(b)
+            }
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let systemctl = dir.path().join("systemctl");
+    std::fs::write(
+        &systemctl,
+        format!("#!/bin/sh\necho \"$*\" >>'{}'\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &systemctl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let started = Instant::now();
+    let mut runs = 0;
+    while started.elapsed() < Duration::from_secs(20) {
+        let (systemctl, state) = (systemctl.clone(), state.clone());
+        let out = net
+            .in_netns(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_securedrop-tor-exporter"))
+                    .args(["recover", "--exporter", &format!("127.0.0.1:{port}")])
+                    .arg("--state-file")
+                    .arg(state)
+                    .arg("--systemctl")
+                    .arg(systemctl)
+                    .args(["--reload-after", "2s", "--restart-after", "4s"])
+                    .args(["--restart-every", "6s", "--settle", "3s"])
+                    .output()
+            })
+            .unwrap()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        runs += 1;
+        // the timer's period, scaled: pacing, not waiting for a condition
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(runs >= 20, "only {runs} runs");
+    assert!(
+        !calls.exists(),
+        "recovery acted on a healthy tor: {}",
+        std::fs::read_to_string(&calls).unwrap_or_default()
+    );
 }
