@@ -42,7 +42,7 @@ DOCS = os.path.join(HERE, "..", "docs", "monitoring.md")
 
 SEVERITIES = {"critical", "warning", "info"}
 SCOPES = {"server", "monitoring-host"}
-# What issue 14 asks for, and the alert that answers each.
+# What issue 14 asks for, then the alerts added after it, and the alert that answers each.
 REQUIRED = {
     "exporter unreachable through the onion (up == 0)": "SecureDropTorExporterUnreachable",
     "tor down (tor_up == 0)": "SecureDropTorDown",
@@ -56,6 +56,12 @@ REQUIRED = {
     "control-port errors rising": "SecureDropTorControlErrors",
     "the monitoring host's own tor broken": "SecureDropTorMonitoringHostTorBroken",
     "source interface probe (optional module)": "SecureDropTorSourceInterfaceUnreachable",
+    "proof-of-work suggested effort above 0 for a while (a flood)":
+        "SecureDropTorOnionServiceFlooded",
+    "too few introduction points (readable inner layer only)": "SecureDropTorIntroductionPointsLow",
+    "self-probe failing (when it is on)": "SecureDropTorSelfProbeFailing",
+    "clock skew between the server and Prometheus": "SecureDropTorClockSkew",
+    "the Source Interface probe's blackbox_exporter down": "SecureDropTorBlackboxExporterDown",
 }
 
 
