@@ -152,6 +152,8 @@ def main():
         "tor": unit("tor@default.service"),
         "exporter": unit("securedrop-tor-exporter.service"),
         "exporter_socket": unit("securedrop-tor-exporter.socket"),
+        "recover_timer": dict(unit("securedrop-tor-recover.timer"),
+                              enabled=run("systemctl", "is-enabled", "securedrop-tor-recover.timer")[1]),
         "package": pkg if pkg_rc == 0 else "not-installed",
         "hostnames": hostnames,
         "metrics_dir": file_info(METRICS_DIR),

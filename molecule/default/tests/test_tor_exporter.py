@@ -26,6 +26,11 @@ def test_package_and_units(state):
     # systemd holds the exporter's port (the package's socket unit), so no other account can take it
     assert state["exporter_socket"]["active"] == "active"
     assert state["tor"]["active"] == "active"
+    # the opt-in recovery stays off unless tor_exporter_recovery is set
+    assert (state["recover_timer"]["enabled"], state["recover_timer"]["active"]) == (
+        "disabled",
+        "inactive",
+    )
 
 
 def test_metrics_on_loopback_shows_tor_up(state):
