@@ -51,6 +51,44 @@ EOF
 }
 
 # --- 1. the tor account races the postinst --------------------------------------------------
+# The same account swaps the postinst's temp files in authorized_clients/ for FIFOs (issue 21,
+# item 6): configure must end (failed and rolled back is fine) rather than hang dpkg for ever.
+hostile_fifo() {
+    section "hostile tor account: temp files in authorized_clients/ swapped for FIFOs"
+    local stop=/run/pkgtest-race.stop job race_pid swaps rc=0 started took
+    cx rm -f $stop
+    cx install -m 0755 /root/pkgtest/race_symlinks.py /usr/local/bin/pkgtest-race-symlinks
+    nsenter -t "$L" -a runuser -u debian-tor -- /usr/local/bin/pkgtest-race-symlinks \
+        "$CLIENTS" fifo $stop 300 >"$WORK/race-fifo.out" 2>&1 &
+    job=$!
+    wait_for 10 grep -q . "$WORK/race-fifo.out" || true
+    race_pid=$(head -n 1 "$WORK/race-fifo.out")
+    # the clients as they are, put back at the end; none left, so the postinst writes one
+    cx sh -c "rm -rf /root/fifo-aside && mkdir -m 0700 /root/fifo-aside && cp -p $CLIENTS/*.auth /root/fifo-aside/"
+    cx runuser -u debian-tor -- find "$CLIENTS" -maxdepth 1 -name '*.auth' -delete
+    started=$SECONDS
+    # the suite's own bound, far above the postinst's: a hang shows as exit 124 here
+    cx timeout 280 dpkg-reconfigure "$PKG" >"$WORK/race-fifo.log" 2>&1 || rc=$?
+    took=$((SECONDS - started))
+    cx touch $stop
+    if ! wait_for 10 bash -c "! kill -0 $job 2>/dev/null"; then
+        [ -z "$race_pid" ] || cx kill "$race_pid" 2>/dev/null || true
+    fi
+    wait "$job" 2>/dev/null || true
+    swaps=$(tail -n 1 "$WORK/race-fifo.out")
+    echo "# the attacker swapped ${swaps:-?} files for FIFOs; configure exited $rc after ${took} s"
+    check "the attacker was in the race (made at least one FIFO)" test "${swaps:-0}" -ge 1
+    check "configure ends within 240 s instead of hanging (exit $rc after ${took} s)" \
+        test "$rc" -ne 124 -a "$took" -lt 240
+    cx find "$CLIENTS" -maxdepth 1 -type p -delete
+    cx rm -f $stop /usr/local/bin/pkgtest-race-symlinks
+    if reconf fifo-after; then ok "configure passes once the attacker is gone"; else nok "configure after the FIFO race"; say_log fifo-after; fi
+    cx sh -c "cp -p /root/fifo-aside/*.auth $CLIENTS/ && rm -rf /root/fifo-aside"
+    if reconf fifo-restored; then ok "configure passes with the clients put back"; else nok "configure with the clients put back"; say_log fifo-restored; fi
+    eq "no temp files left" "" "$(temp_files)"
+    check "/metrics shows tor_up 1 after the FIFO race" wait_tor_up
+}
+
 hostile_race() {
     section "hostile tor account: symlink swaps in authorized_clients/ during configure"
     local secret=/root/pkgtest-secret stop=/run/pkgtest-race.stop before i rc runs=3 failed=0

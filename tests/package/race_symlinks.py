@@ -5,12 +5,15 @@ Usage: race_symlinks.py DIR TARGET STOP_FILE SECONDS
 
 Polls DIR (tor's authorized_clients/, which debian-tor owns) as fast as it can and replaces every
 entry that is not a `*.auth` file or already a symlink by a symlink to TARGET (a root-only file):
-the swap a postinst that writes, chowns or chmods a temp file there by path loses to. Prints its
+the swap a postinst that writes, chowns or chmods a temp file there by path loses to. With TARGET
+`fifo`, by a FIFO nobody reads or writes instead: the swap that would hang a postinst that opens
+the temp file by path without a bound. Prints its
 PID on the first line, the number of swaps on the last. Stops by itself when STOP_FILE exists or
 after SECONDS, whichever comes first.
 """
 
 import os
+import stat
 import sys
 import time
 
@@ -36,10 +39,13 @@ def main():
                 continue
             path = os.path.join(folder, name)
             try:
-                if os.path.islink(path):
+                if os.path.islink(path) or stat.S_ISFIFO(os.lstat(path).st_mode):
                     continue
                 os.unlink(path)
-                os.symlink(target, path)
+                if target == "fifo":
+                    os.mkfifo(path, 0o600)
+                else:
+                    os.symlink(target, path)
                 swaps += 1
             except OSError:
                 pass

@@ -508,6 +508,7 @@ socket_held_port_checks
 # shellcheck source=tests/package/hostile.sh
 . "$HERE/hostile.sh"
 hostile_race
+hostile_fifo
 hostile_onion_dirs
 hostile_auth
 hostile_full_disk
