@@ -42,7 +42,7 @@ DOCS = os.path.join(HERE, "..", "docs", "monitoring.md")
 
 SEVERITIES = {"critical", "warning", "info"}
 SCOPES = {"server", "monitoring-host"}
-# What issue 14 asks for, then the alerts added after it, and the alert that answers each.
+# The conditions the monitoring kit must alert on, and the alert that answers each.
 REQUIRED = {
     "exporter unreachable through the onion (up == 0)": "SecureDropTorExporterUnreachable",
     "tor down (tor_up == 0)": "SecureDropTorDown",

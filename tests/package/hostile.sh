@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2086  # PKG, TORRC, HS, L, WORK …: run.sh sets them (fixed paths, no spaces)
-# The maintainer scripts against a hostile or broken server (issue 11, items 1-4), sourced by
+# The maintainer scripts against a hostile or broken server, sourced by
 # run.sh and run in its booted container with the package installed and configured:
 # - hostile_race: a process of the tor account swaps the postinst's temp files in
 #   authorized_clients/ for symlinks to a root-only file, over several configure runs;
@@ -51,8 +51,8 @@ EOF
 }
 
 # --- 1. the tor account races the postinst --------------------------------------------------
-# The same account swaps the postinst's temp files in authorized_clients/ for FIFOs (issue 21,
-# item 6): configure must end (failed and rolled back is fine) rather than hang dpkg for ever.
+# The same account swaps the postinst's temp files in authorized_clients/ for FIFOs: configure
+# must end (failed and rolled back is fine) rather than hang dpkg for ever.
 hostile_fifo() {
     section "hostile tor account: temp files in authorized_clients/ swapped for FIFOs"
     local stop=/run/pkgtest-race.stop job race_pid swaps rc=0 started took

@@ -503,7 +503,7 @@ check "/metrics back on 9747" wait_tor_up
 socket_back_checks
 socket_held_port_checks
 
-# The maintainer scripts against a hostile tor account, a full disk, a symlinked torrc (issue 11);
+# The maintainer scripts against a hostile tor account, a full disk, a symlinked torrc;
 # each section leaves the package configured as it found it.
 # shellcheck source=tests/package/hostile.sh
 . "$HERE/hostile.sh"

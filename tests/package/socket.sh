@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by run.sh: the socket unit, with which systemd holds the exporter's port so that no
 # other local account can bind it while the exporter is down and serve forged metrics through
-# the onion service (issue 11, item 7). Uses run.sh's helpers (check, eq, cx, unit_state, ...)
+# the onion service. Uses run.sh's helpers (check, eq, cx, unit_state, ...)
 # and variables (PKG, REPO, HERE, WORK, L).
 
 SOCKET=$PKG.socket
