@@ -47,371 +47,101 @@ impl Family {
     }
 }
 
-macro_rules! family {
-    ($id:ident, $name:literal, $kind:ident, $class:ident, [$($l:literal),*], $help:literal) => {
-        pub static $id: Family = Family {
-            name: $name,
-            help: $help,
-            kind: Kind::$kind,
-            class: Class::$class,
-            labels: &[$($l),*],
-        };
+/// Declares every family once: a `static` for each (what the encoders take) and, from the same
+/// list, [`FAMILIES`] in exposition order, so a family cannot be declared and left out of it.
+macro_rules! families {
+    ($($id:ident, $name:literal, $kind:ident, $class:ident, [$($l:literal),*], $help:literal;)*) => {
+        $(
+            pub static $id: Family = Family {
+                name: $name,
+                help: $help,
+                kind: Kind::$kind,
+                class: Class::$class,
+                labels: &[$($l),*],
+            };
+        )*
+
+        /// Every family, in exposition order.
+        pub static FAMILIES: &[&Family] = &[$(&$id),*];
     };
 }
 
-// Exporter health.
-family!(
-    UP,
-    "tor_up",
-    Gauge,
-    Safe,
-    [],
-    "1 if the last refresh from tor's control port succeeded, else 0"
-);
-family!(
-    BUILD,
-    "tor_exporter_build",
-    Info,
-    Safe,
-    ["version"],
-    "Build of securedrop-tor-exporter; always 1"
-);
-family!(
-    REFRESH_DURATION,
-    "tor_exporter_refresh_duration_seconds",
-    Gauge,
-    Safe,
-    [],
-    "How long the last refresh from tor took"
-);
-family!(
-    LAST_SUCCESS,
-    "tor_exporter_last_refresh_success_timestamp_seconds",
-    Gauge,
-    Safe,
-    [],
-    "Unix time of the last successful refresh"
-);
-family!(
-    PROCESS_START,
-    "process_start_time_seconds",
-    Gauge,
-    Safe,
-    [],
-    "Start time of the exporter process since the Unix epoch in seconds"
-);
-family!(
-    CONTROL_ERRORS,
-    "tor_exporter_control_errors",
-    Counter,
-    Safe,
-    ["kind"],
-    "Errors talking to tor's control port, by kind"
-);
-family!(
-    RECOVERY_ACTIONS,
-    "tor_exporter_recovery_actions",
-    Counter,
-    Safe,
-    ["action"],
-    "Reloads and restarts of tor by the opt-in securedrop-tor-recover (absent when it never ran)"
-);
+families! {
+    // Exporter health.
+    UP, "tor_up", Gauge, Safe, [],
+        "1 if the last refresh from tor's control port succeeded, else 0";
+    BUILD, "tor_exporter_build", Info, Safe, ["version"],
+        "Build of securedrop-tor-exporter; always 1";
+    REFRESH_DURATION, "tor_exporter_refresh_duration_seconds", Gauge, Safe, [],
+        "How long the last refresh from tor took";
+    LAST_SUCCESS, "tor_exporter_last_refresh_success_timestamp_seconds", Gauge, Safe, [],
+        "Unix time of the last successful refresh";
+    PROCESS_START, "process_start_time_seconds", Gauge, Safe, [],
+        "Start time of the exporter process since the Unix epoch in seconds";
+    CONTROL_ERRORS, "tor_exporter_control_errors", Counter, Safe, ["kind"],
+        "Errors talking to tor's control port, by kind";
+    RECOVERY_ACTIONS, "tor_exporter_recovery_actions", Counter, Safe, ["action"],
+        "Reloads and restarts of tor by the opt-in securedrop-tor-recover (absent when it never ran)";
 
-// tor itself.
-family!(
-    VERSION,
-    "tor_version",
-    Info,
-    Safe,
-    ["version"],
-    "tor's version; always 1"
-);
-family!(
-    VERSION_STATUS,
-    "tor_version_status",
-    Gauge,
-    Safe,
-    ["status"],
-    "tor's verdict on its own version from the consensus: 1 for the current state"
-);
-family!(
-    BOOTSTRAP,
-    "tor_bootstrap_progress_percent",
-    Gauge,
-    Safe,
-    [],
-    "Bootstrap progress, 0 to 100"
-);
-family!(
-    ENOUGH_DIR_INFO,
-    "tor_dir_info_sufficient",
-    Gauge,
-    Safe,
-    [],
-    "1 if tor has enough directory info to build circuits"
-);
-family!(
-    NETWORK_LIVENESS,
-    "tor_network_liveness",
-    Gauge,
-    Safe,
-    [],
-    "1 if tor thinks the network is up"
-);
-family!(
-    CIRCUIT_ESTABLISHED,
-    "tor_circuit_established",
-    Gauge,
-    Safe,
-    [],
-    "1 if tor has built a circuit recently"
-);
-family!(
-    DORMANT,
-    "tor_dormant",
-    Gauge,
-    Safe,
-    [],
-    "1 if tor is dormant"
-);
-family!(
-    UPTIME,
-    "tor_uptime_seconds",
-    Gauge,
-    Safe,
-    [],
-    "Seconds since tor started"
-);
-family!(
-    TRAFFIC_READ,
-    "tor_traffic_read_bytes",
-    Counter,
-    Coarse,
-    [],
-    "Bytes tor has read, rounded down to traffic.quantum_bytes and updated at most once per traffic.period"
-);
-family!(
-    TRAFFIC_WRITTEN,
-    "tor_traffic_written_bytes",
-    Counter,
-    Coarse,
-    [],
-    "Bytes tor has written, rounded down to traffic.quantum_bytes and updated at most once per traffic.period"
-);
+    // tor itself.
+    VERSION, "tor_version", Info, Safe, ["version"], "tor's version; always 1";
+    VERSION_STATUS, "tor_version_status", Gauge, Safe, ["status"],
+        "tor's verdict on its own version from the consensus: 1 for the current state";
+    BOOTSTRAP, "tor_bootstrap_progress_percent", Gauge, Safe, [], "Bootstrap progress, 0 to 100";
+    ENOUGH_DIR_INFO, "tor_dir_info_sufficient", Gauge, Safe, [],
+        "1 if tor has enough directory info to build circuits";
+    NETWORK_LIVENESS, "tor_network_liveness", Gauge, Safe, [], "1 if tor thinks the network is up";
+    CIRCUIT_ESTABLISHED, "tor_circuit_established", Gauge, Safe, [],
+        "1 if tor has built a circuit recently";
+    DORMANT, "tor_dormant", Gauge, Safe, [], "1 if tor is dormant";
+    UPTIME, "tor_uptime_seconds", Gauge, Safe, [], "Seconds since tor started";
+    TRAFFIC_READ, "tor_traffic_read_bytes", Counter, Coarse, [],
+        "Bytes tor has read, rounded down to traffic.quantum_bytes and updated at most once per traffic.period";
+    TRAFFIC_WRITTEN, "tor_traffic_written_bytes", Counter, Coarse, [],
+        "Bytes tor has written, rounded down to traffic.quantum_bytes and updated at most once per traffic.period";
 
-// Onion services, labelled by role name.
-family!(
-    ONION_SERVICES_CONFIGURED,
-    "tor_onion_services_configured",
-    Gauge,
-    Safe,
-    [],
-    "Onion services in tor's configuration (HiddenServiceDir lines)"
-);
-family!(
-    ONION_UPLOADS,
-    "tor_onion_service_descriptor_uploads",
-    Counter,
-    Safe,
-    ["service", "result", "reason"],
-    "Descriptor uploads to HSDirs since the exporter started, by result and failure reason"
-);
-family!(
-    ONION_LAST_UPLOAD,
-    "tor_onion_service_descriptor_last_upload_timestamp_seconds",
-    Gauge,
-    Safe,
-    ["service"],
-    "Unix time of the last successful descriptor upload"
-);
-family!(
-    ONION_PUBLISHED,
-    "tor_onion_service_published",
-    Gauge,
-    Safe,
-    ["service"],
-    "1 if the descriptor is on the HSDirs: an upload succeeded, or our own fetch got it back, within the descriptor lifetime; absent until known"
-);
-family!(
-    ONION_INNER_READABLE,
-    "tor_onion_service_descriptor_inner_layer_readable",
-    Gauge,
-    Safe,
-    ["service"],
-    "1 if the descriptor's inner layer opens with the address alone, 0 if it needs a client key (client authorization)"
-);
-family!(
-    ONION_INTRO_POINTS,
-    "tor_onion_service_descriptor_introduction_points",
-    Gauge,
-    Safe,
-    ["service"],
-    "Introduction points in tor's current descriptor; absent when the inner layer is closed"
-);
-family!(
-    ONION_POW_ENABLED,
-    "tor_onion_service_pow_enabled",
-    Gauge,
-    Safe,
-    ["service"],
-    "1 if proof-of-work defences are on for the service"
-);
-family!(
-    ONION_POW_EFFORT,
-    "tor_onion_service_pow_suggested_effort",
-    Gauge,
-    Safe,
-    ["service"],
-    "The effort tor suggests to clients in its descriptor (0 unless the service is flooded)"
-);
-family!(
-    ONION_PROBE_SUCCESS,
-    "tor_onion_service_self_probe_success",
-    Gauge,
-    Safe,
-    ["service"],
-    "1 if the last self-probe fetched our descriptor from the network"
-);
-family!(
-    ONION_PROBE_TIME,
-    "tor_onion_service_self_probe_timestamp_seconds",
-    Gauge,
-    Safe,
-    ["service"],
-    "Unix time of the last completed self-probe"
-);
+    // Onion services, labelled by role name.
+    ONION_SERVICES_CONFIGURED, "tor_onion_services_configured", Gauge, Safe, [],
+        "Onion services in tor's configuration (HiddenServiceDir lines)";
+    ONION_UPLOADS, "tor_onion_service_descriptor_uploads", Counter, Safe, ["service", "result", "reason"],
+        "Descriptor uploads to HSDirs since the exporter started, by result and failure reason";
+    ONION_LAST_UPLOAD, "tor_onion_service_descriptor_last_upload_timestamp_seconds", Gauge, Safe, ["service"],
+        "Unix time of the last successful descriptor upload";
+    ONION_PUBLISHED, "tor_onion_service_published", Gauge, Safe, ["service"],
+        "1 if the descriptor is on the HSDirs: an upload succeeded, or our own fetch got it back, within the descriptor lifetime; absent until known";
+    ONION_INNER_READABLE, "tor_onion_service_descriptor_inner_layer_readable", Gauge, Safe, ["service"],
+        "1 if the descriptor's inner layer opens with the address alone, 0 if it needs a client key (client authorization)";
+    ONION_INTRO_POINTS, "tor_onion_service_descriptor_introduction_points", Gauge, Safe, ["service"],
+        "Introduction points in tor's current descriptor; absent when the inner layer is closed";
+    ONION_POW_ENABLED, "tor_onion_service_pow_enabled", Gauge, Safe, ["service"],
+        "1 if proof-of-work defences are on for the service";
+    ONION_POW_EFFORT, "tor_onion_service_pow_suggested_effort", Gauge, Safe, ["service"],
+        "The effort tor suggests to clients in its descriptor (0 unless the service is flooded)";
+    ONION_PROBE_SUCCESS, "tor_onion_service_self_probe_success", Gauge, Safe, ["service"],
+        "1 if the last self-probe fetched our descriptor from the network";
+    ONION_PROBE_TIME, "tor_onion_service_self_probe_timestamp_seconds", Gauge, Safe, ["service"],
+        "Unix time of the last completed self-probe";
 
-// Relays only.
-family!(
-    RELAY,
-    "tor_relay",
-    Info,
-    Relay,
-    ["fingerprint", "nickname"],
-    "The relay's identity; always 1"
-);
-family!(
-    RELAY_FLAG,
-    "tor_relay_flag",
-    Gauge,
-    Relay,
-    ["flag"],
-    "1 for each consensus flag the relay has"
-);
-family!(
-    RELAY_REACHABLE,
-    "tor_relay_reachable",
-    Gauge,
-    Relay,
-    ["port"],
-    "1 if tor's self-test found the ORPort or DirPort reachable"
-);
-family!(
-    RELAY_EFFECTIVE_RATE,
-    "tor_relay_effective_rate_bytes",
-    Gauge,
-    Relay,
-    [],
-    "Effective bandwidth rate in bytes per second, as tor computes it"
-);
-family!(
-    RELAY_EFFECTIVE_BURST,
-    "tor_relay_effective_burst_bytes",
-    Gauge,
-    Relay,
-    [],
-    "Effective bandwidth burst in bytes, as tor computes it"
-);
-family!(
-    ACCOUNTING_ENABLED,
-    "tor_accounting_enabled",
-    Gauge,
-    Relay,
-    [],
-    "1 if AccountingMax is set"
-);
-family!(
-    ACCOUNTING_HIBERNATING,
-    "tor_accounting_hibernating_state",
-    Gauge,
-    Relay,
-    ["state"],
-    "1 for the current hibernation state (awake, soft, hard)"
-);
-family!(
-    ACCOUNTING_USED,
-    "tor_accounting_used_bytes",
-    Gauge,
-    Relay,
-    ["direction"],
-    "Bytes used in the current accounting period"
-);
-family!(
-    ACCOUNTING_LEFT,
-    "tor_accounting_left_bytes",
-    Gauge,
-    Relay,
-    ["direction"],
-    "Bytes left in the current accounting period"
-);
-family!(
-    ACCOUNTING_MAX,
-    "tor_accounting_max_bytes",
-    Gauge,
-    Relay,
-    [],
-    "AccountingMax, bytes per period"
-);
-family!(
-    ACCOUNTING_END,
-    "tor_accounting_interval_end_timestamp_seconds",
-    Gauge,
-    Relay,
-    [],
-    "Unix time the accounting period ends"
-);
-
-/// Every family, in exposition order.
-pub static FAMILIES: &[&Family] = &[
-    &UP,
-    &BUILD,
-    &REFRESH_DURATION,
-    &LAST_SUCCESS,
-    &PROCESS_START,
-    &CONTROL_ERRORS,
-    &RECOVERY_ACTIONS,
-    &VERSION,
-    &VERSION_STATUS,
-    &BOOTSTRAP,
-    &ENOUGH_DIR_INFO,
-    &NETWORK_LIVENESS,
-    &CIRCUIT_ESTABLISHED,
-    &DORMANT,
-    &UPTIME,
-    &TRAFFIC_READ,
-    &TRAFFIC_WRITTEN,
-    &ONION_SERVICES_CONFIGURED,
-    &ONION_UPLOADS,
-    &ONION_LAST_UPLOAD,
-    &ONION_PUBLISHED,
-    &ONION_INNER_READABLE,
-    &ONION_INTRO_POINTS,
-    &ONION_POW_ENABLED,
-    &ONION_POW_EFFORT,
-    &ONION_PROBE_SUCCESS,
-    &ONION_PROBE_TIME,
-    &RELAY,
-    &RELAY_FLAG,
-    &RELAY_REACHABLE,
-    &RELAY_EFFECTIVE_RATE,
-    &RELAY_EFFECTIVE_BURST,
-    &ACCOUNTING_ENABLED,
-    &ACCOUNTING_HIBERNATING,
-    &ACCOUNTING_USED,
-    &ACCOUNTING_LEFT,
-    &ACCOUNTING_MAX,
-    &ACCOUNTING_END,
-];
+    // Relays only.
+    RELAY, "tor_relay", Info, Relay, ["fingerprint", "nickname"], "The relay's identity; always 1";
+    RELAY_FLAG, "tor_relay_flag", Gauge, Relay, ["flag"], "1 for each consensus flag the relay has";
+    RELAY_REACHABLE, "tor_relay_reachable", Gauge, Relay, ["port"],
+        "1 if tor's self-test found the ORPort or DirPort reachable";
+    RELAY_EFFECTIVE_RATE, "tor_relay_effective_rate_bytes", Gauge, Relay, [],
+        "Effective bandwidth rate in bytes per second, as tor computes it";
+    RELAY_EFFECTIVE_BURST, "tor_relay_effective_burst_bytes", Gauge, Relay, [],
+        "Effective bandwidth burst in bytes, as tor computes it";
+    ACCOUNTING_ENABLED, "tor_accounting_enabled", Gauge, Relay, [], "1 if AccountingMax is set";
+    ACCOUNTING_HIBERNATING, "tor_accounting_hibernating_state", Gauge, Relay, ["state"],
+        "1 for the current hibernation state (awake, soft, hard)";
+    ACCOUNTING_USED, "tor_accounting_used_bytes", Gauge, Relay, ["direction"],
+        "Bytes used in the current accounting period";
+    ACCOUNTING_LEFT, "tor_accounting_left_bytes", Gauge, Relay, ["direction"],
+        "Bytes left in the current accounting period";
+    ACCOUNTING_MAX, "tor_accounting_max_bytes", Gauge, Relay, [], "AccountingMax, bytes per period";
+    ACCOUNTING_END, "tor_accounting_interval_end_timestamp_seconds", Gauge, Relay, [],
+        "Unix time the accounting period ends";
+}
 
 /// What is never exported, whatever the configuration: name fragments of series that count
 /// visits or locate the server. The test over all emitted series checks none matches.
