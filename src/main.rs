@@ -255,6 +255,9 @@ struct Flags {
     /// Longest wait between reconnection attempts [default: 30s].
     #[arg(long = "tor.max-backoff", value_name = "DURATION")]
     tor_max_backoff: Option<String>,
+    /// Export tor's traffic counters, coarsened (off by default: see docs/privacy.md).
+    #[arg(long = "traffic.enabled")]
+    traffic_enabled: bool,
     /// Traffic counters move in multiples of this [default: 16777216].
     #[arg(long = "traffic.quantum-bytes", value_name = "BYTES")]
     traffic_quantum_bytes: Option<u64>,
@@ -293,6 +296,7 @@ impl Flags {
             tor_refresh_interval: later.tor_refresh_interval.or(self.tor_refresh_interval),
             tor_timeout: later.tor_timeout.or(self.tor_timeout),
             tor_max_backoff: later.tor_max_backoff.or(self.tor_max_backoff),
+            traffic_enabled: later.traffic_enabled || self.traffic_enabled,
             traffic_quantum_bytes: later.traffic_quantum_bytes.or(self.traffic_quantum_bytes),
             traffic_period: later.traffic_period.or(self.traffic_period),
             onion_self_probe_interval: later
@@ -326,6 +330,9 @@ impl Flags {
         s("log.target", &self.log_target);
         if self.web_allow_non_loopback {
             o.push(("web.allow_non_loopback".into(), Value::from(true)));
+        }
+        if self.traffic_enabled {
+            o.push(("traffic.enabled".into(), Value::from(true)));
         }
         if let Some(q) = self.traffic_quantum_bytes {
             o.push(("traffic.quantum_bytes".into(), Value::from(q)));

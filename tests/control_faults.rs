@@ -730,6 +730,40 @@ async fn exporter(peer: &FakePeer, refresh: Duration, timeout: Duration) -> Expo
     ExporterTask::start(config).await
 }
 
+/// Traffic counters are off unless configured: tor is not even asked for them, and no
+/// `tor_traffic_*` series appears. With `traffic.enabled` they are asked for and exported
+/// (coarsened, see source::traffic).
+#[tokio::test]
+async fn traffic_counters_are_neither_asked_nor_exported_unless_enabled() {
+    let peer = FakePeer::honest();
+    let off = exporter(&peer, Duration::from_millis(50), T).await;
+    let text = off.metrics().await;
+    assert_eq!(sample(&text, "tor_up"), Some(1.0), "{text}");
+    assert!(!text.contains("tor_traffic_"), "{text}");
+    off.stop().await;
+    let getinfos: Vec<String> = peer
+        .received()
+        .into_iter()
+        .filter(|r| r.verb == "GETINFO")
+        .map(|r| r.line)
+        .collect();
+    assert!(!getinfos.is_empty());
+    assert!(
+        getinfos.iter().all(|l| !l.contains("traffic/")),
+        "{getinfos:?}"
+    );
+
+    let peer = FakePeer::honest();
+    let mut config = Config::default();
+    config.tor.control_address = peer.address();
+    config.traffic.enabled = true;
+    let on = ExporterTask::start(config).await;
+    let text = on.metrics().await;
+    assert!(text.contains("tor_traffic_read_bytes_total"), "{text}");
+    assert!(peer.received().iter().any(|r| r.line.contains("traffic/read")));
+    on.stop().await;
+}
+
 #[tokio::test]
 async fn only_allow_listed_verbs_ever_reach_the_peer_over_a_whole_session() {
     watch_panics();

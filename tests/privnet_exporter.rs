@@ -53,6 +53,7 @@ fn exporter_on_a_private_tor_network() {
     for s in net.services() {
         c.onion_services.0.insert(s.role.clone(), s.onion.clone());
     }
+    c.traffic.enabled = true;
     c.traffic.quantum_bytes = 4096;
     c.traffic.period = Duration::from_secs(3);
     c.onion.self_probe_interval = Duration::from_secs(5);

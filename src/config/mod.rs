@@ -90,6 +90,10 @@ pub struct TorConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrafficConfig {
+    /// Export tor's traffic counters at all (coarsened). Off by default: on a server where
+    /// sources connect, even coarse counters keep a record of submission times and sizes on the
+    /// monitoring host (docs/privacy.md, "Traffic").
+    pub enabled: bool,
     pub quantum_bytes: u64,
     #[serde(with = "humantime_serde")]
     pub period: Duration,
@@ -171,6 +175,7 @@ impl Default for TorConfig {
 impl Default for TrafficConfig {
     fn default() -> Self {
         TrafficConfig {
+            enabled: false,
             quantum_bytes: 16 * 1024 * 1024,
             period: Duration::from_secs(3600),
         }

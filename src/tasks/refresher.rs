@@ -23,8 +23,12 @@ pub async fn run(config: Config, shared: Shared, shutdown: watch::Receiver<bool>
     let refresher = Refresher {
         interval: config.tor.refresh_interval,
         shared,
-        read: Coarsener::new(config.traffic.quantum_bytes, config.traffic.period),
-        written: Coarsener::new(config.traffic.quantum_bytes, config.traffic.period),
+        traffic: config.traffic.enabled.then(|| {
+            (
+                Coarsener::new(config.traffic.quantum_bytes, config.traffic.period),
+                Coarsener::new(config.traffic.quantum_bytes, config.traffic.period),
+            )
+        }),
     };
     keep_connected(
         connect_options(&config),
@@ -39,8 +43,8 @@ pub async fn run(config: Config, shared: Shared, shutdown: watch::Receiver<bool>
 struct Refresher {
     interval: Duration,
     shared: Shared,
-    read: Coarsener,
-    written: Coarsener,
+    /// (read, written) when `traffic.enabled`; `None`: tor is not even asked for its counters.
+    traffic: Option<(Coarsener, Coarsener)>,
 }
 
 impl Session for Refresher {
@@ -93,7 +97,12 @@ impl Refresher {
     /// One refresh over `conn`: the batch, the relay batch on relays, one snapshot update.
     async fn refresh(&mut self, conn: &mut Connection) -> Result<(), ControlError> {
         let started = Instant::now();
-        let batch = Command::get_info(GETINFO_KEYS.iter().copied()).expect("static keys are valid");
+        let with_traffic = self.traffic.is_some();
+        let keys = GETINFO_KEYS
+            .iter()
+            .copied()
+            .filter(|k| with_traffic || !k.starts_with("traffic/"));
+        let batch = Command::get_info(keys).expect("static keys are valid");
         let reply = conn.request_ok(&batch).await?;
         let (status, traffic) = TorStatus::from_getinfo(&reply);
         let relay = if status.is_relay {
@@ -102,8 +111,13 @@ impl Refresher {
             None
         };
         let now = Instant::now();
-        let read = traffic.read.map(|v| self.read.update(v, now));
-        let written = traffic.written.map(|v| self.written.update(v, now));
+        let (read, written) = match &mut self.traffic {
+            Some((r, w)) => (
+                traffic.read.map(|v| r.update(v, now)),
+                traffic.written.map(|v| w.update(v, now)),
+            ),
+            None => (None, None),
+        };
         let parse_errors =
             status.malformed.len() as u64 + relay.as_ref().map_or(0, |r| r.malformed);
         if parse_errors > 0 {
