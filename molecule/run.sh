@@ -143,7 +143,11 @@ unit_tests() { (cd "$REPO" && python -m pytest -q -p no:cacheprovider molecule/t
 # and say plainly that all passed.
 molecule_test() {
     local out=$DEBDIR/molecule.log planned succeeded
-    (cd "$REPO" && molecule test --scenario-name default) 2>&1 | tee "$out"
+    # One run at a time on this machine: the containers have fixed names (app-staging,
+    # mon-staging), and a second run would destroy them under the first.
+    mkdir -p /run/lock
+    (cd "$REPO" && flock -w 3600 /run/lock/sdte-molecule-default.lock \
+        molecule test --scenario-name default) 2>&1 | tee "$out"
     planned=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -m1 -oE 'scenario test matrix: .*' |
         sed 's/^scenario test matrix: //' | tr ',' '\n' | grep -c . || true)
     succeeded=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -cE '^INFO +(\[default > [a-z_]+\]|default .*) Executed: Successful' || true)

@@ -23,6 +23,11 @@ molecule_venv
 molecule_collections
 
 cd "$REPO"
+# One run at a time on this machine: the container has a fixed name (monitoring-staging), and a
+# second run (another checkout, another suite) would destroy it under the first.
+mkdir -p /run/lock
+exec 8>/run/lock/sdte-molecule-monitoring.lock
+flock -w 3600 8 || { echo "molecule.sh: another run holds the container for over an hour" >&2; exit 1; }
 yamllint -s ansible/roles/tor_monitoring molecule/monitoring
 ANSIBLE_ROLES_PATH=$REPO/ansible/roles ansible-lint --offline --profile production ansible/roles/tor_monitoring molecule/monitoring
 TOR_EXPORTER_DEB=$(bash tests/package/cached-deb.sh)
