@@ -11,7 +11,8 @@
                               one evaluation interval off) and require that its promtool tests
                               then fail: the tests can fail at all, and they pin each `for:` to
                               the evaluation interval (the end-to-end test runs the rules with
-                              every duration scaled down, so these are what test the real ones)
+                              every duration scaled down, so these are what test the real ones);
+                              with the promtool named by $PROMTOOL if set
     check_rules.py ordering [RULES...]
                               the monitoring host's tor-broken alert fires at least one evaluation
                               interval before any server alert that a broken monitoring-host tor
@@ -299,8 +300,13 @@ def coverage():
     return problems
 
 
+# The promtool that runs the tests: $PROMTOOL if set (monitoring/test.sh runs the mutants again
+# with Prometheus 3's), else the one on PATH (Debian 12's 2.42).
+PROMTOOL = os.environ.get("PROMTOOL") or "promtool"
+
+
 def promtool_passes(test_files):
-    res = subprocess.run(["promtool", "test", "rules", *test_files],
+    res = subprocess.run([PROMTOOL, "test", "rules", *test_files],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return res.returncode == 0
 
