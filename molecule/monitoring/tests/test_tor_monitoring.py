@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import time
 
 import yaml
@@ -10,6 +11,8 @@ import yaml
 WORKDIR = os.environ.get("TOR_MONITORING_MOLECULE_WORKDIR", "/var/tmp/tor-monitoring-molecule")
 ADMIN_DIR = os.path.join(WORKDIR, "admin")
 AUTH_DIR = "/var/lib/tor/onion_auth"
+RUNBOOK = "/usr/local/share/doc/securedrop-tor-monitoring/runbook.md"
+HARDENED = ["prometheus-alertmanager", "prometheus-blackbox-exporter"]
 
 
 def controller_keys():
@@ -32,7 +35,8 @@ def api(host, url):
 
 
 def test_services_run(host):
-    for unit in ["tor@default", "prometheus", "prometheus-alertmanager", "securedrop-tor-exporter"]:
+    for unit in ["tor@default", "prometheus", "prometheus-alertmanager", "securedrop-tor-exporter",
+                 "prometheus-blackbox-exporter"]:
         s = host.service(unit)
         assert s.is_running, unit
         assert s.is_enabled or unit == "tor@default", unit
@@ -42,7 +46,7 @@ def test_everything_listens_on_loopback_only(host):
     listening = host.run("ss -Hltn").stdout.split("\n")
     local = [line.split()[3] for line in listening if line.strip()]
     # (tor's SocksPort 9050 is not open here: the test container's tor has DisableNetwork 1.)
-    for port in ["9090", "9093", "9747"]:
+    for port in ["9090", "9093", "9747", "9115"]:
         addrs = [a for a in local if a.rsplit(":", 1)[1] == port]
         assert addrs, f"nothing listens on {port}: {local}"
         assert all(a.startswith("127.0.0.1:") for a in addrs), f"{port}: {addrs}"
@@ -70,7 +74,11 @@ def test_prometheus_config_one_target_per_server_by_name(host):
     want = {name: [line.split(":")[0] + ".onion:80"] for name, line in controller_keys().items()}
     assert targets == want
     assert jobs["tor-exporter-monitor"]["static_configs"][0]["labels"]["instance"] == "monitoring"
+    # The instance this host watches, on what it sends (tor_monitoring_site: the inventory name).
+    assert conf["global"]["external_labels"] == {"site": "monitoring-staging"}
     assert host.run("promtool check config /etc/prometheus/prometheus.yml").rc == 0
+    running = yaml.safe_load(api(host, "http://127.0.0.1:9090/api/v1/status/config")["data"]["yaml"])
+    assert running["global"]["external_labels"] == {"site": "monitoring-staging"}
 
 
 def test_prometheus_has_the_rules_and_its_own_exporter(host):
@@ -96,3 +104,128 @@ def test_alertmanager_runs_the_sample(host):
     original = status["config"]["original"]
     assert "SecureDropTorMonitoringHostTorBroken" in original
     assert "securedrop-admin-page" in original
+
+
+def test_rules_link_to_the_installed_runbook(host):
+    assert host.file(RUNBOOK).exists and host.file(RUNBOOK).mode == 0o644
+    headings = {h.strip().lower() for h in re.findall(r"^## (.+)$", host.file(RUNBOOK).content_string, re.M)}
+    urls = []
+    for name in ["securedrop-tor.rules.yml", "securedrop-tor-blackbox.rules.yml"]:
+        urls += re.findall(r"runbook_url: (\S+)", host.file(f"/etc/prometheus/rules/{name}").content_string)
+    assert len(urls) >= 15, urls
+    for url in urls:
+        base, anchor = url.split("#", 1)
+        assert base == "file://" + RUNBOOK and anchor in headings, url
+
+
+def test_alertmanager_mutes_the_servers_at_the_daily_reboot(host):
+    assert host.run("amtool check-config /etc/prometheus/alertmanager.yml").rc == 0
+    conf = yaml.safe_load(host.file("/etc/prometheus/alertmanager.yml").content_string)
+    assert conf["time_intervals"] == [{"name": "securedrop-daily-reboot", "time_intervals": [
+        {"times": [{"start_time": "04:00", "end_time": "04:20"}], "location": "UTC"}]}]
+    for route in conf["route"]["routes"]:
+        assert route["routes"][0] == {"matchers": ['scope="server"'],
+                                      "mute_time_intervals": ["securedrop-daily-reboot"]}, route
+    running = api(host, "http://127.0.0.1:9093/api/v2/status")["config"]["original"]
+    assert "securedrop-daily-reboot" in running and re.search(r'location: "?UTC"?', running), running
+
+
+def exposure(host, unit):
+    out = host.run(f"systemd-analyze security {unit}.service").stdout
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d)", out)
+    assert m, out
+    return float(m.group(1))
+
+
+def test_alertmanager_and_blackbox_run_hardened(host):
+    for unit in HARDENED:
+        dropins = host.run(f"systemctl show -p DropInPaths --value {unit}.service").stdout
+        assert f"/etc/systemd/system/{unit}.service.d/tor-monitoring-hardening.conf" in dropins, dropins
+        assert host.service(unit).is_running
+        assert exposure(host, unit) <= 3.0, unit
+        # Nothing it needs was refused since it started (its own lines, not systemd's about it).
+        journal = host.run(f"journalctl -q -b _SYSTEMD_UNIT={unit}.service --no-pager -o cat").stdout.lower()
+        for bad in ("read-only file system", "permission denied", "operation not permitted"):
+            assert bad not in journal, (unit, bad, journal[-2000:])
+
+
+# One script in the container (every testinfra command costs an Ansible run through nsenter).
+IN_CONTAINER = r"""
+import json, socket, sys, time, urllib.request, datetime
+AM = "http://127.0.0.1:9093/api/v2"
+def call(method, url, data=None):
+    req = urllib.request.Request(url, method=method, data=None if data is None else json.dumps(data).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        body = r.read()
+        return json.loads(body) if body else None
+what = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+if what == "silence":
+    s = call("POST", AM + "/silences", {"matchers": [{"name": "alertname", "value": "VerifyDataDir",
+             "isRegex": False}], "startsAt": now.isoformat(),
+             "endsAt": (now + datetime.timedelta(minutes=30)).isoformat(), "createdBy": "molecule",
+             "comment": "verify"})
+    print(s["silenceID"])
+elif what == "silences":
+    print(json.dumps([x["id"] for x in call("GET", AM + "/silences") if x["status"]["state"] == "active"]))
+elif what == "expire":
+    call("DELETE", AM + "/silence/" + sys.argv[2])
+elif what == "smtp":
+    # A relay on 127.0.0.1:25 that only greets: Alertmanager connecting to it is what is checked.
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 25))
+    srv.listen(1)
+    srv.settimeout(90)
+    name = "VerifySmtp" + str(int(time.time()))
+    call("POST", AM + "/alerts", [{"labels": {"alertname": name, "severity": "critical"},
+         "startsAt": now.isoformat(), "endsAt": (now + datetime.timedelta(minutes=2)).isoformat()}])
+    conn, _ = srv.accept()
+    conn.sendall(b"220 verify ESMTP\r\n")
+    conn.settimeout(10)
+    print("greeted:", conn.recv(200).split(b"\r\n")[0].decode())
+    conn.close()
+    srv.close()
+elif what == "probe":
+    url = ("http://127.0.0.1:9115/probe?module=securedrop_source_interface&debug=true&target="
+           + urllib.request.quote("http://" + "c" * 56 + ".onion/"))
+    with urllib.request.urlopen(url, timeout=90) as r:
+        print(r.read().decode())
+"""
+
+
+def in_container(host, *args):
+    host.run("cat > /var/tmp/verify_monitoring.py <<'PY'\n" + IN_CONTAINER + "\nPY")
+    r = host.run("python3 /var/tmp/verify_monitoring.py " + " ".join(args))
+    assert r.rc == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_alertmanager_keeps_its_data_over_a_restart(host):
+    """Its silences are written to /var/lib/prometheus/alertmanager at shutdown: one made before a
+    restart is there after it (the drop-in's ReadWritePaths)."""
+    silence = in_container(host, "silence")
+    assert host.run("systemctl restart prometheus-alertmanager").rc == 0
+    deadline = time.monotonic() + 60
+    while True:
+        r = host.run("python3 -c 'import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:9093/-/ready\", timeout=2)'")
+        if r.rc == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)  # poll interval of a condition with a deadline
+    assert silence in json.loads(in_container(host, "silences"))
+    assert host.file("/var/lib/prometheus/alertmanager/silences").exists
+    in_container(host, "expire", silence)
+
+
+def test_alertmanager_reaches_the_smtp_relay(host):
+    assert in_container(host, "smtp").startswith("greeted: EHLO"), "no SMTP from Alertmanager"
+
+
+def test_blackbox_reaches_tor_on_loopback(host):
+    """The probe's module goes through 127.0.0.1:9050; the container's tor has DisableNetwork 1, so
+    the port is closed: "connection refused" shows the connection was allowed (the drop-in's
+    IPAddressAllow=localhost), where a refused one would say "operation not permitted"."""
+    debug = in_container(host, "probe")
+    assert "127.0.0.1:9050" in debug and "connection refused" in debug, debug[-3000:]
+    assert "operation not permitted" not in debug.lower()
