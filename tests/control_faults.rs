@@ -740,6 +740,12 @@ async fn traffic_counters_are_neither_asked_nor_exported_unless_enabled() {
     let text = off.metrics().await;
     assert_eq!(sample(&text, "tor_up"), Some(1.0), "{text}");
     assert!(!text.contains("tor_traffic_"), "{text}");
+    // the counters not asked for are not "missing" either
+    assert_eq!(
+        sample(&text, "tor_exporter_control_errors_total{kind=\"parse\"}"),
+        Some(0.0),
+        "{text}"
+    );
     off.stop().await;
     let getinfos: Vec<String> = peer
         .received()
@@ -760,7 +766,11 @@ async fn traffic_counters_are_neither_asked_nor_exported_unless_enabled() {
     let on = ExporterTask::start(config).await;
     let text = on.metrics().await;
     assert!(text.contains("tor_traffic_read_bytes_total"), "{text}");
-    assert!(peer.received().iter().any(|r| r.line.contains("traffic/read")));
+    assert!(
+        peer.received()
+            .iter()
+            .any(|r| r.line.contains("traffic/read"))
+    );
     on.stop().await;
 }
 

@@ -124,9 +124,19 @@ impl TorStatus {
         s.circuit_established = field!("status/circuit-established", parse_bool01);
         s.dormant = field!("dormant", parse_bool01);
         s.uptime_seconds = field!("uptime", |v: &str| v.trim().parse::<u64>().ok());
+        // Asked for only when `traffic.enabled` (the refresher leaves the keys out otherwise): an
+        // absent counter is not an error, a present one that does not parse is.
+        let mut counter = |key: &'static str| {
+            let v = values.get(key)?;
+            let parsed = v.trim().parse::<u64>().ok();
+            if parsed.is_none() {
+                bad.push(key);
+            }
+            parsed
+        };
         let traffic = RawTraffic {
-            read: field!("traffic/read", |v: &str| v.trim().parse::<u64>().ok()),
-            written: field!("traffic/written", |v: &str| v.trim().parse::<u64>().ok()),
+            read: counter("traffic/read"),
+            written: counter("traffic/written"),
         };
         s.is_relay = values
             .get("net/listeners/or")
@@ -191,9 +201,11 @@ mod tests {
         assert_eq!(s.uptime_seconds, None);
         assert!(s.malformed.contains(&"uptime") && s.malformed.contains(&"dormant"));
         assert!(
-            s.malformed.contains(&"traffic/read"),
+            s.malformed.contains(&"network-liveness"),
             "missing keys count as malformed"
         );
+        // except the traffic counters, asked for only when enabled
+        assert!(!s.malformed.contains(&"traffic/read"));
     }
 
     #[test]
@@ -202,5 +214,20 @@ mod tests {
             "250-net/listeners/or=\"0.0.0.0:9001\"\r\n250 OK\r\n",
         ));
         assert!(s.is_relay);
+    }
+
+    /// Without the traffic keys (not asked for: `traffic.enabled` is off) nothing is malformed
+    /// and there are no counters; a counter that is there but does not parse still is.
+    #[test]
+    fn traffic_keys_are_optional_but_checked_when_present() {
+        let without = REAL
+            .replace("250-traffic/read=44718\r\n", "")
+            .replace("250-traffic/written=11666\r\n", "");
+        let (s, traffic) = TorStatus::from_getinfo(&reply(&without));
+        assert!(s.malformed.is_empty(), "{:?}", s.malformed);
+        assert_eq!((traffic.read, traffic.written), (None, None));
+        let bad = REAL.replace("traffic/read=44718", "traffic/read=lots");
+        let (s, _) = TorStatus::from_getinfo(&reply(&bad));
+        assert_eq!(s.malformed, ["traffic/read"]);
     }
 }
