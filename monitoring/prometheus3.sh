@@ -38,7 +38,7 @@ flock -w 1800 9 || { say "waited 30 minutes for $cache/prometheus3.lock"; exit 1
 
 # The mirror of the machine's Debian sources (deb822 `URIs:` or one-line `deb URI suite`): the
 # first one that serves the machine's own release (not -security, -updates, a snapshot).
-codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+codename=$(sed -n "s/^VERSION_CODENAME=//p" /etc/os-release | tr -d "\"")
 mirror=$(
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
