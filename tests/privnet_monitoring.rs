@@ -165,6 +165,8 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     for s in net.services() {
         c.onion_services.0.insert(s.role.clone(), s.onion.clone());
     }
+    // The dashboard's coarse traffic row must return data too; the counters are off by default.
+    c.traffic.enabled = true;
     let server_exporter = ExporterThread::start_on(net.bind(0).unwrap(), c);
     let proxy = CountingProxy::start(
         &net,
