@@ -8,10 +8,10 @@
 # tor_monitoring Ansible role under Molecule, and the end-to-end test on the private Tor network
 # (on copies of the rules and configurations with every duration divided by 10; the promtool tests
 # above pin the real durations).
-# Every check that runs promtool runs again with Prometheus 3's (Debian's 3.5 from the testing suite,
-# forky, unpacked by monitoring/prometheus3.sh; Debian 13 ships 2.53), those lines marked
-# "(Prometheus 3.5)". Without it (no archive and no copy unpacked before) they say "NOT run: why"
-# and that counts as one failure; SDTE_SKIP_PROM3=1 skips them without failing.
+# Every check that runs promtool, and the end-to-end test, run again with Prometheus 3 (Debian's 3.5
+# from the testing suite, forky, unpacked by monitoring/prometheus3.sh; Debian 13 ships 2.53),
+# those lines marked "(Prometheus 3.5)". Without it (no archive and no copy unpacked before) they
+# say "NOT run: why" and that counts as one failure; SDTE_SKIP_PROM3=1 skips them without failing.
 # Installs Debian's prometheus, prometheus-alertmanager, prometheus-blackbox-exporter without
 # letting their services start (their defaults listen on every address); every server it starts
 # listens on 127.0.0.1 and is stopped by PID. Ends with "N passed, M failed".
@@ -310,25 +310,45 @@ fi
 # --- End to end on the private Tor network ----------------------------------------------------
 # tests/privnet_monitoring.rs: Prometheus through the client-authorized metrics onion, the rules,
 # the dashboard's queries, Alertmanager and a webhook, with every duration of the rules and both
-# configurations divided by 10 (about 3 minutes). MONITORING_E2E=0 skips it.
-if [ "${MONITORING_E2E:-1}" = 0 ]; then
-    echo "skipped: end-to-end test on the private Tor network (MONITORING_E2E=0)"
-else
-    # Its figures (timings, connections) are shown whether it passes or not.
-    if (cd .. && cargo test --locked --test privnet_monitoring -- --ignored --nocapture) \
+# configurations divided by 10 (about 3 minutes), with Debian 12's Prometheus 2.42 and then with
+# Prometheus 3's server (PROMETHEUS=..., from prometheus3.sh). MONITORING_E2E=0 skips both.
+# e2e LABEL [VAR=VALUE...]: one run; its figures (timings, connections) are shown whether it
+# passes or not.
+e2e() {
+    local name="end to end: Prometheus through the metrics onion, alert to the webhook, resolved$1"
+    shift
+    if (cd .. && env "$@" cargo test --locked --test privnet_monitoring -- --ignored --nocapture) \
         >"$tmp/e2e.log" 2>&1; then
         passed=$((passed + 1))
-        echo "ok: end to end: Prometheus through the metrics onion, alert to the webhook, resolved"
-        grep -E '^(connections|firing after)|^  \(|^ok: .*(fire|reached|holds|got)' "$tmp/e2e.log" |
+        echo "ok: $name"
+        grep -E '^(prometheus: |connections|firing after)|^  \(|^ok: .*(fire|reached|holds|got)' "$tmp/e2e.log" |
             sed 's/^/    /'
         grep -o -E 'finished in [0-9.]+s' "$tmp/e2e.log" | sed 's/^/    the test /'
     else
         failed=$((failed + 1))
-        echo "FAIL: end to end: Prometheus through the metrics onion, alert to the webhook, resolved"
+        echo "FAIL: $name"
         grep -v -E '^ok: ' "$tmp/e2e.log" | tail -80 | sed 's/^/    /'
     fi
+}
+if [ "${MONITORING_E2E:-1}" = 0 ]; then
+    echo "skipped: end-to-end test on the private Tor network (MONITORING_E2E=0)"
+else
+    e2e ""
+    name="end to end (Prometheus $p3_label)"
+    s0=$SECONDS
+    if [ -z "$p3" ]; then
+        echo "NOT run: $name: $p3_why"
+    elif p3_server=$(bash prometheus3.sh prometheus 2>"$tmp/p3.err"); then
+        e2e " (Prometheus $p3_label)" PROMETHEUS="$p3_server"
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $name: no Prometheus 3 server (monitoring/prometheus3.sh prometheus)"
+        sed 's/^/    /' "$tmp/p3.err" | tail -20
+    fi
+    p3_e2e_secs=$((SECONDS - s0))
 fi
 
-[ -z "$p3" ] || echo "the Prometheus $p3_label checks took ${p3_secs} s (fetch included)"
+[ -z "$p3" ] || echo "the Prometheus $p3_label checks took ${p3_secs} s (fetch included)," \
+    "its end-to-end run ${p3_e2e_secs:-0} s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

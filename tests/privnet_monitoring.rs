@@ -5,7 +5,9 @@
 //! webhook on loopback. See docs/monitoring.md ("End-to-end test").
 //!
 //! Run by `monitoring/test.sh` (which installs Debian's prometheus and prometheus-alertmanager):
-//! `cargo test --test privnet_monitoring -- --ignored`.
+//! `cargo test --test privnet_monitoring -- --ignored`. `PROMETHEUS=PATH` runs another
+//! Prometheus server binary (monitoring/test.sh runs the test again with Prometheus 3's, from
+//! `monitoring/prometheus3.sh prometheus`); `prometheus` on `PATH` by default.
 //!
 //! Time is scaled: Prometheus, Alertmanager and the rules run from copies of the shipped files
 //! with every duration divided by [`SCALE`] (the rules' `for:`, the scrape and evaluation
@@ -106,10 +108,16 @@ fn unix_now() -> f64 {
 #[test]
 #[ignore = "run by monitoring/test.sh, which installs Debian's prometheus and prometheus-alertmanager"]
 fn prometheus_and_alertmanager_through_the_metrics_onion() {
+    let prometheus = std::env::var("PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
     require_commands(
-        &["prometheus", "prometheus-alertmanager", PYTHON],
+        &[prometheus.as_str(), "prometheus-alertmanager", PYTHON],
         "monitoring/test.sh installs it",
     );
+    let version = run_ok(
+        Command::new(&prometheus).arg("--version"),
+        "prometheus --version",
+    );
+    eprintln!("prometheus: {}", version.lines().next().unwrap_or_default());
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
 
@@ -344,7 +352,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     let prom = NsProcess::spawn(
         &net,
         "prometheus",
-        "prometheus",
+        &prometheus,
         &[
             format!("--config.file={}", scaled.join("prometheus.yml").display()),
             format!("--storage.tsdb.path={}", t.join("tsdb").display()),
