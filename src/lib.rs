@@ -61,7 +61,7 @@ pub mod tasks;
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 use http::connection_policy;
@@ -81,13 +81,35 @@ pub enum RunError {
     TaskDied(&'static str),
 }
 
-/// Serves `/metrics` on `listener` and keeps the snapshot fresh until `shutdown` completes.
-/// The caller binds the listener (so tests can bind port 0, and `main` can report bind errors).
+/// Where the exporter serves: the loopback port, and the unix socket that the client-authorized
+/// onion service points at (the package's socket unit passes it; without it, only loopback).
+///
+/// Two sockets because they have different clients: any local account can reach a loopback
+/// port, while the onion's socket is reachable by tor alone (see [`setup::ONION_SOCKET`]), so
+/// nothing done to the port can crowd or impersonate the onion path.
+#[derive(Debug)]
+pub struct Listeners {
+    pub loopback: TcpListener,
+    pub onion: Option<UnixListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(loopback: TcpListener) -> Listeners {
+        Listeners {
+            loopback,
+            onion: None,
+        }
+    }
+}
+
+/// Serves `/metrics` on `listeners` and keeps the snapshot fresh until `shutdown` completes.
+/// The caller binds the listeners (so tests can bind port 0, and `main` can report bind errors).
 pub async fn run(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    let listeners = listeners.into();
     let shared = snapshot::Shared::default();
     shared.update(|s| s.started_unix = Some(clock::now_unix()));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -128,7 +150,13 @@ pub async fn run(
         write_stall_timeout: http::WRITE_STALL_TIMEOUT,
         max_requests: http::MAX_REQUESTS_PER_CONNECTION,
     };
-    let serve = http::serve(listener, app, limits, stop_rx.clone());
+    let serve = http::serve(
+        listeners.loopback,
+        listeners.onion,
+        app,
+        limits,
+        stop_rx.clone(),
+    );
     tokio::pin!(serve);
     let outcome = tokio::select! {
         served = &mut serve => served.map_err(RunError::from),

@@ -4,6 +4,10 @@
 //! timeout) next to the deadlines that stop the floods. All sockets are on 127.0.0.1; every
 //! flood is bounded in count and time and ends with its test.
 //!
+//! The onion service's own door, a unix socket with slots of its own, is measured the same way
+//! while the loopback port is flooded; and the kernel's send queues stay within the per-socket
+//! cap however many clients pipeline without reading.
+//!
 //! The timings are on the wall clock: the exporter runs on a thread and runtime of its own and
 //! the floods are blocking sockets on the test's thread, so what is timed is real I/O between
 //! threads, which a paused tokio clock would not govern.
@@ -12,9 +16,13 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use securedrop_tor_exporter::http::MAX_REQUESTS_PER_CONNECTION;
+use securedrop_tor_exporter::http::{
+    LOOPBACK_SLOTS, MAX_REQUESTS_PER_CONNECTION, SOCKET_BUFFER_BYTES,
+};
 use securedrop_tor_exporter::{Config, ControlAddress};
 use support::exporter::ExporterThread;
 use support::http;
@@ -119,7 +127,7 @@ fn a_thousand_idle_connections_never_delay_a_scrape() {
     let text = logs().text();
     let shed: Vec<&str> = text[logged_before..]
         .lines()
-        .filter(|l| l.contains("connection slots taken"))
+        .filter(|l| l.contains("connection slots of the loopback port taken"))
         .collect();
     assert_eq!(shed.len(), 1, "{shed:#?}");
     assert!(
@@ -284,4 +292,132 @@ fn the_last_response_of_a_connections_budget_says_connection_close() {
         [n - 1],
         "only the last response says Connection: close"
     );
+}
+
+/// The exporter with both doors: a loopback port and an onion socket in a fresh folder.
+fn exporter_with_onion(dir: &Path) -> (ExporterThread, std::path::PathBuf) {
+    let mut config = Config::default();
+    config.tor.control_address = ControlAddress::Unix("/nonexistent/control".into());
+    config.tor.timeout = Duration::from_millis(200);
+    let path = dir.join("onion.sock");
+    let onion = UnixListener::bind(&path).unwrap();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (ExporterThread::start_on_both(tcp, Some(onion), config), path)
+}
+
+/// One scrape through the onion socket, as tor makes it for a scrape through the onion service.
+fn scrape_onion(path: &Path) -> Duration {
+    let started = Instant::now();
+    let mut s = UnixStream::connect(path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x.onion\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let r = http::parse(&raw).unwrap();
+    assert!(
+        r.status == 200 && r.body.contains("tor_exporter_build_info"),
+        "{r:?}"
+    );
+    started.elapsed()
+}
+
+/// Whatever any local account does on the loopback port, scrapes through the onion socket get a
+/// slot at once: all 256 loopback slots are held (and being shed) by idle connections and by
+/// pipeliners that never read, and every one of 30 scrapes on the onion socket answers within
+/// 1 s; the log names the loopback port for the sheds, never the onion socket.
+#[test]
+fn a_flood_on_the_loopback_port_never_reaches_the_onion_socket() {
+    let _scenario = one_scenario_at_a_time();
+    raise_fd_limit();
+    let logged_before = logs().text().len();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, onion) = exporter_with_onion(dir.path());
+    let quiet: Vec<Duration> = (0..10).map(|_| scrape_onion(&onion)).collect();
+    let idle = connect_many(e.addr(), 600, b"");
+    let pipelined = connect_many(e.addr(), 600, &REQUEST.repeat(200));
+    assert!(idle.len() + pipelined.len() >= 1180);
+    let mut times: Vec<Duration> = (0..30).map(|_| scrape_onion(&onion)).collect();
+    times.sort();
+    let worst = *times.last().unwrap();
+    eprintln!(
+        "onion socket beside a 1200-connection loopback flood: median {:?}, worst {worst:?} (quiet: worst {:?})",
+        times[times.len() / 2],
+        quiet.iter().max().unwrap()
+    );
+    assert!(worst < Duration::from_secs(1), "a scrape took {worst:?}");
+    let text = logs().text();
+    let sheds: Vec<&str> = text[logged_before..]
+        .lines()
+        .filter(|l| l.contains("connection slots of the"))
+        .collect();
+    assert!(
+        sheds.iter().any(|l| l.contains("of the loopback port")),
+        "{sheds:#?}"
+    );
+    assert!(
+        !sheds.iter().any(|l| l.contains("onion socket")),
+        "{sheds:#?}"
+    );
+}
+
+/// The exporter's side of its TCP connections as `/proc/net/tcp` lists them: for each socket
+/// whose local port is `port`, the bytes in its send queue (`tx_queue`).
+fn send_queues(port: u16) -> Vec<usize> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+            // state 0A is the listening socket itself
+            if local_port != port || f.get(3)? == &"0A" {
+                return None;
+            }
+            let tx = f.get(4)?.split(':').next()?;
+            usize::from_str_radix(tx, 16).ok()
+        })
+        .collect()
+}
+
+/// Kernel memory per connection is capped: 600 clients each pipeline 200 requests (some 800 KB
+/// of responses) and never read. Without the cap the kernel grows each send queue towards
+/// `tcp_wmem`'s maximum (megabytes per connection, all charged to the unit's `MemoryMax`);
+/// with it, every send queue the exporter holds stays within the doubled buffer it asked for,
+/// and the sum within the slots' worth, at every look over 5 s (a bound held, not a wait).
+#[test]
+fn send_queues_of_clients_that_never_read_stay_within_the_cap() {
+    let _scenario = one_scenario_at_a_time();
+    raise_fd_limit();
+    let e = exporter(Duration::from_secs(5), Duration::from_secs(600));
+    let flood = connect_many(e.addr(), 600, &REQUEST.repeat(200));
+    assert!(flood.len() >= 590, "only {} connections", flood.len());
+    let per_socket = 2 * SOCKET_BUFFER_BYTES;
+    // Loopback's packets are up to 64 KiB: the kernel may queue one more past the limit.
+    let slack = 64 * 1024;
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut looks = 0;
+    let (mut most, mut worst_total) = (0, 0);
+    while Instant::now() < until && looks < 100 {
+        let q = send_queues(e.port());
+        most = most.max(q.iter().copied().max().unwrap_or(0));
+        worst_total = worst_total.max(q.iter().sum::<usize>());
+        assert!(
+            most <= per_socket + slack,
+            "a send queue holds {most} bytes (cap {per_socket})"
+        );
+        assert!(
+            worst_total <= 2 * LOOPBACK_SLOTS * (per_socket + slack),
+            "send queues hold {worst_total} bytes in all"
+        );
+        looks += 1;
+        // The interval between two looks at the bound, not a wait for a condition.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(most > 0, "the flood never filled a send queue: the check saw nothing");
+    eprintln!(
+        "600 non-reading pipeliners: largest send queue {most} bytes, largest total {worst_total} bytes over {looks} looks"
+    );
+    scrapes_stay_fast(e.addr(), "600 non-reading pipeliners, capped buffers");
 }

@@ -15,3 +15,16 @@ pub mod tor;
 
 /// tor@default's configuration file.
 pub const TORRC: &str = "/etc/tor/torrc";
+
+/// The unix socket the metrics onion service points at (`HiddenServicePort 80 unix:…`), which
+/// the package's socket unit makes owned by debian-tor with mode 0600. It lies in tor's data
+/// folder (0700 debian-tor), which only tor and root can enter, so no other local account can
+/// connect to it, bind it first, or crowd it; and tor's AppArmor profile (`system_tor`) lets it
+/// use sockets it owns there (`owner /var/lib/tor/** rwk`). A fixed path, not a configuration
+/// key: an edited configuration must never move the socket away from where tor points.
+pub const ONION_SOCKET: &str = "/var/lib/tor/securedrop-tor-exporter.sock";
+
+/// `ONION_SOCKET` as tor's `HiddenServicePort` target.
+pub fn onion_target() -> String {
+    format!("unix:{ONION_SOCKET}")
+}

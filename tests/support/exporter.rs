@@ -30,8 +30,21 @@ impl ExporterThread {
 
     /// On a listener the test bound (e.g. inside the private network's namespace).
     pub fn start_on(listener: std::net::TcpListener, config: Config) -> ExporterThread {
+        ExporterThread::start_on_both(listener, None, config)
+    }
+
+    /// On a loopback listener and, when given, a unix listener for the onion service (as the
+    /// package's socket unit passes both).
+    pub fn start_on_both(
+        listener: std::net::TcpListener,
+        onion: Option<std::os::unix::net::UnixListener>,
+        config: Config,
+    ) -> ExporterThread {
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
+        if let Some(o) = &onion {
+            o.set_nonblocking(true).unwrap();
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -39,8 +52,11 @@ impl ExporterThread {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                run(listener, config, async move {
+                let listeners = securedrop_tor_exporter::Listeners {
+                    loopback: tokio::net::TcpListener::from_std(listener).unwrap(),
+                    onion: onion.map(|o| tokio::net::UnixListener::from_std(o).unwrap()),
+                };
+                run(listeners, config, async move {
                     let _ = rx.await;
                 })
                 .await
