@@ -46,8 +46,8 @@ def test_services_run(host):
 def test_everything_listens_on_loopback_only(host):
     listening = host.run("ss -Hltn").stdout.split("\n")
     local = [line.split()[3] for line in listening if line.strip()]
-    # (tor's SocksPort 9050 is not open here: the test container's tor has DisableNetwork 1.)
-    for port in ["9090", "9093", "9747", "9115"]:
+    # (tor's SocksPort 9050 too: the test container's tor has its network on, prepare.yml.)
+    for port in ["9090", "9093", "9747", "9115", "9050"]:
         addrs = [a for a in local if a.rsplit(":", 1)[1] == port]
         assert addrs, f"nothing listens on {port}: {local}"
         assert all(a.startswith("127.0.0.1:") for a in addrs), f"{port}: {addrs}"
@@ -232,9 +232,10 @@ def test_alertmanager_reaches_the_smtp_relay(host):
 
 
 def test_blackbox_reaches_tor_on_loopback(host):
-    """The probe's module goes through 127.0.0.1:9050; the container's tor has DisableNetwork 1, so
-    the port is closed: "connection refused" shows the connection was allowed (the drop-in's
-    IPAddressAllow=localhost), where a refused one would say "operation not permitted"."""
+    """The probe's module goes through 127.0.0.1:9050, and tor answers it: the placeholder address
+    has no valid checksum, so tor's SOCKS reply is 0xF6 ("unknown code: 246" in Go's words) at
+    once. Neither the unit's drop-in (IPAddressAllow=localhost; refused: "operation not
+    permitted") nor the SOCKS firewall (refused: "connection refused") stopped it."""
     debug = in_container(host, "probe")
-    assert "127.0.0.1:9050" in debug and "connection refused" in debug, debug[-3000:]
-    assert "operation not permitted" not in debug.lower()
+    assert "127.0.0.1:9050" in debug and "246" in debug, debug[-3000:]
+    assert "operation not permitted" not in debug.lower() and "connection refused" not in debug, debug[-3000:]
