@@ -119,6 +119,128 @@ pub fn inspect(text: &str, address: &OnionAddress) -> Result<Descriptor, Descrip
     Ok(Descriptor::Open(parse_inner(second)))
 }
 
+/// Which descriptor this is, from its plaintext part alone (no key needed): enough to tell
+/// whether a descriptor fetched back from the network is the one the running tor made.
+///
+/// A tor process generates a fresh descriptor-signing key for every descriptor it builds (one
+/// per time period, at start-up and at each rotation) and keeps it while it re-uploads that
+/// descriptor; a restarted tor, even with the same onion keys, signs with new ones. So two
+/// descriptors for the same time period (the same blinded key) come from the same tor exactly
+/// when their signing keys are equal. The revision counter cannot tell: every tor of a service
+/// derives it from the clock with the same key. No `Debug` of the keys: the blinded key is
+/// linkable to the address.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DescriptorId {
+    /// The time period's blinded key (the certificate's `signed-with-ed25519-key`).
+    pub blinded_key: [u8; 32],
+    /// The descriptor-signing key the certificate certifies.
+    pub signing_key: [u8; 32],
+    /// The certificate's expiry, in hours since the epoch (cert-spec: `CEIL((now + lifetime) /
+    /// 3600)`). tor issues it for [`CERT_LIFETIME_HOURS`] each time it re-signs the descriptor
+    /// before an upload.
+    pub cert_expires_hour: u32,
+}
+
+impl std::fmt::Debug for DescriptorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DescriptorId")
+            .field("cert_expires_hour", &self.cert_expires_hour)
+            .finish_non_exhaustive()
+    }
+}
+
+/// tor's `HS_DESC_CERT_LIFETIME` (54 h): the signing-key certificate's validity from its issue.
+pub const CERT_LIFETIME_HOURS: u32 = 54;
+
+impl DescriptorId {
+    /// The earliest Unix time the certificate can have been issued: its expiry hour is the
+    /// issue time plus 54 h, rounded up to a whole hour.
+    pub fn issued_after(&self) -> f64 {
+        (f64::from(self.cert_expires_hour) - 1.0 - f64::from(CERT_LIFETIME_HOURS)) * 3600.0
+    }
+}
+
+/// Reads the [`DescriptorId`] of `text` (a descriptor as tor encodes it or an HSDir serves it).
+pub fn descriptor_id(text: &str) -> Result<DescriptorId, DescriptorError> {
+    if text.len() > MAX_DESCRIPTOR_LEN {
+        return Err(DescriptorError::TooLarge);
+    }
+    let cert = armored(text, "descriptor-signing-key-cert", "ED25519 CERT")?;
+    let blinded_key = blinded_key_from_cert(&cert)?;
+    // cert-spec: VERSION (1) | CERT_TYPE (1) | EXPIRATION_DATE (4) | CERT_KEY_TYPE (1) |
+    // CERTIFIED_KEY (32) | N_EXTENSIONS (1) | ...; type 08 certifies a descriptor-signing key.
+    if cert[1] != 8 {
+        return Err(DescriptorError::Certificate);
+    }
+    let cert_expires_hour = u32::from_be_bytes([cert[2], cert[3], cert[4], cert[5]]);
+    let mut signing_key = [0u8; 32];
+    signing_key.copy_from_slice(&cert[7..39]);
+    Ok(DescriptorId {
+        blinded_key,
+        signing_key,
+        cert_expires_hour,
+    })
+}
+
+/// What the running tor has for a service, as its control port said (`GETINFO
+/// hs/service/desc/id/…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Own {
+    /// Not asked yet, or the answer could not be read.
+    #[default]
+    Unknown,
+    /// tor has built no descriptor for it (`551 Not found in cache`): it cannot have uploaded one.
+    None,
+    /// tor's current descriptor.
+    Current(DescriptorId),
+}
+
+impl Own {
+    pub fn signing_key(&self) -> Option<[u8; 32]> {
+        match self {
+            Own::Current(id) => Some(id.signing_key),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a descriptor fetched back from the network was made by the running tor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    Ours,
+    /// Another tor's: a previous process of this service (its descriptor stays on the HSDirs
+    /// for up to 3 h after it stopped uploading), never proof that this one is published.
+    Foreign,
+    /// Cannot be told yet: it is for another time period than the descriptor tor shows.
+    Undecided,
+}
+
+/// Compares `fetched` with what the running tor has (`own`), tor having started no earlier
+/// than `tor_started` (Unix seconds, from its `uptime`; `None` when unknown).
+///
+/// tor shows only its current descriptor, and for half of each day (on the public network,
+/// from the new time period at 12:00 UTC to the next shared random value at 00:00) clients,
+/// and so our fetch, get its *next* one, with another blinded key. Such a descriptor is ours
+/// only if its certificate was issued after this tor started; an earlier issue time (to the
+/// hour) proves nothing either way, since `uptime` can restart after a clock jump, so it stays
+/// undecided until tor rotates its descriptors and shows that one.
+pub fn provenance(fetched: &DescriptorId, own: &Own, tor_started: Option<f64>) -> Provenance {
+    match own {
+        Own::None => Provenance::Foreign,
+        Own::Current(o) if o.blinded_key == fetched.blinded_key => {
+            if o.signing_key == fetched.signing_key {
+                Provenance::Ours
+            } else {
+                Provenance::Foreign
+            }
+        }
+        _ => match tor_started {
+            Some(start) if fetched.issued_after() >= start => Provenance::Ours,
+            _ => Provenance::Undecided,
+        },
+    }
+}
+
 /// Counts `introduction-point` entries and reads `pow-params v1 <seed> <effort> <expiry>`.
 pub fn parse_inner(text: &str) -> InnerLayer {
     let mut introduction_points = 0u32;

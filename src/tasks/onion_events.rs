@@ -11,26 +11,52 @@ use crate::clock::now_unix;
 use crate::config::Config;
 use crate::control::{Command, Connection, ControlError, OnionAddress};
 use crate::snapshot::{ErrorKind, Shared};
-use crate::source::descriptor::{self, Descriptor, DescriptorError};
+use crate::source::descriptor::{self, Descriptor, DescriptorError, Own};
 use crate::source::getinfo::getinfo_values;
 use crate::source::onion::{
     DESCRIPTOR_REFRESH, HsConfig, MAX_UNNAMED_SERVICES, Notice, Tracker, hs_config, parse_hs_desc,
+    parse_hs_desc_content,
 };
 
-/// tor's copy of our descriptor for `addr`, opened as far as the address allows. `Ok(None)`:
-/// tor has not built one yet (`551`), or cannot say.
+/// tor's copy of our descriptor for `addr`: which descriptor it is ([`Own`]) and what it says,
+/// opened as far as the address allows (`None`: tor has not built one yet, or cannot say).
 async fn own_descriptor(
     conn: &mut Connection,
     addr: &OnionAddress,
-) -> Result<Option<Result<Descriptor, DescriptorError>>, ControlError> {
+) -> Result<(Own, Option<Result<Descriptor, DescriptorError>>), ControlError> {
     let key = format!("hs/service/desc/id/{}", addr.expose());
     let cmd = Command::get_info([key.clone()]).expect("an onion address is a valid keyword");
     let reply = conn.request(&cmd).await?;
     if !reply.is_ok() {
-        return Ok(None);
+        // `551 Not found in cache`: no descriptor built. Anything else: we cannot tell.
+        let own = if reply.status() == 551 && reply.end_text().contains("Not found") {
+            Own::None
+        } else {
+            Own::Unknown
+        };
+        return Ok((own, None));
     }
     let values = getinfo_values(&reply);
-    Ok(values.get(&key).map(|text| descriptor::inspect(text, addr)))
+    let Some(text) = values.get(&key) else {
+        return Ok((Own::Unknown, None));
+    };
+    let own = descriptor::descriptor_id(text).map_or(Own::Unknown, Own::Current);
+    Ok((own, Some(descriptor::inspect(text, addr))))
+}
+
+/// When the running tor started, at the latest (`GETINFO uptime`, which a clock jump can
+/// restart but never moves earlier than the process's start).
+async fn tor_started(conn: &mut Connection) -> Result<Option<f64>, ControlError> {
+    let reply = conn
+        .request(&Command::get_info(["uptime"]).expect("static key"))
+        .await?;
+    if !reply.is_ok() {
+        return Ok(None);
+    }
+    Ok(getinfo_values(&reply)
+        .get("uptime")
+        .and_then(|u| u.trim().parse::<u64>().ok())
+        .map(|u| now_unix() - u as f64))
 }
 
 /// The event listener: its own control connection, kept by the same reconnect loop as the
@@ -82,13 +108,27 @@ impl Session for Listener {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), ControlError> {
         self.tracker.set_hs_config(read_hs_config(&mut conn).await?);
-        conn.request_ok(&Command::set_events(["HS_DESC"]).expect("static event name"))
-            .await?;
+        // HS_DESC_CONTENT: the descriptor each of our fetches brings back, to tell ours from a
+        // previous tor's.
+        conn.request_ok(
+            &Command::set_events(["HS_DESC", "HS_DESC_CONTENT"]).expect("static event names"),
+        )
+        .await?;
         failures.recovered();
         tracing::info!("listening for onion-service descriptor events");
         // Events may have been missed (an exporter started while tor runs sees no upload until tor's
-        // next one, 1–2 h away): ask the network whether our descriptors are there.
-        self.tracker.begin_checks(now_unix());
+        // next one, 1–2 h away): ask the network whether our descriptors are there. What tor has
+        // of its own is read after subscribing, so that a descriptor it builds later is
+        // uploaded under our eyes.
+        let started = tor_started(&mut conn).await?;
+        let mut own = Vec::new();
+        for addr in self.tracker.probe_targets() {
+            let (o, d) = own_descriptor(&mut conn, &addr).await?;
+            own.push((addr.clone(), o));
+            let d = self.descriptor_or_warn(d);
+            self.tracker.set_descriptor(&addr, d);
+        }
+        self.tracker.begin_checks(now_unix(), started, &own);
         let mut told = BTreeMap::new();
         publish(&self.shared, &self.tracker, now_unix(), &mut told);
         let mut ticker = tokio::time::interval(self.tick);
@@ -101,7 +141,20 @@ impl Session for Listener {
             tokio::select! {
                 ev = conn.next_event() => {
                     let msg = ev?;
-                    if let Some(ev) = parse_hs_desc(&msg) {
+                    if let Some((addr, text)) = parse_hs_desc_content(&msg) {
+                        // Only our own pending checks: descriptors of other addresses (anything
+                        // this tor fetched as a client) are dropped unread.
+                        if self.tracker.awaits_content(&addr) {
+                            let fetched = text.and_then(|t| descriptor::descriptor_id(t).ok());
+                            // Compare with what tor has right now, not a minute ago.
+                            let (o, d) = own_descriptor(&mut conn, &addr).await?;
+                            self.tracker.set_own(&addr, o);
+                            let d = self.descriptor_or_warn(d);
+                            self.tracker.set_descriptor(&addr, d);
+                            self.tracker.on_content(&addr, fetched, now_unix());
+                            publish(&self.shared, &self.tracker, now_unix(), &mut told);
+                        }
+                    } else if let Some(ev) = parse_hs_desc(&msg) {
                         let notice = self.tracker.on_event(&ev, now_unix());
                         if notice == Notice::TooManyUnnamed {
                             tracing::warn!(
@@ -131,7 +184,7 @@ impl Session for Listener {
                     }
                     let stale = self.tracker.take_descriptors_stale();
                     if stale || tokio::time::Instant::now() >= next_descriptors {
-                        refresh_descriptors(&mut conn, &mut self.tracker, &self.shared).await?;
+                        self.refresh_descriptors(&mut conn).await?;
                         next_descriptors = tokio::time::Instant::now() + DESCRIPTOR_REFRESH;
                     }
                     if next_probe.is_some_and(|t| tokio::time::Instant::now() >= t) {
@@ -170,26 +223,33 @@ async fn read_hs_config(conn: &mut Connection) -> Result<HsConfig, ControlError>
     Ok(hs_config(&reply))
 }
 
-/// Reads tor's copy of every named service's descriptor into the tracker.
-async fn refresh_descriptors(
-    conn: &mut Connection,
-    tracker: &mut Tracker,
-    shared: &Shared,
-) -> Result<(), ControlError> {
-    for addr in tracker.probe_targets() {
-        let d = match own_descriptor(conn, &addr).await? {
+impl Listener {
+    /// Reads tor's copy of every named service's descriptor into the tracker.
+    async fn refresh_descriptors(&mut self, conn: &mut Connection) -> Result<(), ControlError> {
+        for addr in self.tracker.probe_targets() {
+            let (o, d) = own_descriptor(conn, &addr).await?;
+            self.tracker.set_own(&addr, o);
+            let d = self.descriptor_or_warn(d);
+            self.tracker.set_descriptor(&addr, d);
+        }
+        Ok(())
+    }
+
+    fn descriptor_or_warn(
+        &self,
+        d: Option<Result<Descriptor, DescriptorError>>,
+    ) -> Option<Descriptor> {
+        match d {
             Some(Ok(d)) => Some(d),
             Some(Err(e)) => {
                 // The error never names the address; the role is in the tracker only.
                 tracing::warn!(error = %e, "cannot read an onion service's own descriptor; its intro-point and PoW series are left out");
-                shared.update(|s| s.count_error(ErrorKind::Parse));
+                self.shared.update(|s| s.count_error(ErrorKind::Parse));
                 None
             }
             None => None,
-        };
-        tracker.set_descriptor(&addr, d);
+        }
     }
-    Ok(())
 }
 
 /// Publishes the tracker's view, and logs (by role name) when a service's `published` becomes

@@ -74,6 +74,23 @@ pub fn parse_hs_desc(msg: &Message) -> Option<HsDescEvent> {
     })
 }
 
+/// `650+HS_DESC_CONTENT <Address> <BlindedKey> <HsDir>` with the fetched descriptor as its data
+/// (empty when the fetch failed): the address and the descriptor text, `None` for the text when
+/// empty. Anything else is `None`. The HSDir is dropped.
+pub fn parse_hs_desc_content(msg: &Message) -> Option<(OnionAddress, Option<&str>)> {
+    if msg.status() != 650 {
+        return None;
+    }
+    let first = msg.lines.first()?;
+    let mut words = first.text.split(' ');
+    if words.next()? != "HS_DESC_CONTENT" {
+        return None;
+    }
+    let address = OnionAddress::new(words.next()?).ok()?;
+    let text = first.data.as_deref().filter(|d| !d.trim().is_empty());
+    Some((address, text))
+}
+
 /// The event on one raw line, for tests of what consumes events.
 #[cfg(test)]
 pub(crate) fn event_from_line(line: &str) -> HsDescEvent {

@@ -10,7 +10,11 @@
 //! Events only tell what happens while we listen, and tor re-uploads only every 1–2 hours. So
 //! after each connect the listener also asks the network: it fetches each named service's own
 //! descriptor back (`HSFETCH`, the [`CHECK_ATTEMPTS`] start-up check), and until that answers,
-//! `published` is unknown (absent), never a false 0. It also reads tor's own copy of each
+//! `published` is unknown (absent), never a false 0. What comes back counts only if the running
+//! tor made it (`HS_DESC_CONTENT` compared with tor's own descriptor,
+//! [`crate::source::descriptor::provenance`]): after a restart the HSDirs still serve the
+//! previous tor's descriptor for up to 3 h, and that says nothing about whether this tor can
+//! upload. It also reads tor's own copy of each
 //! descriptor (`GETINFO hs/service/desc/id/…`, opened by [`crate::source::descriptor`]) for the
 //! introduction points and proof-of-work state. The [`Tracker`] is the pure state machine; the
 //! I/O is in `tasks::onion_events`.
@@ -21,11 +25,11 @@ pub mod hs_config;
 pub mod label;
 pub mod tracker;
 
-pub use event::{Action, HsDescEvent, REASONS, parse_hs_desc};
+pub use event::{Action, HsDescEvent, REASONS, parse_hs_desc, parse_hs_desc_content};
 pub use health::{DescriptorHealth, OnionHealth, ServiceHealth};
 pub use hs_config::{HsConfig, hs_config};
 pub use label::unnamed_label;
 pub use tracker::{
     CHECK_ATTEMPTS, CHECK_BOUND, CHECK_RETRY, CHECK_TIMEOUT, DESCRIPTOR_LIFETIME,
-    DESCRIPTOR_REFRESH, MAX_UNNAMED_SERVICES, Notice, PROBE_TIMEOUT, Tracker,
+    DESCRIPTOR_REFRESH, MAX_UNNAMED_SERVICES, Notice, PROBE_TIMEOUT, Tracker, UNDECIDED_BOUND,
 };

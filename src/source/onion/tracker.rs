@@ -9,7 +9,7 @@ use super::health::{DescriptorHealth, OnionHealth, ServiceHealth};
 use super::hs_config::HsConfig;
 use super::label::unnamed_label;
 use crate::control::OnionAddress;
-use crate::source::descriptor::Descriptor;
+use crate::source::descriptor::{Descriptor, DescriptorId, Own, Provenance, provenance};
 
 /// tor's v3 descriptor lifetime (`descriptor-lifetime 180` minutes); a service whose last
 /// successful upload is older than this is no longer reachable from fresh clients.
@@ -29,6 +29,10 @@ pub const CHECK_BOUND: Duration = Duration::from_secs(
 );
 /// How often tor's copy of our descriptors is read again (also after every upload).
 pub const DESCRIPTOR_REFRESH: Duration = Duration::from_secs(60);
+/// How long a fetched descriptor may stay [`Provenance::Undecided`] before `published` says 0:
+/// tor re-uploads every 60–120 min (`HS_SERVICE_NEXT_UPLOAD_TIME_MAX`), so a tor that works
+/// sends an `UPLOADED` within this, which proves it at once.
+pub const UNDECIDED_BOUND: Duration = Duration::from_secs(120 * 60);
 
 /// Onion services without a role name that are tracked at most. tor's events name any address
 /// (a flood of HS_DESC events can name thousands): past this, new ones are not tracked, so
@@ -45,9 +49,16 @@ struct ServiceState {
     probe: Option<(bool, f64)>,
     check: Check,
     descriptor: Option<Descriptor>,
+    /// What the running tor last said it has (see [`Own`]).
+    own: Own,
+    /// tor had no descriptor for this service after this connection subscribed to events: every
+    /// upload of this tor reaches us as an event, so a fetched descriptor without one is another
+    /// tor's.
+    witnessed: bool,
 }
 
 impl ServiceState {
+    /// The descriptor this tor made is on the HSDirs (an upload it reported, or our fetch of it).
     fn prove(&mut self, now: f64) {
         let fresh = self
             .evidence
@@ -72,8 +83,15 @@ enum Check {
         in_flight: Option<f64>,
         next: f64,
     },
+    /// A fetch brought a descriptor whose maker cannot be told yet (see [`Provenance`]); it is
+    /// judged again whenever tor's own descriptor is read, and counts as not published after
+    /// [`UNDECIDED_BOUND`].
+    Undecided {
+        fetched: DescriptorId,
+        at: f64,
+    },
     Done,
-    /// Every attempt failed: no HSDir we asked had the descriptor.
+    /// Every attempt failed: no HSDir we asked had the descriptor this tor made.
     Failed,
 }
 
@@ -93,6 +111,8 @@ pub struct Tracker {
     descriptors_stale: bool,
     /// Unnamed services tracked so far (at most [`MAX_UNNAMED_SERVICES`]).
     unnamed: usize,
+    /// The running tor started no earlier than this (Unix seconds; from `uptime` at connect).
+    tor_started: Option<f64>,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -127,6 +147,7 @@ impl Tracker {
             probes: HashMap::new(),
             descriptors_stale: true,
             unnamed: 0,
+            tor_started: None,
         };
         for (role, addr) in roles {
             t.ours.insert(addr.expose().to_owned(), role.clone());
@@ -150,22 +171,118 @@ impl Tracker {
         self.pow_configured = Some(c.pow_enabled);
     }
 
-    /// After (re)connecting: events may have been missed, so every named service is checked
-    /// again. A descriptor already proven published stays so meanwhile (it is still valid).
-    pub fn begin_checks(&mut self, now: f64) {
-        for label in self.ours.values() {
+    /// After (re)connecting and subscribing to events: events may have been missed, so every
+    /// named service is checked again. `own` is what tor said, after subscribing, it has for
+    /// each; `tor_started` from its `uptime`.
+    ///
+    /// A proof from before the reconnect is kept only if tor still shows the very descriptor it
+    /// showed then (same signing key): then it is the same tor process and that descriptor is
+    /// still valid, so `published` stays 1 through the reconnect. A restarted tor has new
+    /// signing keys, and its predecessor's uploads prove nothing about it.
+    pub fn begin_checks(
+        &mut self,
+        now: f64,
+        tor_started: Option<f64>,
+        own: &[(OnionAddress, Own)],
+    ) {
+        self.tor_started = tor_started;
+        for (addr, label) in &self.ours {
             if label.starts_with("unnamed_") {
                 continue;
             }
-            if let Some(s) = self.services.get_mut(label) {
-                s.check = Check::Pending {
-                    attempts: 0,
-                    in_flight: None,
-                    next: now,
-                };
+            let Some(s) = self.services.get_mut(label) else {
+                continue;
+            };
+            let new = own
+                .iter()
+                .find(|(a, _)| a.expose() == addr)
+                .map_or(Own::Unknown, |(_, o)| *o);
+            let same_tor =
+                s.own.signing_key().is_some() && s.own.signing_key() == new.signing_key();
+            if !same_tor {
+                s.evidence = None;
+                s.streak_start = None;
             }
+            s.own = new;
+            s.witnessed = new == Own::None;
+            s.check = Check::Pending {
+                attempts: 0,
+                in_flight: None,
+                next: now,
+            };
         }
         self.descriptors_stale = true;
+    }
+
+    /// The named service of `addr` waits for a fetch of its descriptor (its start-up check).
+    pub fn awaits_content(&self, addr: &OnionAddress) -> bool {
+        self.ours
+            .get(addr.expose())
+            .and_then(|l| self.services.get(l))
+            .is_some_and(|s| {
+                matches!(
+                    s.check,
+                    Check::Pending {
+                        in_flight: Some(_),
+                        ..
+                    }
+                )
+            })
+    }
+
+    /// What tor now says it has for `addr`; an undecided fetch is judged again against it.
+    pub fn set_own(&mut self, addr: &OnionAddress, own: Own) {
+        let tor_started = self.tor_started;
+        let Some(s) = self
+            .ours
+            .get(addr.expose())
+            .and_then(|l| self.services.get_mut(l))
+        else {
+            return;
+        };
+        s.own = own;
+        if let Check::Undecided { fetched, at } = s.check {
+            match provenance(&fetched, &own, tor_started) {
+                Provenance::Ours => s.prove(at),
+                Provenance::Foreign => s.check = Check::Failed,
+                Provenance::Undecided => {}
+            }
+        }
+    }
+
+    /// The descriptor a start-up fetch of `addr` brought back (`HS_DESC_CONTENT`), or `None`
+    /// when it was empty or unreadable. Only one the running tor made proves `published`;
+    /// another tor's counts as a failed attempt (another HSDir may have ours).
+    pub fn on_content(&mut self, addr: &OnionAddress, fetched: Option<DescriptorId>, now: f64) {
+        let tor_started = self.tor_started;
+        let Some(s) = self
+            .ours
+            .get(addr.expose())
+            .and_then(|l| self.services.get_mut(l))
+        else {
+            return;
+        };
+        if !matches!(
+            s.check,
+            Check::Pending {
+                in_flight: Some(_),
+                ..
+            }
+        ) {
+            return;
+        }
+        let verdict = match fetched {
+            None => Provenance::Foreign,
+            Some(_) if s.witnessed => Provenance::Foreign,
+            Some(f) => provenance(&f, &s.own, tor_started),
+        };
+        match (verdict, fetched) {
+            (Provenance::Ours, _) => s.prove(now),
+            (Provenance::Undecided, Some(fetched)) => {
+                s.check = Check::Undecided { fetched, at: now }
+            }
+            _ => self.check_failed(addr, now),
+        }
     }
 
     /// Start-up fetches due now; each is marked in flight.
@@ -305,20 +422,10 @@ impl Tracker {
                     .entry(("failed", ev.reason.unwrap_or("other")))
                     .or_insert(0) += 1;
             }
-            Action::Received => {
-                if self.probes.remove(a).is_some() {
-                    s.probe = Some((true, now));
-                }
-                // Our own fetch got the descriptor back from an HSDir: it is published.
-                if matches!(
-                    s.check,
-                    Check::Pending {
-                        in_flight: Some(_),
-                        ..
-                    }
-                ) {
-                    s.prove(now);
-                }
+            // A self-probe got a descriptor back. For the start-up check, whose descriptor
+            // it is only `HS_DESC_CONTENT` tells (`on_content`).
+            Action::Received if self.probes.remove(a).is_some() => {
+                s.probe = Some((true, now));
             }
             Action::FetchFailed => self.check_failed(addr, now),
             _ => {}
@@ -354,6 +461,12 @@ impl Tracker {
         for a in timed_out {
             self.check_failed(&a, now);
         }
+        for s in self.services.values_mut() {
+            if matches!(s.check, Check::Undecided { at, .. } if now - at >= UNDECIDED_BOUND.as_secs_f64())
+            {
+                s.check = Check::Failed;
+            }
+        }
     }
 
     /// After a reconnect, in-flight probes are void (their events went to the old connection).
@@ -371,7 +484,7 @@ impl Tracker {
                     .is_some_and(|t| now - t < DESCRIPTOR_LIFETIME.as_secs_f64());
                 let published = if proven {
                     Some(true)
-                } else if matches!(s.check, Check::Pending { .. }) {
+                } else if matches!(s.check, Check::Pending { .. } | Check::Undecided { .. }) {
                     None
                 } else {
                     Some(false)
@@ -587,7 +700,12 @@ mod tests {
             ],
             b"k".to_vec(),
         );
-        t.begin_checks(100.0);
+        let (ida, idb) = (id(1, 10), id(2, 20));
+        let own = [
+            (a.clone(), Own::Current(ida)),
+            (b.clone(), Own::Current(idb)),
+        ];
+        t.begin_checks(100.0, None, &own);
         let mut due = t.due_checks(100.0);
         due.sort_by(|x, y| x.expose().cmp(y.expose()));
         assert_eq!(due, vec![a.clone(), b.clone()]);
@@ -604,6 +722,13 @@ mod tests {
             &ev(&format!("650 HS_DESC RECEIVED {A} NO_AUTH $F~r x")),
             102.0,
         );
+        assert_eq!(
+            t.health(102.0).services["source"].published,
+            None,
+            "RECEIVED alone does not say whose descriptor came back"
+        );
+        assert!(t.awaits_content(&a));
+        t.on_content(&a, Some(ida), 102.0);
         let h = t.health(102.0);
         assert_eq!(h.services["source"].published, Some(true));
         assert_eq!(h.services["source"].published_since_unix, Some(102.0));
@@ -637,8 +762,9 @@ mod tests {
             third + 2.0,
         );
         assert_eq!(t.health(third + 2.0).services["ssh"].published, Some(true));
-        // A reconnect checks again but keeps a still-valid proof: never a 0 in between.
-        t.begin_checks(third + 3.0);
+        // A reconnect to the same tor (it shows the same descriptors) checks again but keeps a
+        // still-valid proof: never a 0 in between.
+        t.begin_checks(third + 3.0, None, &own);
         assert_eq!(
             t.health(third + 3.0).services["source"].published,
             Some(true)
@@ -700,6 +826,206 @@ mod tests {
                 "{pow} of 2 services with PoW"
             );
         }
+    }
+
+    /// A descriptor identity: blinded key `period`, signing key `tor`, certificate expiry `hour`.
+    fn id_at(period: u8, tor: u8, hour: u32) -> DescriptorId {
+        DescriptorId {
+            blinded_key: [period; 32],
+            signing_key: [tor; 32],
+            cert_expires_hour: hour,
+        }
+    }
+
+    fn id(period: u8, tor: u8) -> DescriptorId {
+        id_at(period, tor, 500_000)
+    }
+
+    fn one_service() -> (OnionAddress, Tracker) {
+        let a = OnionAddress::new(A).unwrap();
+        let t = Tracker::new(&[("source".to_owned(), a.clone())], b"k".to_vec());
+        (a, t)
+    }
+
+    /// Starts the check of `a` and sends its fetch.
+    fn fetch(t: &mut Tracker, a: &OnionAddress, now: f64) {
+        assert_eq!(t.due_checks(now), vec![a.clone()]);
+    }
+
+    fn published(t: &Tracker, now: f64) -> Option<bool> {
+        t.health(now).services["source"].published
+    }
+
+    #[test]
+    fn a_previous_tors_descriptor_on_the_network_is_not_published() {
+        let (a, mut t) = one_service();
+        let (old, new) = (id(1, 0xA0), id(1, 0xB0));
+        // The new tor shows its own descriptor for the same time period; the HSDirs return the
+        // old tor's, with another signing key: every attempt, then 0.
+        t.begin_checks(100.0, Some(90.0), &[(a.clone(), Own::Current(new))]);
+        let mut now = 100.0;
+        for attempt in 1..=CHECK_ATTEMPTS {
+            fetch(&mut t, &a, now);
+            t.on_content(&a, Some(old), now + 1.0);
+            let want = (attempt == CHECK_ATTEMPTS).then_some(false);
+            assert_eq!(published(&t, now + 1.0), want, "attempt {attempt}");
+            now += 1.0 + CHECK_RETRY.as_secs_f64();
+        }
+        assert_eq!(published(&t, now), Some(false));
+        // Once this tor uploads, it is.
+        t.on_event(&ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $F~r")), now);
+        assert_eq!(published(&t, now), Some(true));
+    }
+
+    #[test]
+    fn this_tors_descriptor_on_the_network_is_published() {
+        let (a, mut t) = one_service();
+        let mine = id(1, 0xB0);
+        t.begin_checks(100.0, Some(90.0), &[(a.clone(), Own::Current(mine))]);
+        fetch(&mut t, &a, 100.0);
+        t.on_content(&a, Some(mine), 101.0);
+        assert_eq!(published(&t, 101.0), Some(true));
+        assert_eq!(
+            t.health(101.0).services["source"].published_since_unix,
+            Some(101.0)
+        );
+    }
+
+    #[test]
+    fn a_tor_without_a_descriptor_of_its_own_has_published_nothing() {
+        let (a, mut t) = one_service();
+        // Subscribed, then tor said "551 Not found": whatever the HSDirs hold is another tor's,
+        // even after tor builds its own (its uploads would come as events).
+        t.begin_checks(100.0, Some(99.0), &[(a.clone(), Own::None)]);
+        fetch(&mut t, &a, 100.0);
+        t.set_own(&a, Own::Current(id(2, 0xB0)));
+        t.on_content(&a, Some(id(2, 0xB0)), 101.0);
+        assert_eq!(
+            published(&t, 101.0),
+            None,
+            "a failed attempt, retried: not yet known"
+        );
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $F~r")),
+            102.0,
+        );
+        assert_eq!(published(&t, 102.0), Some(true));
+    }
+
+    #[test]
+    fn a_fetch_for_the_other_time_period_waits_for_tors_rotation() {
+        let (a, mut t) = one_service();
+        // Tor started at hour 100 000 (Unix seconds); its current descriptor is for period 1,
+        // the HSDirs hand out period 2's, certified (to the hour) before tor started.
+        let start = 100_000.0 * 3600.0 + 600.0;
+        let hour = |h: u32| h + 54;
+        let fetched = id_at(2, 0xA0, hour(100_000) + 1);
+        assert!(fetched.issued_after() < start);
+        t.begin_checks(
+            start + 60.0,
+            Some(start),
+            &[(a.clone(), Own::Current(id(1, 0xB0)))],
+        );
+        fetch(&mut t, &a, start + 60.0);
+        t.on_content(&a, Some(fetched), start + 61.0);
+        assert_eq!(published(&t, start + 61.0), None, "undecided: absent");
+        assert!(
+            t.due_checks(start + 100.0).is_empty(),
+            "no refetch meanwhile"
+        );
+        // tor rotates: its current descriptor is now period 2's, with another signing key.
+        t.set_own(&a, Own::Current(id_at(2, 0xB1, hour(100_000) + 1)));
+        assert_eq!(published(&t, start + 200.0), Some(false));
+
+        // The same, but the fetched one is tor's own next descriptor: ours after the rotation.
+        let (a, mut t) = one_service();
+        let next = id_at(2, 0xB1, hour(100_000) + 1);
+        t.begin_checks(
+            start + 60.0,
+            Some(start),
+            &[(a.clone(), Own::Current(id(1, 0xB0)))],
+        );
+        fetch(&mut t, &a, start + 60.0);
+        t.on_content(&a, Some(next), start + 61.0);
+        assert_eq!(published(&t, start + 61.0), None);
+        t.set_own(&a, Own::Current(next));
+        assert_eq!(published(&t, start + 62.0), Some(true));
+        assert_eq!(
+            t.health(start + 62.0).services["source"].published_since_unix,
+            Some(start + 61.0),
+            "proven as of the fetch"
+        );
+
+        // A next descriptor certified in a later hour than tor's start is ours at once.
+        let (a, mut t) = one_service();
+        t.begin_checks(
+            start + 4000.0,
+            Some(start),
+            &[(a.clone(), Own::Current(id(1, 0xB0)))],
+        );
+        fetch(&mut t, &a, start + 4000.0);
+        t.on_content(&a, Some(id_at(2, 0xB1, hour(100_001) + 1)), start + 4001.0);
+        assert_eq!(published(&t, start + 4001.0), Some(true));
+
+        // Undecided for longer than tor's longest re-upload interval without an upload: 0.
+        let (a, mut t) = one_service();
+        t.begin_checks(
+            start + 60.0,
+            Some(start),
+            &[(a.clone(), Own::Current(id(1, 0xB0)))],
+        );
+        fetch(&mut t, &a, start + 60.0);
+        t.on_content(&a, Some(fetched), start + 61.0);
+        t.expire_probes(start + 61.0 + UNDECIDED_BOUND.as_secs_f64() - 1.0);
+        assert_eq!(
+            published(&t, start + 61.0 + UNDECIDED_BOUND.as_secs_f64() - 1.0),
+            None
+        );
+        t.expire_probes(start + 61.0 + UNDECIDED_BOUND.as_secs_f64());
+        assert_eq!(
+            published(&t, start + 61.0 + UNDECIDED_BOUND.as_secs_f64()),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_restarted_tor_loses_its_predecessors_proof() {
+        let (a, mut t) = one_service();
+        let old = id(1, 0xA0);
+        t.begin_checks(100.0, Some(90.0), &[(a.clone(), Own::Current(old))]);
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $F~r")),
+            101.0,
+        );
+        assert_eq!(published(&t, 101.0), Some(true));
+        // tor restarts (the connection drops); the new one shows new signing keys. The old
+        // upload (valid for hours on the HSDirs) proves nothing about it: unknown until checked.
+        t.begin_checks(
+            200.0,
+            Some(195.0),
+            &[(a.clone(), Own::Current(id(1, 0xB0)))],
+        );
+        assert_eq!(published(&t, 200.0), None);
+        fetch(&mut t, &a, 200.0);
+        t.on_content(&a, Some(old), 201.0);
+        // Same if it has no descriptor yet when we connect.
+        let (a, mut t) = one_service();
+        t.begin_checks(100.0, Some(90.0), &[(a.clone(), Own::Current(old))]);
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $F~r")),
+            101.0,
+        );
+        t.begin_checks(200.0, Some(199.0), &[(a.clone(), Own::None)]);
+        assert_eq!(published(&t, 200.0), None);
+        // And when tor's answer could not be read, nothing carries over either.
+        let (a, mut t) = one_service();
+        t.begin_checks(100.0, Some(90.0), &[(a.clone(), Own::Current(old))]);
+        t.on_event(
+            &ev(&format!("650 HS_DESC UPLOADED {A} UNKNOWN $F~r")),
+            101.0,
+        );
+        t.begin_checks(200.0, None, &[(a.clone(), Own::Unknown)]);
+        assert_eq!(published(&t, 200.0), None);
     }
 
     #[test]
