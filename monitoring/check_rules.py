@@ -63,7 +63,19 @@ REQUIRED = {
     "self-probe failing (when it is on)": "SecureDropTorSelfProbeFailing",
     "clock skew between the server and Prometheus": "SecureDropTorClockSkew",
     "the Source Interface probe's blackbox_exporter down": "SecureDropTorBlackboxExporterDown",
+    "an always-firing dead man's switch": "Watchdog",
+    "Alertmanager failing to send notifications": "SecureDropTorAlertmanagerNotificationsFailing",
+    "Prometheus failing to send alerts to Alertmanager (errors or dropped)":
+        "SecureDropTorPrometheusNotificationsFailing",
+    "rule evaluation failures": "SecureDropTorRuleEvaluationFailing",
+    "the servers' job without any target": "SecureDropTorServerTargetsAbsent",
+    "fewer server targets than in the past day": "SecureDropTorServerTargetsFewer",
 }
+# Alerts that always fire (a dead man's switch for an outside service): the usual name that such
+# services and other mixins know, not the SecureDropTor prefix; no not-firing test case can exist,
+# and the "fires at once" mutant is what they are. style() holds them to `vector(1)`, for: 0m and
+# severity info (the sample Alertmanager configuration routes them to their own receiver).
+ALWAYS_FIRING = {"Watchdog"}
 
 
 # Prometheus's duration units (model.ParseDuration), in milliseconds.
@@ -222,9 +234,14 @@ def style():
         if name in names:
             problems.append(f"{where}: defined twice")
         names.add(name)
-        if not re.fullmatch(r"SecureDropTor[A-Z][A-Za-z]+", name):
-            problems.append(f"{where}: not CamelCase with the SecureDropTor prefix")
         labels = r.get("labels", {})
+        if name in ALWAYS_FIRING:
+            if (str(r["expr"]).strip() != "vector(1)" or duration_ms(r.get("for", "1s")) != 0
+                    or labels.get("severity") != "info"):
+                problems.append(f"{where}: an always-firing alert must be vector(1), for: 0m,"
+                                f" severity info")
+        elif not re.fullmatch(r"SecureDropTor[A-Z][A-Za-z]+", name):
+            problems.append(f"{where}: not CamelCase with the SecureDropTor prefix")
         if labels.get("severity") not in SEVERITIES:
             problems.append(f"{where}: severity {labels.get('severity')!r} not in {sorted(SEVERITIES)}")
         if labels.get("scope") not in SCOPES:
@@ -291,7 +308,7 @@ def coverage():
         fire, quiet, stale = c.get(r["alert"], (0, 0, 0))
         if not fire:
             problems.append(f"{r['alert']}: no promtool test case where it fires")
-        if not quiet:
+        if not quiet and r["alert"] not in ALWAYS_FIRING:
             problems.append(f"{r['alert']}: no promtool test case where it does not fire")
         # A failed scrape leaves an exporter's series stale (`up` itself is written as 0).
         if selectors(r["expr"]) - {"up"} and not stale:
@@ -333,7 +350,7 @@ def mutants():
             mutations["no for:"] = {"for": "0s"}
             mutations["for: one evaluation interval shorter"] = {
                 "for": duration_text(max(wait - step, 0))}
-        else:
+        elif name not in ALWAYS_FIRING:
             mutations["fires at once"] = {"expr": f"({rule['expr']}) or on() vector(1)"}
         mutations["for: one evaluation interval longer"] = {"for": duration_text(wait + step)}
         if over_time_calls(rule["expr"]):
@@ -540,7 +557,7 @@ def prometheus_jobs(conf):
     timeout = duration_ms(glob_.get("scrape_timeout", "0s")) or min(10_000, interval)
     jobs = {}
     for j in conf.get("scrape_configs", []):
-        i = duration_ms(j.get("scrape_interval", interval))
+        i = duration_ms(j["scrape_interval"]) if "scrape_interval" in j else interval
         # An unset timeout is the global one, but never more than the job's interval.
         t = duration_ms(j["scrape_timeout"]) if "scrape_timeout" in j else min(timeout, i)
         jobs[j["job_name"]] = (i, t)
