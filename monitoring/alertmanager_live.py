@@ -12,9 +12,11 @@ checks what each receiver got and what Alertmanager reports as inhibited:
      receiver, info to "null" only;
   2. the monitoring host's tor broken: one page (SecureDropTorMonitoringHostTorBroken), and every
      scope=server alert of every server inhibited and sent nowhere.
+  3. the always-firing Watchdog: to its own receiver (watchdog) only, never to the admin's page
+     or mail receivers (or "null"), which the end-to-end test watches.
 
 Prints one "ok: ..." or "FAIL: ..." line per check; exit status 1 if any failed. Arguments name
-the scenarios to run (per_server, monitoring_host_broken; default both); ALERTMANAGER_CONFIG
+the scenarios to run (per_server, monitoring_host_broken, watchdog; default all); ALERTMANAGER_CONFIG
 names another configuration (monitoring/test.sh checks that one without the inhibitions fails).
 """
 
@@ -232,11 +234,21 @@ def monitoring_host_broken(am):
           "nothing reaches the other receivers")
 
 
+def watchdog(am):
+    am.post([dict(alertname="Watchdog", severity="info", scope="monitoring-host")])
+    # group_wait 0s on its route. An alert is routed once, when it arrives, to the first route it
+    # matches (no `continue`): once the watchdog receiver has it, no other receiver will.
+    wait_for("the watchdog receiver's notification", lambda: got("watchdog"), DEADLINE)
+    check(got("watchdog") == {("Watchdog", None)}, f"the Watchdog reaches its receiver: {got('watchdog')}")
+    others = {r: got(r) for r in ("securedrop-admin-page", "securedrop-admin-mail", "null")}
+    check(not any(others.values()), f"and no other receiver: {others}")
+
+
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        scenarios = [per_server, monitoring_host_broken]
+        scenarios = [per_server, monitoring_host_broken, watchdog]
         if sys.argv[1:]:
             scenarios = [f for f in scenarios if f.__name__ in sys.argv[1:]]
         for scenario in scenarios:

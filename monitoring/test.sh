@@ -169,7 +169,34 @@ t "route: info -> null" \
 t "route: no severity -> securedrop-admin-mail (the default)" route securedrop-admin-mail alertname=Other
 n "route test fails for a wrong receiver" \
     route securedrop-admin-mail alertname=SecureDropTorNoCircuits severity=critical
-t "inhibitions and routes on a real Alertmanager (webhook receivers on 127.0.0.1)" \
+t "route: Watchdog -> watchdog only (its own receiver, never the admin's mail)" \
+    route watchdog alertname=Watchdog severity=info scope=monitoring-host
+$py - "$am" "$tmp/no-watchdog-route.yml" <<'EOF'
+import sys, yaml
+conf = yaml.safe_load(open(sys.argv[1]))
+conf["route"]["routes"] = [r for r in conf["route"]["routes"] if r["receiver"] != "watchdog"]
+yaml.safe_dump(conf, open(sys.argv[2], "w"))
+EOF
+n "... and that route test fails without the Watchdog's route" \
+    amtool config routes test --config.file="$tmp/no-watchdog-route.yml" --verify.receivers=watchdog \
+    alertname=Watchdog severity=info scope=monitoring-host
+t "route: the alerting pipeline's own alerts -> securedrop-admin-page" \
+    route securedrop-admin-page alertname=SecureDropTorAlertmanagerNotificationsFailing \
+    severity=critical scope=monitoring-host integration=email
+# The mail itself goes through a real Postfix into a mailbox in the Molecule scenario below.
+t "the sample mails a local relay on loopback without TLS; subject and text name alert and server" \
+    $py -c 'import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+g = c["global"]
+assert g["smtp_smarthost"] == "127.0.0.1:25" and g["smtp_require_tls"] is False, g
+for r in c["receivers"]:
+    for e in r.get("email_configs", []):
+        assert ".CommonLabels.alertname" in e["headers"]["Subject"], r
+        assert ".Labels.instance" in e["headers"]["Subject"], r
+        assert ".Labels.alertname" in e["text"] and ".Labels.instance" in e["text"], r
+        assert "GeneratorURL" not in e["text"] and e["html"] == "", r
+assert [r for r in c["receivers"] if r["name"] == "watchdog"] == [{"name": "watchdog"}]' "$am"
+t "inhibitions and routes (the Watchdog's too) on a real Alertmanager (webhook receivers on 127.0.0.1)" \
     $py alertmanager_live.py
 $py - "$am" "$tmp/no-inhibit.yml" <<'EOF'
 import sys, yaml
@@ -180,6 +207,8 @@ yaml.safe_dump(conf, open(sys.argv[2], "w"))
 EOF
 n "... and that check fails without the monitoring-host inhibition" \
     env ALERTMANAGER_CONFIG="$tmp/no-inhibit.yml" $py alertmanager_live.py monitoring_host_broken
+n "... and the Watchdog reaches the admin's receivers without its own route" \
+    env ALERTMANAGER_CONFIG="$tmp/no-watchdog-route.yml" $py alertmanager_live.py watchdog
 
 # --- Grafana dashboard ------------------------------------------------------------------------
 dash=grafana/securedrop-tor.json
