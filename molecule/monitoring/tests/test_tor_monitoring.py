@@ -233,9 +233,10 @@ def test_alertmanager_reaches_the_smtp_relay(host):
 
 def test_blackbox_reaches_tor_on_loopback(host):
     """The probe's module goes through 127.0.0.1:9050, and tor answers it: the placeholder address
-    has no valid checksum, so tor's SOCKS reply is 0xF6 ("unknown code: 246" in Go's words) at
-    once. Neither the unit's drop-in (IPAddressAllow=localhost; refused: "operation not
-    permitted") nor the SOCKS firewall (refused: "connection refused") stopped it."""
+    has no valid checksum, so tor refuses the SOCKS request at once (reply 1, "general SOCKS
+    server failure" in Go's words: the SocksPort has no ExtendedErrors). Neither the unit's
+    drop-in (IPAddressAllow=localhost; refused: "operation not permitted") nor the SOCKS firewall
+    (refused: "connection refused") stopped it."""
     debug = in_container(host, "probe")
-    assert "127.0.0.1:9050" in debug and "246" in debug, debug[-3000:]
+    assert "socks connect tcp 127.0.0.1:9050" in debug and "general SOCKS server failure" in debug, debug[-3000:]
     assert "operation not permitted" not in debug.lower() and "connection refused" not in debug, debug[-3000:]
