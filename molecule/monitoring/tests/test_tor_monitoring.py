@@ -14,6 +14,8 @@ ADMIN_DIR = os.path.join(WORKDIR, "admin")
 AUTH_DIR = "/var/lib/tor/onion_auth"
 RUNBOOK = "/usr/local/share/doc/securedrop-tor-monitoring/runbook.md"
 HARDENED = ["prometheus-alertmanager", "prometheus-blackbox-exporter"]
+# The local account whose mailbox gets the alerts (molecule.yml, prepare.yml).
+MAIL_USER = "sdadmin"
 
 
 def controller_keys():
@@ -52,6 +54,10 @@ def test_everything_listens_on_loopback_only(host):
         assert addrs, f"nothing listens on {port}: {local}"
         assert all(a.startswith("127.0.0.1:") for a in addrs), f"{port}: {addrs}"
     assert not [a for a in local if a.endswith(":9094")], "Alertmanager gossips on 9094"
+    # Postfix, the alerts' relay: loopback only (inet_interfaces = loopback-only), IPv4 and IPv6.
+    smtp = [a for a in local if a.rsplit(":", 1)[1] == "25"]
+    assert smtp and all(a.startswith(("127.0.0.1:", "[::1]:")) for a in smtp), smtp
+    assert host.run("postconf -h inet_interfaces").stdout.strip() == "loopback-only"
 
 
 def test_client_keys_installed_for_tor(host):
@@ -154,7 +160,7 @@ def test_alertmanager_and_blackbox_run_hardened(host):
 
 # One script in the container (every testinfra command costs an Ansible run through nsenter).
 IN_CONTAINER = r"""
-import json, socket, sys, time, urllib.request, datetime
+import json, sys, time, urllib.request, datetime
 AM = "http://127.0.0.1:9093/api/v2"
 def call(method, url, data=None):
     req = urllib.request.Request(url, method=method, data=None if data is None else json.dumps(data).encode(),
@@ -174,22 +180,25 @@ elif what == "silences":
     print(json.dumps([x["id"] for x in call("GET", AM + "/silences") if x["status"]["state"] == "active"]))
 elif what == "expire":
     call("DELETE", AM + "/silence/" + sys.argv[2])
-elif what == "smtp":
-    # A relay on 127.0.0.1:25 that only greets: Alertmanager connecting to it is what is checked.
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 25))
-    srv.listen(1)
-    srv.settimeout(90)
-    name = "VerifySmtp" + str(int(time.time()))
-    call("POST", AM + "/alerts", [{"labels": {"alertname": name, "severity": "critical"},
-         "startsAt": now.isoformat(), "endsAt": (now + datetime.timedelta(minutes=2)).isoformat()}])
-    conn, _ = srv.accept()
-    conn.sendall(b"220 verify ESMTP\r\n")
-    conn.settimeout(10)
-    print("greeted:", conn.recv(200).split(b"\r\n")[0].decode())
-    conn.close()
-    srv.close()
+elif what == "post":
+    # A server's alert as Prometheus sends it (without scope="server": while the container's own
+    # tor has no circuit, SecureDropTorMonitoringHostTorBroken holds every server alert back).
+    call("POST", AM + "/alerts", [{"labels": json.loads(sys.argv[2]), "annotations": json.loads(sys.argv[3]),
+         "startsAt": now.isoformat(), "endsAt": (now + datetime.timedelta(minutes=30)).isoformat()}])
+elif what == "mailbox":
+    # The local account's mbox as Postfix's local(8) wrote it: subject and decoded text of each.
+    import email.header, mailbox, os
+    out = []
+    path = "/var/mail/" + sys.argv[2]
+    for msg in (mailbox.mbox(path) if os.path.exists(path) else []):
+        subject = str(email.header.make_header(email.header.decode_header(msg["Subject"] or "")))
+        parts = [p.get_payload(decode=True).decode() for p in msg.walk() if not p.is_multipart()]
+        out.append({"subject": " ".join(subject.split()), "body": "\n".join(parts),
+                    "raw": msg.as_string()})
+    print(json.dumps(out))
+elif what == "watchdog":
+    print(json.dumps([[r["name"] for r in a["receivers"]] for a in call("GET", AM + "/alerts")
+                      if a["labels"].get("alertname") == "Watchdog"]))
 elif what == "probe":
     url = ("http://127.0.0.1:9115/probe?module=securedrop_source_interface&debug=true&target="
            + urllib.request.quote("http://" + "c" * 56 + ".onion/"))
@@ -225,10 +234,77 @@ def test_alertmanager_keeps_its_data_over_a_restart(host):
     in_container(host, "expire", silence)
 
 
-def test_alertmanager_reaches_the_smtp_relay(host):
-    r = run_in_container(host, "smtp")
-    journal = host.run("journalctl -q -b _SYSTEMD_UNIT=prometheus-alertmanager.service --no-pager -o cat | tail -n 5")
-    assert r.rc == 0 and r.stdout.startswith("greeted: EHLO"), (r.stdout, r.stderr[-500:], journal.stdout)
+def wait_for(fetch, ok, seconds):
+    """fetch() until ok(its result) or the deadline; the last result."""
+    deadline = time.monotonic() + seconds
+    while True:
+        last = fetch()
+        if ok(last) or time.monotonic() > deadline:
+            return last
+        time.sleep(2)  # poll interval of a condition with a deadline
+
+
+def test_prometheus_and_alertmanager_scrape_themselves(host):
+    def up():
+        q = "http://127.0.0.1:9090/api/v1/query?query=up%7Bjob%3D~%22prometheus%7Calertmanager%22%7D"
+        return {r["metric"]["job"]: r["value"][1] for r in api(host, q)["data"]["result"]}
+    got = wait_for(up, lambda v: v == {"prometheus": "1", "alertmanager": "1"}, 90)
+    assert got == {"prometheus": "1", "alertmanager": "1"}, got
+
+
+def test_watchdog_goes_to_its_own_receiver_only(host):
+    """Prometheus' always-firing Watchdog reaches Alertmanager, which routes it to the watchdog
+    receiver alone (no integration in the sample): never the admin's mail."""
+    got = wait_for(lambda: json.loads(in_container(host, "watchdog")), bool, 120)
+    assert got == [["watchdog"]], got
+
+
+def mails(host):
+    return json.loads(in_container(host, "mailbox", MAIL_USER))
+
+
+def assert_no_address(mail):
+    assert ".onion" not in mail["raw"], mail["raw"]
+    assert not re.search(r"\b[a-z2-7]{56}\b", mail["raw"]), mail["raw"]
+
+
+def test_a_real_alert_arrives_in_the_admins_mailbox(host):
+    """Prometheus' rules fire SecureDropTorMonitoringHostTorBroken in the container (its tor has no
+    circuit: the container has only loopback); Alertmanager mails it through the role's Postfix on
+    127.0.0.1:25 (no TLS) into the local account's mbox. Subject and text name the alert and the
+    host; no onion address anywhere in the mail."""
+    name = "SecureDropTorMonitoringHostTorBroken"
+    got = wait_for(lambda: [m for m in mails(host) if name in m["subject"]], bool, 300)
+    journal = host.run("journalctl -q -b -u prometheus-alertmanager -u postfix@- --no-pager -o cat | tail -n 20")
+    assert got, journal.stdout
+    mail = got[0]
+    assert mail["subject"] == f"{name} FIRING: monitoring (SecureDrop monitoring-staging)", mail["subject"]
+    assert f"{name} FIRING on monitoring" in mail["body"], mail["body"]
+    assert "(severity critical, scope monitoring-host, SecureDrop monitoring-staging)" in mail["body"], mail["body"]
+    assert "The monitoring host's own tor is broken" in mail["body"], mail["body"]
+    assert "Runbook: file:///usr/local/share/doc/securedrop-tor-monitoring/runbook.md#" in mail["body"]
+    assert_no_address(mail)
+
+
+def test_a_server_alert_names_the_server_in_the_mail(host):
+    """A server's alert (instance app), posted to Alertmanager as Prometheus sends it, arrives with
+    the server's role name in the subject and the text."""
+    stamp = str(int(time.time()))
+    labels = {"alertname": "SecureDropTorOnionServiceNotPublished", "severity": "critical",
+              "instance": "app", "job": "securedrop-tor", "service": "source",
+              "site": "monitoring-staging"}
+    annotations = {"summary": "The descriptor of an onion service is not published.",
+                   "description": f"The source onion service on app has no descriptor on the network ({stamp}).",
+                   "runbook_url": "monitoring/runbook.md#securedroptoronionservicenotpublished"}
+    in_container(host, "post", "'" + json.dumps(labels) + "'", "'" + json.dumps(annotations) + "'")
+    got = wait_for(lambda: [m for m in mails(host) if stamp in m["body"]], bool, 120)
+    assert got, mails(host)
+    mail = got[-1]
+    assert mail["subject"] == ("SecureDropTorOnionServiceNotPublished FIRING: app"
+                               " (SecureDrop monitoring-staging)"), mail["subject"]
+    assert "SecureDropTorOnionServiceNotPublished FIRING on app" in mail["body"], mail["body"]
+    assert "(severity critical, scope , SecureDrop monitoring-staging)" in mail["body"], mail["body"]
+    assert_no_address(mail)
 
 
 def test_blackbox_reaches_tor_on_loopback(host):
