@@ -476,6 +476,102 @@ mod tests {
         }
     }
 
+    // A service restarted on the private test network (tor 0.4.9.11, throwaway keys): the first
+    // tor's own descriptor (GETINFO hs/service/desc/id), the one a client fetched back from
+    // an HSDir after the restart (HS_DESC_CONTENT), and the restarted tor's own, which it never
+    // uploaded (PublishHidServDescriptors 0). Recorded by tests/privnet_onion_restart.rs.
+    const OLD_OWN: &str = include_str!("../../tests/fixtures/descriptors/restart-old-own.desc");
+    const FETCHED: &str = include_str!("../../tests/fixtures/descriptors/restart-fetched.desc");
+    const NEW_OWN: &str = include_str!("../../tests/fixtures/descriptors/restart-new-own.desc");
+
+    #[test]
+    fn a_fetched_descriptor_is_told_by_its_signing_key() {
+        let (old, fetched, new) = (
+            descriptor_id(OLD_OWN).unwrap(),
+            descriptor_id(FETCHED).unwrap(),
+            descriptor_id(NEW_OWN).unwrap(),
+        );
+        assert_eq!(
+            fetched.blinded_key, new.blinded_key,
+            "recorded within one time period"
+        );
+        assert_ne!(fetched.signing_key, new.signing_key, "a new tor, new keys");
+        assert_eq!(fetched.signing_key, old.signing_key);
+        assert_eq!(
+            provenance(&fetched, &Own::Current(old), None),
+            Provenance::Ours,
+            "what the first tor would have said"
+        );
+        assert_eq!(
+            provenance(&fetched, &Own::Current(new), None),
+            Provenance::Foreign,
+            "the restarted tor did not make it"
+        );
+        // Even a start time long before the certificate does not override the key comparison.
+        assert_eq!(
+            provenance(&fetched, &Own::Current(new), Some(0.0)),
+            Provenance::Foreign
+        );
+        assert_eq!(
+            provenance(&fetched, &Own::None, Some(0.0)),
+            Provenance::Foreign,
+            "tor has built none: it uploaded none"
+        );
+    }
+
+    #[test]
+    fn another_periods_descriptor_is_ours_only_if_certified_after_tor_started() {
+        let fetched = descriptor_id(FETCHED).unwrap();
+        // tor showing a descriptor for another blinded key (here another service's, which is
+        // as different as the next period's).
+        let other = descriptor_id(SOURCE).unwrap();
+        assert_ne!(other.blinded_key, fetched.blinded_key);
+        let issued = fetched.issued_after();
+        assert_eq!(
+            provenance(&fetched, &Own::Current(other), Some(issued)),
+            Provenance::Ours
+        );
+        assert_eq!(
+            provenance(&fetched, &Own::Current(other), Some(issued + 1.0)),
+            Provenance::Undecided,
+            "issued in the hour tor started: cannot tell"
+        );
+        assert_eq!(
+            provenance(&fetched, &Own::Current(other), None),
+            Provenance::Undecided
+        );
+        assert_eq!(
+            provenance(&fetched, &Own::Unknown, Some(issued)),
+            Provenance::Ours
+        );
+        assert_eq!(
+            provenance(&fetched, &Own::Unknown, None),
+            Provenance::Undecided
+        );
+    }
+
+    #[test]
+    fn the_certificate_gives_the_issue_hour() {
+        let id = descriptor_id(FETCHED).unwrap();
+        // Recorded on 2026-12-07: issued within the hour before expiry minus 54 h.
+        let day = |s: f64| s / 86_400.0;
+        assert!((day(id.issued_after()) - 20_794.0).abs() < 2.0, "{id:?}");
+        // The client-authorized service's plaintext part reads the same way.
+        assert!(descriptor_id(JOURNALIST).is_ok());
+        assert!(format!("{id:?}").contains("cert_expires_hour"));
+        assert!(!format!("{id:?}").contains("blinded"), "no key in Debug");
+        assert_eq!(
+            descriptor_id("hs-descriptor 3\n"),
+            Err(DescriptorError::Missing("descriptor-signing-key-cert"))
+        );
+        let damaged = FETCHED.replacen("AQgAB", "AQkAB", 1);
+        assert_eq!(
+            descriptor_id(&damaged),
+            Err(DescriptorError::Certificate),
+            "not a signing-key certificate (type 09)"
+        );
+    }
+
     #[test]
     fn inner_layer_lines() {
         let i = parse_inner(

@@ -120,9 +120,14 @@ impl Session for Listener {
         // next one, 1–2 h away): ask the network whether our descriptors are there. What tor has
         // of its own is read after subscribing, so that a descriptor it builds later is
         // uploaded under our eyes.
-        let started = tor_started(&mut conn).await?;
+        let targets = self.tracker.probe_targets();
+        let started = if targets.is_empty() {
+            None
+        } else {
+            tor_started(&mut conn).await?
+        };
         let mut own = Vec::new();
-        for addr in self.tracker.probe_targets() {
+        for addr in targets {
             let (o, d) = own_descriptor(&mut conn, &addr).await?;
             own.push((addr.clone(), o));
             let d = self.descriptor_or_warn(d);
