@@ -4,6 +4,13 @@
 //! monitoring/prometheus/prometheus.yml.j2; a real Alertmanager with the sample routes sends to a
 //! webhook on loopback. See docs/monitoring.md ("End-to-end test").
 //!
+//! It goes through two outages: the server's tor (its alert pages, then resolves), and the
+//! monitoring host's own tor (only "our tor is broken" pages; the server alerts are held back),
+//! including that one's recovery: no server alert may reach any receiver while the servers come
+//! back, nor after (`e2e.py recovery`). `E2E_DROP_KEEP_FIRING_FOR=1` (by hand only) runs it with
+//! the monitoring-host alert's `keep_firing_for` removed from the scaled rules, to see that leg
+//! fail.
+//!
 //! Run by `monitoring/test.sh` (which installs Debian's prometheus and prometheus-alertmanager):
 //! `cargo test --test privnet_monitoring -- --ignored`. `PROMETHEUS=PATH` runs another
 //! Prometheus server binary (monitoring/test.sh runs the test again with Prometheus 3's, from
@@ -504,7 +511,8 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
             &SLACK.as_secs().to_string(),
         ],
     );
-    // Which alerts reached a receiver, in which order: nothing but these three.
+    // Which alerts reached a receiver (the Watchdog's own left out), in which order: nothing
+    // but these three.
     check(
         &mut net,
         &[
@@ -513,6 +521,46 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
             "SecureDropTorExporterUnreachable:app:firing",
             "SecureDropTorExporterUnreachable:app:resolved",
             "SecureDropTorMonitoringHostTorBroken:monitor:firing",
+        ],
+    );
+
+    // --- The monitoring host's tor works again. Every server alert it held back resolves at
+    // the next good scrape through it; the monitoring-host alert keeps firing (keep_firing_for)
+    // past that, so its inhibition outlasts them and none of them pages as the outage ends.
+    // Watched until its resolved notification and one page-route group_interval (Alertmanager
+    // flushes a group at most that long after an inhibition ends) and the slack have gone by.
+    let since = unix_now();
+    let restarted = Instant::now();
+    net.start_node("client").unwrap();
+    let quiet = d("group_interval securedrop-admin-page") + d("evaluation_interval") + SLACK;
+    let bound = RESOLVE_BOUND + quiet;
+    check(
+        &mut net,
+        &[
+            "recovery",
+            &prom_url,
+            &am_url,
+            hook_out.to_str().unwrap(),
+            &since.to_string(),
+            "SecureDropTorMonitoringHostTorBroken",
+            "monitor",
+            &quiet.as_secs().to_string(),
+            &bound.as_secs().to_string(),
+        ],
+    );
+    eprintln!(
+        "recovery watched for {:?} (quiet {quiet:?} after the monitoring-host alert resolved)",
+        restarted.elapsed()
+    );
+    check(
+        &mut net,
+        &[
+            "notifications",
+            hook_out.to_str().unwrap(),
+            "SecureDropTorExporterUnreachable:app:firing",
+            "SecureDropTorExporterUnreachable:app:resolved",
+            "SecureDropTorMonitoringHostTorBroken:monitor:firing",
+            "SecureDropTorMonitoringHostTorBroken:monitor:resolved",
         ],
     );
     let all = std::fs::read_to_string(&hook_out).unwrap();
