@@ -517,7 +517,7 @@ def recovery(prom, am, out, since, monitor, monitor_instance, quiet, seconds):
             break
         time.sleep(0.5)
     took = time.monotonic() - start
-    rel = {k: f"+{v - since:.1f} s" for k, v in marks.items()}
+    rel = {k: f"{v - since:+.1f} s" for k, v in marks.items()}
     check(ok is not None, "no server alert reached a receiver during or after the recovery"
                           + (f": {last}" if ok is None else f" ({took:.0f} s watched; {rel})"))
     check(ok is not None and ok is not False,
@@ -535,7 +535,7 @@ def recovery(prom, am, out, since, monitor, monitor_instance, quiet, seconds):
     server_last = max((float(t) for r in res for t, _ in r.get("values", [])
                        if float(t) >= since - 1), default=None)
     def at(t):
-        return "never" if t is None else f"+{t - since:.1f} s"
+        return "never" if t is None else f"{t - since:+.1f} s"
     check(status == "success" and bool(held)
           and (server_last is None or held[-1] >= server_last + evaluation - 0.001),
           f"{monitor} kept firing at least one evaluation ({evaluation:g} s) past the last server"

@@ -1,6 +1,8 @@
 //! Onion-service health that survives exporter restarts, on a private Tor network (loopback
 //! only): an exporter started while tor runs (after tor's uploads, so it sees none) must show
-//! `published 1` within `CHECK_BOUND` and never `0` before; the descriptor series must show 3
+//! `published 1` within `CHECK_BOUND` (or, when its fetch brings tor's next descriptor, which
+//! tor's control port does not show, by tor's next rotation: [`TIME_PERIOD`]) and never `0`
+//! before; the descriptor series must show 3
 //! introduction points and PoW for the PoW service, and a closed inner layer for the
 //! client-authorized one; nothing anywhere may name an onion address.
 
@@ -26,6 +28,12 @@ fn published(body: &str, role: &str) -> Option<f64> {
 
 const ROLES: [&str; 2] = ["source", "journalist"];
 
+/// A time period of this network (24 votes of 10 s): for half of it a client's fetch brings
+/// tor's next descriptor, whose maker the exporter can tell only once tor rotates to it or
+/// uploads again (METRICS.md, "Published means this tor's descriptor"); `published` stays
+/// absent meanwhile, never 0.
+const TIME_PERIOD: Duration = Duration::from_secs(240);
+
 /// Starts an exporter and scrapes every 50 ms until both services read `published 1` and the
 /// descriptor series are in, failing on any `published 0`. Returns the last body and, per role,
 /// how long after start `published 1` first appeared.
@@ -37,7 +45,7 @@ fn start_and_watch(config: &Config) -> (ExporterThread, String, Vec<Duration>) {
     let mut first_one: [Option<Duration>; 2] = [None, None];
     let watched = poll::wait_for(
         "published 1 and the descriptor series",
-        CHECK_BOUND + Duration::from_secs(10),
+        CHECK_BOUND + TIME_PERIOD + Duration::from_secs(10),
         Duration::from_millis(50),
         || {
             let body = exporter.get("/metrics");
@@ -77,7 +85,7 @@ fn start_and_watch(config: &Config) -> (ExporterThread, String, Vec<Duration>) {
             first_one.iter().flatten().copied().collect(),
         ),
         Err(e) => panic!(
-            "published 1 / descriptor series not within {CHECK_BOUND:?} (+10 s): {first_one:?}\n{}",
+            "published 1 / descriptor series not within {CHECK_BOUND:?} + {TIME_PERIOD:?} (+10 s): {first_one:?}\n{}",
             e.last
         ),
     }
@@ -236,6 +244,8 @@ fn onion_health_across_exporter_restarts() {
             );
         }
     }
-    eprintln!("published-1 delays: {times:?}; bound {CHECK_BOUND:?}");
+    eprintln!(
+        "published-1 delays: {times:?}; bound {CHECK_BOUND:?} (+ {TIME_PERIOD:?} when undecided)"
+    );
     drop(net);
 }
