@@ -302,7 +302,10 @@ fn exporter_with_onion(dir: &Path) -> (ExporterThread, std::path::PathBuf) {
     let path = dir.join("onion.sock");
     let onion = UnixListener::bind(&path).unwrap();
     let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    (ExporterThread::start_on_both(tcp, Some(onion), config), path)
+    (
+        ExporterThread::start_on_both(tcp, Some(onion), config),
+        path,
+    )
 }
 
 /// One scrape through the onion socket, as tor makes it for a scrape through the onion service.
@@ -415,7 +418,10 @@ fn send_queues_of_clients_that_never_read_stay_within_the_cap() {
         // The interval between two looks at the bound, not a wait for a condition.
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(most > 0, "the flood never filled a send queue: the check saw nothing");
+    assert!(
+        most > 0,
+        "the flood never filled a send queue: the check saw nothing"
+    );
     eprintln!(
         "600 non-reading pipeliners: largest send queue {most} bytes, largest total {worst_total} bytes over {looks} looks"
     );

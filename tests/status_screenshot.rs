@@ -148,7 +148,9 @@ fn status_page_is_legible_at_laptop_and_phone_widths() {
                 write_stall_timeout: http::WRITE_STALL_TIMEOUT,
                 max_requests: http::MAX_REQUESTS_PER_CONNECTION,
             };
-            http::serve(listener, None, app, limits, stop_rx).await.unwrap();
+            http::serve(listener, None, app, limits, stop_rx)
+                .await
+                .unwrap();
         });
     });
     let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
