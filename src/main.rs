@@ -92,6 +92,13 @@ struct RecoverArgs {
 
 #[derive(Subcommand, Debug)]
 enum TorrcCmd {
+    /// Print where the metrics onion service's HiddenServicePort points: `unix:` and the socket
+    /// the package's onion socket unit holds (a fixed path, whatever the configuration says).
+    OnionTarget {
+        /// Print the socket's path alone.
+        #[arg(long)]
+        path: bool,
+    },
     /// Print the line that makes tor read the package's drop-in.
     IncludeLine {
         /// Print the package's mark on the line before it, as add-include appends them.
@@ -169,9 +176,6 @@ struct TorFlags {
 enum Print {
     /// `web.listen_address` as HOST:PORT: where the `.socket` unit must listen.
     ListenAddress,
-    /// Where tor's `HiddenServicePort` should connect: `unix:` and the onion socket the
-    /// package's socket unit holds (a fixed path, whatever the configuration says).
-    OnionTarget,
 }
 
 #[derive(Subcommand, Debug)]
@@ -426,7 +430,6 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     eprintln!("configuration is valid");
                 }
                 Some(Print::ListenAddress) => println!("{}", c.web.listen_address),
-                Some(Print::OnionTarget) => println!("{}", setup::onion_target()),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -606,6 +609,13 @@ fn torrc(t: TorrcCmd) -> anyhow::Result<ExitCode> {
         }
     };
     match t {
+        TorrcCmd::OnionTarget { path } => {
+            if path {
+                println!("{}", setup::ONION_SOCKET);
+            } else {
+                println!("{}", setup::onion_target());
+            }
+        }
         TorrcCmd::IncludeLine { marked, old_layout } => {
             let l = layout(old_layout);
             if marked {

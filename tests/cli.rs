@@ -650,12 +650,14 @@ wait "$pid""#;
     );
 }
 
-/// `check-config --print`: the one value the package asks for, alone on standard output.
+/// `check-config --print listen-address`: the one value the package asks for, alone on standard
+/// output; and `torrc onion-target`, where tor's HiddenServicePort points, which no
+/// configuration moves.
 #[test]
-fn check_config_prints_listen_address_and_onion_target() {
-    let print = |listen: Option<&str>, what: &str| {
+fn check_config_prints_listen_address_and_the_onion_target_stays() {
+    let print = |listen: Option<&str>| {
         let mut c = exporter();
-        c.arg("check-config").args(["--print", what]);
+        c.arg("check-config").args(["--print", "listen-address"]);
         if let Some(l) = listen {
             c.args(["--web.listen-address", l, "--web.allow-non-loopback"]);
         }
@@ -664,33 +666,36 @@ fn check_config_prints_listen_address_and_onion_target() {
         assert!(out.stderr.is_empty(), "{out:?}");
         String::from_utf8(out.stdout).unwrap()
     };
-    // (listen address, where the socket listens, where tor connects)
-    let cases = [
-        (None, "127.0.0.1:9747", "127.0.0.1:9747"),
-        (Some("127.0.0.1:9748"), "127.0.0.1:9748", "127.0.0.1:9748"),
-        (Some("0.0.0.0:9748"), "0.0.0.0:9748", "127.0.0.1:9748"),
-        (Some("[::1]:9749"), "[::1]:9749", "[::1]:9749"),
-        (Some("[::]:9750"), "[::]:9750", "[::1]:9750"),
-        (Some("192.0.2.7:9751"), "192.0.2.7:9751", "192.0.2.7:9751"),
-    ];
-    for (listen, socket, target) in cases {
-        assert_eq!(
-            print(listen, "listen-address"),
-            format!("{socket}\n"),
-            "{listen:?}"
-        );
-        assert_eq!(
-            print(listen, "onion-target"),
-            format!("{target}\n"),
-            "{listen:?}"
-        );
+    for (listen, socket) in [
+        (None, "127.0.0.1:9747"),
+        (Some("127.0.0.1:9748"), "127.0.0.1:9748"),
+        (Some("[::]:9750"), "[::]:9750"),
+        (Some("192.0.2.7:9751"), "192.0.2.7:9751"),
+    ] {
+        assert_eq!(print(listen), format!("{socket}\n"), "{listen:?}");
     }
     // A configuration that does not load prints nothing and fails.
     let out = exporter()
-        .args(["check-config", "--print", "onion-target"])
+        .args(["check-config", "--print", "listen-address"])
         .args(["--web.listen-address", "0.0.0.0:9747"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "{out:?}");
+    // The onion target: a fixed path, asked without any configuration.
+    let target = |path: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_securedrop-tor-exporter"));
+        c.env_clear().args(["torrc", "onion-target"]);
+        if path {
+            c.arg("--path");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        target(false),
+        "unix:/var/lib/tor/securedrop-tor-exporter.sock\n"
+    );
+    assert_eq!(target(true), "/var/lib/tor/securedrop-tor-exporter.sock\n");
 }

@@ -54,6 +54,16 @@ fn postrm_function(name: &str) -> String {
 }
 
 #[test]
+fn postrms_onion_socket_is_the_binarys() {
+    let (code, out) = with_postrm_vars(r#"printf '%s\n' "$ONION_SOCKET""#, &[], b"");
+    assert_eq!(code, 0);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{}\n", securedrop_tor_exporter::setup::ONION_SOCKET)
+    );
+}
+
+#[test]
 fn postrms_marks_and_lines_are_the_binarys() {
     let (code, out) = with_postrm_vars(
         r#"printf '%s\n' "$INCLUDE_MARK" "$INCLUDE_LINE" "$OLD_INCLUDE_MARK" "$OLD_INCLUDE_LINE""#,

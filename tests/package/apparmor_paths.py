@@ -143,6 +143,13 @@ write_paths = {
     hs + "/authorized_clients/": "its clients folder",
 }
 read_paths[hs + "/authorized_clients/securedrop-admin.auth"] = "an authorized client"
+# the onion service's target: tor connects to it (AppArmor checks `w` on connect); the binary owns
+# the path, the socket unit listens there
+setup_rs = open(os.path.join(REPO, "src", "setup", "mod.rs"), encoding="utf-8").read()
+onion_socket = re.search(r'^pub const ONION_SOCKET: &str = "([^"]+)";$', setup_rs, re.M).group(1)
+unit = open(os.path.join(deb, "securedrop-tor-exporter.securedrop-tor-exporter-onion.socket"), encoding="utf-8").read()
+result(f"\nListenStream={onion_socket}\n" in unit, f"the onion socket unit listens on the binary's path ({onion_socket})")
+write_paths[onion_socket] = "the onion socket (connect)"
 
 for rs_name, rules in RULESETS.items():
     for path, what in sorted(read_paths.items()):
@@ -160,5 +167,7 @@ result(not allowed(old, "/etc/tor/torrc.d/", "r") and not allowed(new, "/etc/tor
        "control: listing /etc/tor/torrc.d/ (old) or /etc/tor/ (either) is denied: no glob includes")
 result(not allowed(new, "/etc/securedrop-tor-exporter/config.toml", "r"),
        "control: tor may not read the exporter's own config")
+result(not allowed(new, "/run/securedrop-tor-exporter/metrics.sock", "w"),
+       "control: tor may not connect to a socket of ours below /run (why the socket is in tor's folder)")
 
 sys.exit(1 if failures else 0)

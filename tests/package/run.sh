@@ -24,6 +24,8 @@ UPGRADE_VERSION_SUFFIX=+pkgtest1
 T0=$SECONDS
 # shellcheck source=tests/package/socket.sh
 . "$HERE/socket.sh"
+# shellcheck source=tests/package/onion_socket.sh
+. "$HERE/onion_socket.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (dpkg-buildpackage, debootstrap, nspawn)" >&2; exit 1; }
 
@@ -117,6 +119,7 @@ check "unit: confined by its AppArmor profile where there is one" unit_has "AppA
 check "unit: every directive is one systemd 252 (bookworm) documents, for noble's 255 too" \
     detail python3 "$HERE/unit_directives.py" "$UNIT"
 socket_static_checks
+onion_socket_static_checks
 check "man page: groff has no warnings" bash -c "out=\$(LC_ALL=C.UTF-8 man --warnings -E UTF-8 -l -Tutf8 -Z '$REPO/debian/$PKG.1' 2>&1 >/dev/null); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
 
 # --- builds ------------------------------------------------------------------------------------
@@ -230,6 +233,7 @@ dpkg-deb -e "$DEB" "$WORK/control"
 check "postinst loads the profile where AppArmor is enabled (dh_apparmor)" \
     grep -q "apparmor_parser -r -T -W \"\$APP_PROFILE\"" "$WORK/control/postinst"
 socket_deb_checks
+onion_socket_deb_checks
 
 # --- man page against --help --------------------------------------------------------------------
 section "man page covers every flag"
@@ -350,7 +354,7 @@ check "tor --verify-config as debian-tor is clean" verify_as_tor
 check "tor runs the onion service (GETCONF)" contains "HiddenServiceDir=$HS" "$(tor_hs_conf)"
 eq "include line added to torrc once" 1 "$(cx grep -cxF "$INCLUDE" $TORRC || true)"
 check "nothing below a subfolder of /etc/tor/ (AppArmor before tor 0.4.9.8)" absent /etc/tor/torrc.d
-eq "drop-in content" "HiddenServiceDir $HS/|HiddenServicePort 80 127.0.0.1:9747" \
+eq "drop-in content" "HiddenServiceDir $HS/|HiddenServicePort 80 $ONION_TARGET" \
     "$(cx grep -v '^#' $DROPIN | paste -sd'|')"
 eq "drop-in mode" "644 root:root" "$(cx stat -c '%a %U:%G' $DROPIN)"
 auth=$(cx cat $HS/authorized_clients/standalone.auth 2>/dev/null || true)
@@ -381,6 +385,7 @@ check "the exporter's journal has no onion address" lacks "${onion%.onion}" "$(c
 check "systemd-analyze security (live) <= 1.5" quiet cx systemd-analyze security --threshold=15 $PKG.service --no-pager
 dpkg_files=$(cx dpkg -L $PKG)
 socket_squat_checks
+onion_socket_checks
 
 section "reinstall the same version"
 before=$(snapshot)
@@ -487,9 +492,9 @@ section "the exporter moves to another port"
 pid_before=$(tor_pid)
 cx sh -c "printf '[web]\nlisten_address = \"127.0.0.1:9748\"\n' >/etc/$PKG/config.d/60-pkgtest-port.toml"
 if cx dpkg-reconfigure $PKG >"$WORK/port.log" 2>&1; then ok "dpkg-reconfigure with listen_address 127.0.0.1:9748"; else nok "dpkg-reconfigure with another port"; sed 's/^/#   /' "$WORK/port.log"; fi
-eq "drop-in follows the exporter's listen address" "HiddenServicePort 80 127.0.0.1:9748" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
-check "tor runs the new target" contains "HiddenServicePort=80 127.0.0.1:9748" "$(tor_hs_conf)"
-eq "tor reloaded, not restarted, for the new port" "$pid_before" "$(tor_pid)"
+eq "the onion service stays on its socket when the port moves" "HiddenServicePort 80 $ONION_TARGET" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
+check "tor still runs the socket target" contains "HiddenServicePort=80 $ONION_TARGET" "$(tor_hs_conf)"
+eq "tor neither reloaded nor restarted for the new port" "$pid_before" "$(tor_pid)"
 check "/metrics on 9748 shows tor_up 1" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -n curl -fsS --max-time 5 http://127.0.0.1:9748/metrics 2>/dev/null | grep -qx 'tor_up 1'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
 socket_moved_checks
 # What a run cut off while it moved the socket leaves beside the drop-in (a temp file, the hard
@@ -498,7 +503,7 @@ socket_moved_checks
 cx sh -c "ln $SOCKET_DROPIN $SOCKET_DROPIN_DIR/.listen.conf.$PKG-orig && : >$SOCKET_DROPIN_DIR/.listen.conf.$PKG-tmp.Ab12Cd"
 cx rm -f /etc/$PKG/config.d/60-pkgtest-port.toml
 cx dpkg-reconfigure $PKG >"$WORK/port2.log" 2>&1 || nok "dpkg-reconfigure back to the default port"
-eq "drop-in back on 9747" "HiddenServicePort 80 127.0.0.1:9747" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
+eq "drop-in still on the onion socket" "HiddenServicePort 80 $ONION_TARGET" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
 check "/metrics back on 9747" wait_tor_up
 socket_back_checks
 socket_held_port_checks
@@ -563,6 +568,8 @@ check "tor --verify-config as debian-tor clean after remove" verify_as_tor
 eq "keys and clients kept on remove" "$before_keys" "$(cx sh -c "sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/authorized_clients/*.auth $KEY" 2>&1)"
 check "exporter stopped" test "$(unit_state $PKG inactive)" != active
 check "socket stopped (the port is given back)" test "$(unit_state "$SOCKET" inactive)" != active
+check "onion socket stopped, its file gone" \
+    bash -c "[ \"\$(nsenter -t $L -a systemctl is-active $ONION_SOCKET_UNIT)\" != active ] && ! nsenter -t $L -a test -e $ONION_SOCKET"
 check "remove is quiet (no messages from the package)" lacks "$PKG:" "$(cat "$WORK/remove.log")"
 
 section "purge"
@@ -576,7 +583,8 @@ while IFS= read -r p; do
 done <<<"$dpkg_files"
 for p in /etc/$PKG /usr/share/doc/$PKG $HS /var/lib/$PKG /etc/tor/torrc.d $DROPIN \
     /etc/systemd/system/multi-user.target.wants/$PKG.service \
-    /etc/systemd/system/sockets.target.wants/$SOCKET "$SOCKET_DROPIN_DIR"; do
+    /etc/systemd/system/sockets.target.wants/$SOCKET "$SOCKET_DROPIN_DIR" \
+    /etc/systemd/system/sockets.target.wants/$ONION_SOCKET_UNIT "$ONION_SOCKET"; do
     if cx test -e "$p"; then left="$left $p"; fi
 done
 eq "nothing of ours left (dpkg -L files, dirs, onion dir, keys, enablement)" "" "$left"
@@ -585,6 +593,8 @@ eq "tor active after purge" active "$(unit_state tor@default active)"
 eq "tor MainPID unchanged through purge" "$pid_before" "$(tor_pid)"
 check "tor --verify-config as debian-tor clean after purge" verify_as_tor
 eq "package unknown to dpkg" "" "$(cx dpkg-query -W -f='${Status}' $PKG 2>/dev/null || true)"
+
+onion_first_install_squat_checks
 
 section "broken first install rolls everything back"
 # tor itself already runs a service in our onion folder (from its torrc): our drop-in conflicts.

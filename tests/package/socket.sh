@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Sourced by run.sh: the socket unit, with which systemd holds the exporter's port so that no
-# other local account can bind it while the exporter is down and serve forged metrics through
-# the onion service. Uses run.sh's helpers (check, eq, cx, unit_state, ...)
+# Sourced by run.sh: the socket unit, with which systemd holds the exporter's loopback port so
+# that no other local account can bind it while the exporter is down and serve forged metrics to
+# local scrapers (the onion service has a socket of its own: onion_socket.sh). Uses run.sh's helpers (check, eq, cx, unit_state, ...)
 # and variables (PKG, REPO, HERE, WORK, L).
 
 SOCKET=$PKG.socket
@@ -139,7 +139,7 @@ socket_back_checks() {
     check "no unfinished socket move recorded" absent "/var/lib/$PKG/socket-moving"
 }
 
-# Another account already holds the new port: the run stops before the onion service goes there.
+# Another account already holds the new port: the run stops and everything stays as it was.
 socket_held_port_checks() {
     local holder pid_before deadline
     section "the new port is held by another account: nothing moves"
@@ -167,8 +167,8 @@ while os.path.exists("/tmp/squat-hold") and time.monotonic() < end:
         ok "dpkg-reconfigure fails when the new port is held"
     fi
     check "the failure names the address" grep -qF "systemd cannot listen on 127.0.0.1:9749" "$WORK/held-port.log"
-    eq "the onion service still targets 9747" "HiddenServicePort 80 127.0.0.1:9747" "$(cx grep '^HiddenServicePort' "$DROPIN" || true)"
-    check "tor still runs the 9747 target" contains "HiddenServicePort=80 127.0.0.1:9747" "$(tor_hs_conf)"
+    eq "the onion service still targets its socket" "HiddenServicePort 80 $ONION_TARGET" "$(cx grep '^HiddenServicePort' "$DROPIN" || true)"
+    check "tor still runs the socket target" contains "HiddenServicePort=80 $ONION_TARGET" "$(tor_hs_conf)"
     eq "tor not reloaded or restarted (same MainPID)" "$pid_before" "$(tor_pid)"
     check "no socket drop-in left" absent "$SOCKET_DROPIN"
     eq "the socket is back on 127.0.0.1:9747, listening" "127.0.0.1:9747 (Stream) active" \

@@ -292,7 +292,7 @@ sed -e "s#/var/lib/tor/services/#$WORK/tor/services/#" -e "s#/etc/tor/#$WORK/tor
     "$R/app-staging.on" >"$WORK/tor/torrc"
 : >"$WORK/tor/etc/securedrop-tor-exporter.torrc"
 check "tor accepts the flag-on app torrc with the drop-in still empty" tor_verify "$WORK/tor/torrc"
-printf 'HiddenServiceDir %s/tor/securedrop-tor-exporter/\nHiddenServicePort 80 127.0.0.1:9747\n' "$WORK" \
+printf 'HiddenServiceDir %s/tor/securedrop-tor-exporter/\nHiddenServicePort 80 unix:/var/lib/tor/securedrop-tor-exporter.sock\n' "$WORK" \
     >"$WORK/tor/etc/securedrop-tor-exporter.torrc"
 check "tor accepts the flag-on app torrc with the package's drop-in" tor_verify "$WORK/tor/torrc"
 rm -f "$WORK/tor/etc/securedrop-tor-exporter.torrc"
