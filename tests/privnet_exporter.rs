@@ -40,6 +40,8 @@ fn exporter_on_a_private_tor_network() {
     let admin = PrivateKey::generate();
     let mut metrics_spec = ServiceSpec::new("metrics");
     metrics_spec.authorized_client = Some(admin.auth_line());
+    // As the package's drop-in has it: the onion forwards to the exporter's own unix socket.
+    metrics_spec.unix_target = true;
     let opts = Options {
         services: vec![ServiceSpec::new("source"), metrics_spec],
         ..Options::default()
@@ -48,7 +50,8 @@ fn exporter_on_a_private_tor_network() {
     let addresses = net.onion_addresses();
     assert_eq!(addresses.len(), 2);
 
-    // --- The exporter on the onion-service node, serving the metrics service's target port.
+    // --- The exporter on the onion-service node: its loopback port and the metrics service's
+    // unix socket.
     let mut c = config(net.onion_node());
     for s in net.services() {
         c.onion_services.0.insert(s.role.clone(), s.onion.clone());
@@ -57,10 +60,11 @@ fn exporter_on_a_private_tor_network() {
     c.traffic.quantum_bytes = 4096;
     c.traffic.period = Duration::from_secs(3);
     c.onion.self_probe_interval = Duration::from_secs(5);
-    let listener = net
-        .bind_service("metrics")
-        .expect("bind the metrics target port");
-    let exporter = ExporterThread::start_on(listener, c);
+    let listener = net.bind(0).expect("bind a loopback port in the namespace");
+    let onion_socket = net
+        .bind_service_unix("metrics")
+        .expect("bind the metrics service's unix socket");
+    let exporter = ExporterThread::start_on_both(listener, Some(onion_socket), c);
     let port = exporter.port();
     wait_for("tor_up 1", Duration::from_secs(30), || {
         let b = scrape(&net, port);

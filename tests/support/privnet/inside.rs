@@ -33,6 +33,18 @@ impl PrivNet {
         self.bind(self.service(role).target_port)
     }
 
+    /// A listener on the unix socket the service `role` forwards to (`ServiceSpec::unix_target`).
+    /// A path in the filesystem, which every network namespace shares.
+    pub fn bind_service_unix(&self, role: &str) -> Result<std::os::unix::net::UnixListener> {
+        let path = self
+            .service(role)
+            .unix_target
+            .clone()
+            .ok_or_else(|| Error(format!("service {role} has no unix target")))?;
+        std::os::unix::net::UnixListener::bind(&path)
+            .map_err(err(&format!("bind {}", path.display())))
+    }
+
     /// A TCP connection from inside the namespace to 127.0.0.1:`port` (timeouts set).
     pub fn connect(&self, port: u16, timeout: Duration) -> Result<std::net::TcpStream> {
         self.in_netns(move || http::connect(SocketAddr::from(([127, 0, 0, 1], port)), timeout))?

@@ -172,6 +172,9 @@ impl PrivNet {
                 dir,
                 virt_port: spec.virt_port,
                 target_port: next_port(),
+                unix_target: spec
+                    .unix_target
+                    .then(|| hs_parent.join(format!("{}.sock", spec.role))),
                 client_auth: spec.authorized_client.is_some(),
                 extra_torrc: spec.extra_torrc.clone(),
             });
@@ -228,10 +231,15 @@ impl PrivNet {
                     lines.push("SocksPort 0".into());
                     for s in &net.services {
                         lines.push(format!("HiddenServiceDir {}", s.dir.display()));
-                        lines.push(format!(
-                            "HiddenServicePort {} 127.0.0.1:{}",
-                            s.virt_port, s.target_port
-                        ));
+                        lines.push(match &s.unix_target {
+                            Some(path) => {
+                                format!("HiddenServicePort {} unix:{}", s.virt_port, path.display())
+                            }
+                            None => format!(
+                                "HiddenServicePort {} 127.0.0.1:{}",
+                                s.virt_port, s.target_port
+                            ),
+                        });
                         lines.extend(s.extra_torrc.iter().cloned());
                     }
                     lines.extend(opts.onion_extra_torrc.iter().cloned());

@@ -140,6 +140,8 @@ pub struct OnionService {
     /// The loopback port (inside the namespace) the service forwards to: bind it with
     /// `PrivNet::bind_service`.
     pub target_port: u16,
+    /// The unix socket the service forwards to instead, when asked for (`ServiceSpec::unix_target`).
+    pub unix_target: Option<PathBuf>,
     pub client_auth: bool,
     /// Per-service torrc lines (see [`ServiceSpec::extra_torrc`]).
     pub extra_torrc: Vec<String>,

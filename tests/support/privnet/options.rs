@@ -20,6 +20,9 @@ pub struct ServiceSpec {
     /// Extra torrc lines for this service, written right after its `HiddenServicePort` (per-service
     /// options such as `HiddenServicePoWDefensesEnabled 1`).
     pub extra_torrc: Vec<String>,
+    /// Forward to a unix socket (`HiddenServicePort VIRT unix:PATH`, as the package's drop-in
+    /// does) instead of a loopback port: bind it with `PrivNet::bind_service_unix`.
+    pub unix_target: bool,
 }
 
 impl ServiceSpec {
@@ -29,6 +32,7 @@ impl ServiceSpec {
             virt_port: 80,
             authorized_client: None,
             extra_torrc: Vec::new(),
+            unix_target: false,
         }
     }
 }
