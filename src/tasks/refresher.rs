@@ -13,6 +13,7 @@ use super::reconnect::{Failures, Session, connect_options, keep_connected};
 use crate::clock::now_unix;
 use crate::config::Config;
 use crate::control::{Command, Connection, ControlError};
+use crate::log_limit::{EVERY_MINUTE, LogLimit};
 use crate::snapshot::{ErrorKind, Shared};
 use crate::source::relay::{self, RelayStatus};
 use crate::source::status::{GETINFO_KEYS, TorStatus};
@@ -29,6 +30,7 @@ pub async fn run(config: Config, shared: Shared, shutdown: watch::Receiver<bool>
                 Coarsener::new(config.traffic.quantum_bytes, config.traffic.period),
             )
         }),
+        failure_lines: LogLimit::new(EVERY_MINUTE),
     };
     keep_connected(
         connect_options(&config),
@@ -45,6 +47,10 @@ struct Refresher {
     shared: Shared,
     /// (read, written) when `traffic.enabled`; `None`: tor is not even asked for its counters.
     traffic: Option<(Coarsener, Coarsener)>,
+    /// While tor stays unreachable, one line per cause (an authentication tor or a squatter
+    /// refuses, a refused connection, a timeout …) per minute, with a count: a cause that
+    /// appears mid-outage is seen, and a retry every few seconds does not fill the journal.
+    failure_lines: LogLimit<ErrorKind>,
 }
 
 impl Session for Refresher {
@@ -85,8 +91,21 @@ impl Session for Refresher {
             s.refresh_duration = Some(elapsed);
             s.count_error(kind);
         });
+        // tokio's clock, so that a test on a paused clock governs it too
+        let line = self
+            .failure_lines
+            .event(kind, tokio::time::Instant::now().into_std());
+        // The cause is a field, not in the text: its names ("refused", "auth") would be among the
+        // words OSSEC mails (tests/log_words.rs); the health judge's lines are what it mails.
         if failures == 1 {
-            tracing::warn!(error = %error, "tor is unreachable; reporting tor_up 0 and retrying");
+            tracing::warn!(error = %error, cause = kind.as_str(), "tor is unreachable; reporting tor_up 0 and retrying");
+        } else if let Some(more) = line {
+            tracing::warn!(
+                error = %error,
+                cause = kind.as_str(),
+                failures,
+                "tor is still unreachable, for another cause or a minute on ({more} more like it in the last minute); retrying"
+            );
         } else {
             tracing::debug!(error = %error, failures, "tor still unreachable");
         }

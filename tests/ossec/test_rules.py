@@ -56,8 +56,10 @@ ROUTINE = [
     "listening on 127.0.0.1:9747",
     "tor is unreachable; reporting tor_up 0 and retrying",
     "could not accept a connection (errno 24); 3 more like it in the last minute",
-    "all 256 connection slots taken: the idlest connection was closed to make room (12 more in the "
-    "last minute); a local process may be crowding the port",
+    "all 256 connection slots of the loopback port taken: the idlest connection was closed to make "
+    "room (12 more in the last minute); a local process may be crowding it",
+    "tor is still unreachable, for another cause or a minute on (4 more like it in the last minute); "
+    "retrying",
     "reading the control port failed: connection refused; retrying",
     "fatal error: access denied, bad attack, illegal core_dumped Segmentation Fault",
 ]
