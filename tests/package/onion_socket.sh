@@ -183,6 +183,9 @@ while os.path.exists(sys.argv[1]) and time.monotonic() < end:
         contains "serving the onion service on the unix socket systemd holds" "$(exporter_run_log)"
 }
 
+# real_not_forged TEXT: /metrics as the exporter writes it (its build info), nothing of the squatter's
+real_not_forged() { grep -q '^tor_exporter_build_info{' <<<"$1" && ! grep -q '^forged' <<<"$1"; }
+
 # A first install while another account holds the loopback port and serves forged metrics there:
 # the install fails and says why, tor keeps its configuration, and nothing points the onion at the
 # squatter; once the port is free, `dpkg --configure -a` finishes and the onion serves the real
@@ -240,8 +243,7 @@ while os.path.exists("/tmp/squat-hold") and time.monotonic() < end:
     fi
     check "the onion serves the real exporter (tor_up 1 through its socket)" onion_tor_up
     out=$(onion_get debian-tor || true)
-    check "  ... with its build info, nothing forged" \
-        bash -c "grep -q '^tor_exporter_build_info{' <<<'$out' && ! grep -q '^forged' <<<'$out'"
+    check "  ... with its build info, nothing forged" real_not_forged "$out"
     cx dpkg -P "$PKG" >"$WORK/squat-purge.log" 2>&1 || nok "purge after the squat section"
     check "purge removes the onion socket" absent "$ONION_SOCKET"
 }
