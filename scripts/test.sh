@@ -27,6 +27,7 @@ need_packages --recommends --no-services cmd:tor:tor cmd:ip:iproute2 cmd:unshare
 passed=0
 failed=0
 failed_names=()
+table=()
 run_suite() {
     local name=$1
     shift
@@ -35,10 +36,12 @@ run_suite() {
     if "$@"; then
         passed=$((passed + 1))
         echo "=== suite $name passed in $((SECONDS - start)) s" >&2
+        table+=("$(printf '%-11s %-7s %5d s' "$name" passed $((SECONDS - start)))")
     else
         failed=$((failed + 1))
         failed_names+=("$name")
         echo "=== suite $name FAILED after $((SECONDS - start)) s" >&2
+        table+=("$(printf '%-11s %-7s %5d s' "$name" FAILED $((SECONDS - start)))")
     fi
 }
 
@@ -59,6 +62,12 @@ for s in "${suites[@]}"; do
     esac
 done
 
+# the time each suite took, and the whole run (README's figures come from this table)
+{
+    echo "=== suite      result   time"
+    printf '=== %s\n' "${table[@]}"
+    printf '=== %-11s %-7s %5d s\n' total "" "$SECONDS"
+} >&2
 [ "$failed" -eq 0 ] || echo "failed suites: ${failed_names[*]}" >&2
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
