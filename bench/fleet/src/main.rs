@@ -311,15 +311,17 @@ fn main() {
         .collect();
     let keys_s = keys_started.elapsed().as_secs_f64();
 
-    // --- The servers' side: N client-authorized onion services on the harness's onion node,
-    // port 80 of each to one of the exporters. The harness declares the first; the others are
-    // torrc lines of the onion node with folders made here. (The harness's readiness waits for
-    // an HS_DESC UPLOADED event per declared service, and with 200 declared services its event
-    // recorder saw only one of them in the first full-size run, all 200 having uploaded
-    // according to tor's log; so the benchmark checks readiness itself, below, by fetching
-    // every service through the network.)
+    // --- The servers' side: N client-authorized onion services, port 80 of each to one of the
+    // exporters. The harness's onion node declares the first; the others are hosted by tors
+    // started here, one per exporter ("host<e>", each with up to BENCH_FLEET_PER_EXPORTER
+    // HiddenServiceDirs and its exporter watching it), on the same private network. (With all
+    // 200 declared on the harness's onion node, its readiness, which waits for an HS_DESC
+    // UPLOADED event per declared service, recorded 1 of 200 and then none, while tor's log
+    // showed the uploads; so the benchmark checks readiness itself, below, by fetching every
+    // service through the network.)
     let role = |i: usize| format!("srv{i:04}");
-    let exporter_port = |i: usize| EXPORTER_PORT_BASE + (i / per_exporter) as u16;
+    let group = |i: usize| i / per_exporter;
+    let exporter_port = |i: usize| EXPORTER_PORT_BASE + group(i) as u16;
     let mut first = ServiceSpec::new(&role(0));
     first.virt_port = UNUSED_VIRT_PORT;
     first.authorized_client = Some(format!("descriptor:x25519:{}", keys[0].0));
@@ -327,23 +329,30 @@ fn main() {
         "HiddenServicePort 80 127.0.0.1:{}",
         exporter_port(0)
     )];
-    let hs_root = t.join("hs");
-    let mut extra = Vec::new();
-    let mut hs_dirs = vec![PathBuf::new()];
-    for (i, (public, _)) in keys.iter().enumerate().skip(1) {
-        let dir = hs_root.join(role(i));
+    let private_dir = |dir: &Path| {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir.join("authorized_clients"))
+            .create(dir)
             .unwrap();
-        std::fs::set_permissions(&hs_root, std::fs::Permissions::from_mode(0o700)).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    };
+    let host_dirs: Vec<PathBuf> = (0..n_exporters)
+        .map(|e| t.join(format!("host{e}")))
+        .collect();
+    let mut host_services: Vec<Vec<String>> = vec![Vec::new(); n_exporters];
+    let mut hs_dirs = vec![PathBuf::new()];
+    for (i, (public, _)) in keys.iter().enumerate().skip(1) {
+        let dir = host_dirs[group(i)].join("hs").join(role(i));
+        private_dir(&host_dirs[group(i)]);
+        private_dir(&host_dirs[group(i)].join("hs"));
+        private_dir(&dir.join("authorized_clients"));
+        private_dir(&dir);
         let auth = dir.join("authorized_clients/monitor.auth");
         std::fs::write(&auth, format!("descriptor:x25519:{public}\n")).unwrap();
         std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).unwrap();
-        extra.push(format!("HiddenServiceDir {}", dir.display()));
-        extra.push(format!(
+        host_services[group(i)].push(format!("HiddenServiceDir {}", dir.display()));
+        host_services[group(i)].push(format!(
             "HiddenServicePort 80 127.0.0.1:{}",
             exporter_port(i)
         ));
@@ -351,7 +360,6 @@ fn main() {
     }
     let opts = Options {
         services: vec![first],
-        onion_extra_torrc: extra,
         ..Options::default()
     };
     let net_started = Instant::now();
@@ -365,20 +373,99 @@ fn main() {
         net_started.elapsed().as_secs_f64(),
         net.tor_version()
     );
-    // tor writes `hostname` ~0.3 s after start, long before the network is ready.
+
+    // --- The hosting tors: the onion node's torrc (the network's shared lines, its
+    // DirAuthority lines, __OwningControllerProcess) with their own folder, control socket and
+    // services.
+    let own = [
+        "DataDirectory",
+        "Log",
+        "ControlSocket",
+        "CookieAuthentication",
+        "CookieAuthFile",
+        "HiddenServiceDir",
+        "HiddenServicePort",
+    ];
+    let base: Vec<String> = std::fs::read_to_string(&net.onion_node().torrc)
+        .unwrap()
+        .lines()
+        .filter(|l| !own.contains(&l.split_whitespace().next().unwrap_or("")))
+        .map(String::from)
+        .collect();
+    let mut hosts: Vec<(Proc, PathBuf, PathBuf)> = Vec::new(); // (tor, control socket, cookie)
+    for (e, dir) in host_dirs.iter().enumerate() {
+        private_dir(dir);
+        let data = dir.join("data");
+        private_dir(&data);
+        let (control, cookie) = (dir.join("control"), dir.join("control_auth_cookie"));
+        let mut lines = base.clone();
+        lines.extend([
+            format!("DataDirectory {}", data.display()),
+            format!("Log notice file {}", dir.join("notice.log").display()),
+            format!("ControlSocket {}", control.display()),
+            "CookieAuthentication 1".into(),
+            format!("CookieAuthFile {}", cookie.display()),
+        ]);
+        lines.extend(host_services[e].iter().cloned());
+        let torrc = dir.join("torrc");
+        std::fs::write(&torrc, lines.join("\n") + "\n").unwrap();
+        let tor = Proc::spawn(
+            &net,
+            &format!("host{e}"),
+            "tor",
+            &[
+                "--defaults-torrc".into(),
+                "/dev/null".into(),
+                "-f".into(),
+                torrc.display().to_string(),
+            ],
+            dir.join("stdout.log"),
+        );
+        hosts.push((tor, control, cookie));
+    }
+    for (tor, control, cookie) in &hosts {
+        is_program(tor.pid(), "tor");
+        wait_for(
+            "a hosting tor at bootstrap 100",
+            Duration::from_secs(180),
+            || {
+                let mut c =
+                    support::privnet::Control::connect(control, cookie, Duration::from_secs(10))
+                        .map_err(|e| e.to_string())?;
+                let phase = c
+                    .getinfo("status/bootstrap-phase")
+                    .map_err(|e| e.to_string())?;
+                if phase.contains("PROGRESS=100") {
+                    Ok(())
+                } else {
+                    Err("bootstrapping".to_string())
+                }
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", tor.log_tail()));
+    }
+    let hosts_s = net_started.elapsed().as_secs_f64();
+    // tor writes `hostname` ~0.3 s after start.
     let onions: Vec<String> = (0..n)
         .map(|i| {
             if i == 0 {
                 return net.service(&role(0)).onion.clone();
             }
-            let h = std::fs::read_to_string(hs_dirs[i].join("hostname")).unwrap();
+            let h = wait_for("a hostname file", Duration::from_secs(30), || {
+                std::fs::read_to_string(hs_dirs[i].join("hostname")).map_err(|e| e.to_string())
+            })
+            .unwrap();
             let onion = h.trim().trim_end_matches(".onion").to_string();
             assert_eq!(onion.len(), 56, "a v3 address in {}'s hostname", role(i));
             onion
         })
         .collect();
+    println!(
+        "{} hosting tor(s) bootstrapped {hosts_s:.1} s after the network's start was asked for",
+        hosts.len()
+    );
 
-    // --- The exporters: the release binary, flags only, against the hosting tor.
+    // --- The exporters: the release binary, flags only, each against its hosting tor.
     let empty_dir = t.join("empty-config.d");
     std::fs::create_dir(&empty_dir).unwrap();
     let empty_file = t.join("empty.toml");
@@ -399,15 +486,16 @@ fn main() {
             "stderr".into(),
         ]
     };
-    let host = net.onion_node();
-    let exporters: Vec<Proc> = (0..n_exporters)
-        .map(|e| {
+    let exporters: Vec<Proc> = hosts
+        .iter()
+        .enumerate()
+        .map(|(e, (_, control, cookie))| {
             let port = EXPORTER_PORT_BASE + e as u16;
             Proc::spawn(
                 &net,
                 &format!("exporter{e}"),
                 &exporter_bin,
-                &exporter_args(&host.control_socket, &host.cookie_file, port),
+                &exporter_args(control, cookie, port),
                 t.join(format!("exporter{e}.log")),
             )
         })
@@ -486,9 +574,8 @@ fn main() {
     net.restart_node("client", Duration::from_secs(180))
         .expect("the monitoring tor restarts with every key");
     let mon_pid = net.client().pid().expect("monitoring tor's pid");
-    let host_pid = net.onion_node().pid().expect("hosting tor's pid");
+    let host_pids: Vec<u32> = hosts.iter().map(|(p, _, _)| p.pid()).collect();
     is_program(mon_pid, "tor");
-    is_program(host_pid, "tor");
 
     // The monitoring host's own exporter, against its tor, where the template scrapes it.
     let mon = net.client();
@@ -572,7 +659,8 @@ fn main() {
     );
 
     let mon_before = usage(mon_pid, ticks);
-    let host_before = usage(host_pid, ticks);
+    let host_cpu = || -> f64 { host_pids.iter().map(|&p| usage(p, ticks).cpu_s).sum() };
+    let host_before = host_cpu();
     let load_start = loadavg();
     let prom_start_unix = unix_now();
     let started = Instant::now();
@@ -640,7 +728,7 @@ fn main() {
         }
     };
     let mon_up = usage(mon_pid, ticks);
-    let host_up = usage(host_pid, ticks);
+    let host_up = host_cpu();
     let ramp_end_unix = unix_now();
     let ramp_s = ramp_end_unix - prom_start_unix;
     let ramp_failures = query_at(
@@ -669,7 +757,6 @@ fn main() {
     let w_started = Instant::now();
     let pids: Vec<(String, u32)> = [
         ("monitoring tor".to_string(), mon_pid),
-        ("hosting tor".to_string(), host_pid),
         ("prometheus".to_string(), prom.pid()),
         ("monitoring exporter".to_string(), self_exporter.pid()),
     ]
@@ -679,6 +766,12 @@ fn main() {
             .iter()
             .enumerate()
             .map(|(e, p)| (format!("exporter{e}"), p.pid())),
+    )
+    .chain(
+        host_pids
+            .iter()
+            .enumerate()
+            .map(|(e, &p)| (format!("hosting tor {e}"), p)),
     )
     .collect();
     let w_before: Vec<Usage> = pids.iter().map(|&(_, p)| usage(p, ticks)).collect();
@@ -765,7 +858,7 @@ fn main() {
     let cpu_per_target_scrape = mon_cpu_w / ups.len().max(1) as f64;
     let rss_per_target_kib = (w_after[0].rss_kib as f64 - mon_before.rss_kib as f64) / n as f64;
     let ramp_cpu = mon_up.cpu_s - mon_before.cpu_s;
-    let host_ramp_cpu = host_up.cpu_s - host_before.cpu_s;
+    let host_ramp_cpu = host_up - host_before;
     println!(
         "monitoring tor: RSS {:.1} MiB before Prometheus (keys loaded), {:.1} MiB at the window's end: \
          {rss_per_target_kib:.0} KiB per target",
@@ -774,7 +867,7 @@ fn main() {
     );
     println!(
         "monitoring tor: CPU {ramp_cpu:.2} s over the ramp-up ({:.0} ms per target); {mon_cpu_w:.2} s over the window: \
-         {:.1} ms per scrape, {:.1} ms per target per minute; hosting tor {host_ramp_cpu:.2} s over the ramp-up",
+         {:.1} ms per scrape, {:.1} ms per target per minute; hosting tors {host_ramp_cpu:.2} s over the ramp-up",
         1000.0 * ramp_cpu / n as f64,
         1000.0 * cpu_per_target_scrape,
         1000.0 * mon_cpu_w / n as f64 / (w_len / 60.0),
@@ -803,8 +896,12 @@ fn main() {
         mon_before.rss_kib,
         w_after[0].rss_kib,
         rss_max[0],
+        pids.iter()
+            .enumerate()
+            .filter(|(_, (name, _))| name.starts_with("hosting tor"))
+            .map(|(i, _)| w_after[i].cpu_s - w_before[i].cpu_s)
+            .sum::<f64>(),
         w_after[1].cpu_s - w_before[1].cpu_s,
-        w_after[2].cpu_s - w_before[2].cpu_s,
     );
     println!("BENCH_FLEET_JSON {json}");
     drop(net);
