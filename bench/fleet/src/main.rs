@@ -12,11 +12,13 @@
 //!   scrape of every target in a fixed window that starts once all are up;
 //! - **the monitoring tor's RSS and CPU seconds** (`/proc/<pid>/status` VmRSS, `/proc/<pid>/stat`
 //!   utime+stime) before Prometheus starts, over the ramp-up and over the window, per target;
-//!   the same for the hosting tor, Prometheus and the exporters, to see who pays what;
+//!   the same for the hosting tors, Prometheus and the exporters, to see who pays what (they
+//!   share the machine: the servers' side is not a fleet's, the monitoring side is);
 //! - **failures**: scrapes with `up == 0` in the ramp-up and in the window.
 //!
-//! Every process it starts, it stops by PID (the harness stops the tors; [`Proc`] the rest), also
-//! when it panics. Every wait has a deadline.
+//! Every process it starts, it stops by PID (the harness stops its tors; [`Proc`] the hosting
+//! tors, exporters and Prometheus), also when it panics; if the benchmark itself is killed, the
+//! kernel sends them SIGTERM (PR_SET_PDEATHSIG). Every wait has a deadline.
 
 mod support;
 
