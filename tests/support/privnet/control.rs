@@ -138,18 +138,33 @@ impl Control {
         if let Some(ev) = self.pending_events.pop_front() {
             return Ok(Some(ev));
         }
-        let old = self.reader.get_ref().read_timeout()?;
-        self.reader.get_ref().set_read_timeout(Some(timeout))?;
-        let result = match self.read_reply() {
-            Ok(r) => Ok(Some(r)),
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
-            {
-                Ok(None)
+        // The short timeout only governs the wait for an event's first byte: `fill_buf` takes
+        // nothing out of the reader, so a timeout loses nothing. Once a byte is there the whole
+        // reply is read under the connection's own timeout; a timeout in the middle of a line
+        // would drop the part already read and leave the next read mid-reply.
+        if self.reader.buffer().is_empty() {
+            let old = self.reader.get_ref().read_timeout()?;
+            self.reader.get_ref().set_read_timeout(Some(timeout))?;
+            let waited = self.reader.fill_buf().map(|b| b.is_empty());
+            self.reader.get_ref().set_read_timeout(old)?;
+            match waited {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "control connection closed",
+                    ));
+                }
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
-        };
-        self.reader.get_ref().set_read_timeout(old)?;
+        }
+        let result = self.read_reply().map(Some);
         match result {
             Ok(Some(r)) if r.code / 100 != 6 => Err(invalid(format!(
                 "unexpected synchronous reply while waiting for events: {r}"
