@@ -158,7 +158,8 @@ def test_alertmanager_and_blackbox_run_hardened(host):
             assert bad not in journal, (unit, bad, journal[-2000:])
 
 
-# One script in the container (every testinfra command costs an Ansible run through nsenter).
+# One script in the container (every testinfra command costs an Ansible run through nsenter). No
+# single quote in it: it goes through a shell here-document that Ansible splits first.
 IN_CONTAINER = r"""
 import json, sys, time, urllib.request, datetime
 AM = "http://127.0.0.1:9093/api/v2"
@@ -181,13 +182,13 @@ elif what == "silences":
 elif what == "expire":
     call("DELETE", AM + "/silence/" + sys.argv[2])
 elif what == "post":
-    # A server's alert as Prometheus sends it (without scope="server": while the container's own
-    # tor has no circuit, SecureDropTorMonitoringHostTorBroken holds every server alert back).
-    # It ends after 2 minutes: verify runs twice, and the second run's alert must be news again.
+    # An alert about a server as Prometheus sends it (without scope="server": while the container tor
+    # has no circuit, SecureDropTorMonitoringHostTorBroken holds every server alert back).
+    # It ends after 2 minutes: verify runs twice, and the alert of the second run must be news again.
     call("POST", AM + "/alerts", [{"labels": json.loads(sys.argv[2]), "annotations": json.loads(sys.argv[3]),
          "startsAt": now.isoformat(), "endsAt": (now + datetime.timedelta(minutes=2)).isoformat()}])
 elif what == "mailbox":
-    # The local account's mbox as Postfix's local(8) writes it: each message after a "From "
+    # The mbox of the local account as local(8) of Postfix writes it: each message after a "From "
     # envelope line. Its subject (unfolded) and decoded text, and the raw message.
     import email, email.header, os, re
     path = "/var/mail/" + sys.argv[2]
