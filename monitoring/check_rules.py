@@ -29,6 +29,7 @@ Exit status 1 and one line per problem on failure.
 import glob
 import os
 import re
+import concurrent.futures
 import subprocess
 import sys
 import tempfile
@@ -333,6 +334,8 @@ def mutants():
     of the test files that test that alert at it, and require promtool to fail."""
     problems = []
     count = 0
+    jobs = []  # (what a surviving mutant means, its test files)
+    work = tempfile.TemporaryDirectory()
     for path, rule in list(alerts()):
         name = rule["alert"]
         tests = [t for t in TESTS
@@ -369,29 +372,34 @@ def mutants():
                 "keep_firing_for": duration_text(keep + step)}
         for label, change in mutations.items():
             count += 1
-            with tempfile.TemporaryDirectory() as tmp:
-                doc = load(path)
-                for group in doc["groups"]:
-                    for r in group["rules"]:
-                        if r.get("alert") == name:
-                            r.update(change)
-                mutated = os.path.join(tmp, os.path.basename(path))
-                with open(mutated, "w", encoding="utf-8") as f:
-                    yaml.safe_dump(doc, f)
-                copies = []
-                for t in tests:
-                    tdoc = load(t)
-                    tdoc["rule_files"] = [
-                        mutated if os.path.basename(rf) == os.path.basename(path)
-                        else os.path.normpath(os.path.join(os.path.dirname(t), rf))
-                        for rf in tdoc["rule_files"]
-                    ]
-                    copy = os.path.join(tmp, os.path.basename(t))
-                    with open(copy, "w", encoding="utf-8") as f:
-                        yaml.safe_dump(tdoc, f)
-                    copies.append(copy)
-                if promtool_passes(copies):
-                    problems.append(f"{name}: its tests still pass when it {label}")
+            tmp = os.path.join(work.name, str(count))
+            os.mkdir(tmp)
+            doc = load(path)
+            for group in doc["groups"]:
+                for r in group["rules"]:
+                    if r.get("alert") == name:
+                        r.update(change)
+            mutated = os.path.join(tmp, os.path.basename(path))
+            with open(mutated, "w", encoding="utf-8") as f:
+                yaml.safe_dump(doc, f)
+            copies = []
+            for t in tests:
+                tdoc = load(t)
+                tdoc["rule_files"] = [
+                    mutated if os.path.basename(rf) == os.path.basename(path)
+                    else os.path.normpath(os.path.join(os.path.dirname(t), rf))
+                    for rf in tdoc["rule_files"]
+                ]
+                copy = os.path.join(tmp, os.path.basename(t))
+                with open(copy, "w", encoding="utf-8") as f:
+                    yaml.safe_dump(tdoc, f)
+                copies.append(copy)
+            jobs.append((f"{name}: its tests still pass when it {label}", copies))
+    # One promtool per core at a time: each mutant is its own process and folder.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        survived = pool.map(lambda job: promtool_passes(job[1]), jobs)
+        problems += [problem for (problem, _), passes in zip(jobs, survived) if passes]
+    work.cleanup()
     print(f"{count} mutants, {count - len(problems)} caught", file=sys.stderr)
     return problems
 
