@@ -214,30 +214,36 @@ impl Tracker {
         self.descriptors_stale = true;
     }
 
-    /// The named service of `addr` waits for a fetch of its descriptor (its start-up check).
-    pub fn awaits_content(&self, addr: &OnionAddress) -> bool {
+    /// The state of the service at `addr`, when it is one of ours.
+    fn named(&self, addr: &OnionAddress) -> Option<&ServiceState> {
         self.ours
             .get(addr.expose())
             .and_then(|l| self.services.get(l))
-            .is_some_and(|s| {
-                matches!(
-                    s.check,
-                    Check::Pending {
-                        in_flight: Some(_),
-                        ..
-                    }
-                )
-            })
+    }
+
+    fn named_mut(&mut self, addr: &OnionAddress) -> Option<&mut ServiceState> {
+        self.ours
+            .get(addr.expose())
+            .and_then(|l| self.services.get_mut(l))
+    }
+
+    /// The named service of `addr` waits for a fetch of its descriptor (its start-up check).
+    pub fn awaits_content(&self, addr: &OnionAddress) -> bool {
+        self.named(addr).is_some_and(|s| {
+            matches!(
+                s.check,
+                Check::Pending {
+                    in_flight: Some(_),
+                    ..
+                }
+            )
+        })
     }
 
     /// What tor now says it has for `addr`; an undecided fetch is judged again against it.
     pub fn set_own(&mut self, addr: &OnionAddress, own: Own) {
         let tor_started = self.tor_started;
-        let Some(s) = self
-            .ours
-            .get(addr.expose())
-            .and_then(|l| self.services.get_mut(l))
-        else {
+        let Some(s) = self.named_mut(addr) else {
             return;
         };
         s.own = own;
@@ -255,11 +261,7 @@ impl Tracker {
     /// another tor's counts as a failed attempt (another HSDir may have ours).
     pub fn on_content(&mut self, addr: &OnionAddress, fetched: Option<DescriptorId>, now: f64) {
         let tor_started = self.tor_started;
-        let Some(s) = self
-            .ours
-            .get(addr.expose())
-            .and_then(|l| self.services.get_mut(l))
-        else {
+        let Some(s) = self.named_mut(addr) else {
             return;
         };
         if !matches!(
@@ -289,11 +291,7 @@ impl Tracker {
     pub fn due_checks(&mut self, now: f64) -> Vec<OnionAddress> {
         let mut due = Vec::new();
         for addr in self.probe_targets() {
-            let Some(s) = self
-                .ours
-                .get(addr.expose())
-                .and_then(|l| self.services.get_mut(l))
-            else {
+            let Some(s) = self.named_mut(&addr) else {
                 continue;
             };
             if let Check::Pending {
@@ -317,11 +315,7 @@ impl Tracker {
 
     /// A start-up fetch of `addr` found nothing (tor refused it, an HSDir said no, or it timed out).
     pub fn check_failed(&mut self, addr: &OnionAddress, now: f64) {
-        let Some(s) = self
-            .ours
-            .get(addr.expose())
-            .and_then(|l| self.services.get_mut(l))
-        else {
+        let Some(s) = self.named_mut(addr) else {
             return;
         };
         if let Check::Pending {
@@ -349,11 +343,7 @@ impl Tracker {
 
     /// What tor's copy of the descriptor of `addr` says (`None`: tor has none yet).
     pub fn set_descriptor(&mut self, addr: &OnionAddress, d: Option<Descriptor>) {
-        if let Some(s) = self
-            .ours
-            .get(addr.expose())
-            .and_then(|l| self.services.get_mut(l))
-        {
+        if let Some(s) = self.named_mut(addr) {
             s.descriptor = d;
         }
     }
