@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Supply-chain checks of the crate graph, offline (the `supply` suite of scripts/test.sh):
+#   1. deny: cargo-deny with deny.toml: RustSec advisories (vulnerable, unmaintained, unsound,
+#      yanked), licenses, duplicate versions and wildcards, sources (crates.io only). The RustSec
+#      database is the shared upstream snapshot, copied into a temporary git repository; nothing
+#      is fetched (`cargo-deny --frozen`);
+#   2. vet: `cargo vet --locked --frozen` with supply-chain/ (this project's audits and
+#      exemptions; no imports, so none is fetched);
+#   3. fake-advisory: the advisory check fails when it must: a copy of the database with a
+#      made-up vulnerability for a direct dependency at its locked version, then a made-up
+#      "unsound" notice for a transitive one, each make cargo-deny fail naming the crate;
+#   4. coverage-table: docs/supply-chain.md's table of what Google's and Mozilla's public audits
+#      cover is the one scripts/supply_chain_coverage.py computes from today's Cargo.lock.
+# It ends with "supply-chain: N passed, M failed".
+#
+#   scripts/supply-chain.sh            run the checks
+#   scripts/supply-chain.sh --update   after Cargo.lock changed: `cargo vet regenerate
+#                                      exemptions`, rewrite the coverage table, then the checks
+#
+# cargo-deny and cargo-vet are installed by this script, once, at pinned versions from crates.io
+# (`cargo +stable install --locked`, the machine's stable toolchain whatever rust-toolchain.toml
+# pins) into $SDTE_CACHE/cargo-tools/<tool>@<version>/ (SDTE_CACHE defaults to
+# /var/cache/securedrop-tor-exporter-tests); a warm run builds nothing. `cargo fetch --locked`
+# (crates.io) comes first: cargo-deny reads every crate's manifest, and the yank check reads
+# cargo's index cache. The RustSec snapshot is ../shared/upstream/supply-chain/advisory-db beside
+# the clone (CI), else /work/shared/upstream/supply-chain/advisory-db; ADVISORY_DB overrides.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+CARGO_DENY_VERSION=0.20.2
+CARGO_VET_VERSION=0.10.3
+# cargo-deny keeps each database in <db-path>/<last part of its URL>-<hash of the URL>; this is
+# the folder for deny.toml's db-urls entry (https://github.com/rustsec/advisory-db).
+DB_DIR_NAME=advisory-db-3157b0e258782691
+
+update=0
+case "${1:-}" in
+    --update) update=1 ;;
+    "") ;;
+    *) echo "usage: scripts/supply-chain.sh [--update]" >&2; exit 2 ;;
+esac
+
+# shellcheck source=scripts/lib/apt.sh
+. scripts/lib/apt.sh
+need_packages cmd:git:git cmd:python3:python3 cmd:flock:util-linux
+
+cache=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
+tools=$cache/cargo-tools
+mkdir -p "$tools"
+
+# install_tool NAME VERSION: prints the binary's path, building it first if the cache lacks it.
+install_tool() {
+    local name=$1 version=$2
+    local dir=$tools/$name@$version
+    (
+        flock 9
+        if [ ! -x "$dir/bin/$name" ]; then
+            echo "supply-chain.sh: installing $name $version (cargo +stable install --locked)" >&2
+            rm -rf "$dir.partial"
+            CARGO_TARGET_DIR=$tools/target-$name@$version \
+                cargo +stable install --locked --quiet --version "$version" \
+                --root "$dir.partial" "$name" >&2
+            mv "$dir.partial" "$dir"
+            rm -rf "$tools/target-$name@$version"
+        fi
+    ) 9>"$tools/.$name@$version.lock"
+    echo "$dir/bin/$name"
+}
+
+if ! cargo +stable --version >/dev/null 2>&1; then
+    echo "supply-chain.sh: no stable toolchain (rustup toolchain install stable)" >&2
+    exit 1
+fi
+deny=$(install_tool cargo-deny "$CARGO_DENY_VERSION")
+vet=$(install_tool cargo-vet "$CARGO_VET_VERSION")
+"$deny" --version >&2
+"$vet" --version >&2
+
+advisory_db=${ADVISORY_DB:-}
+if [ -z "$advisory_db" ]; then
+    for candidate in "$repo/../shared/upstream/supply-chain/advisory-db" \
+        /work/shared/upstream/supply-chain/advisory-db; do
+        if [ -d "$candidate/crates" ]; then
+            advisory_db=$candidate
+            break
+        fi
+    done
+fi
+if [ ! -d "${advisory_db:-/nonexistent}/crates" ]; then
+    echo "supply-chain.sh: no RustSec database (set ADVISORY_DB to a folder holding crates/)" >&2
+    exit 1
+fi
+echo "supply-chain.sh: RustSec database $advisory_db:" \
+    "$(find "$advisory_db/crates" -name 'RUSTSEC-*.md' | wc -l) advisories," \
+    "newest dated $(grep -rhoE '^date = "[0-9-]+"' "$advisory_db/crates" | sort | tail -n 1 | cut -d'"' -f2)" >&2
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# make_db ROOT: a git copy of the database where cargo-deny looks for it under db-path ROOT.
+# cargo-deny wants a git repository (it dates the database by its HEAD); it is never fetched.
+make_db() {
+    local db=$1/$DB_DIR_NAME
+    mkdir -p "$1" &&
+        cp -R "$advisory_db" "$db" &&
+        chmod -R u+w "$db" && # the shared copy has no write bits in CI
+        git -C "$db" init -q &&
+        git -C "$db" add -A &&
+        git -C "$db" -c user.name=supply-chain.sh -c user.email=supply-chain@localhost \
+            commit -q -m "RustSec snapshot from $advisory_db"
+}
+
+echo "supply-chain.sh: cargo fetch --locked" >&2
+cargo fetch --locked
+
+if [ "$update" = 1 ]; then
+    echo "supply-chain.sh: cargo vet regenerate exemptions; coverage table" >&2
+    "$vet" --locked regenerate exemptions
+    python3 scripts/supply_chain_coverage.py --write docs/supply-chain.md
+fi
+
+passed=0
+failed=0
+failed_names=()
+check() {
+    local name=$1
+    shift
+    echo "=== supply-chain: $name" >&2
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== supply-chain: $name passed" >&2
+    else
+        failed=$((failed + 1))
+        failed_names+=("$name")
+        echo "=== supply-chain: $name FAILED" >&2
+    fi
+}
+
+run_deny() {
+    make_db "$work/clean" || return 1
+    SDTE_ADVISORY_DBS=$work/clean "$deny" --frozen --color never check --show-stats
+}
+
+run_vet() {
+    "$vet" --locked --frozen
+}
+
+# fake_advisory ID CRATE VERSION KIND: writes a made-up advisory into the fake database that
+# affects exactly CRATE VERSION. KIND is "vulnerability" or an informational kind ("unsound").
+fake_advisory() {
+    local id=$1 crate=$2 version=$3 kind=$4 info=""
+    local dir=$work/fake/$DB_DIR_NAME/crates/$crate
+    [ "$kind" = vulnerability ] || info="informational = \"$kind\""
+    mkdir -p "$dir"
+    cat >"$dir/$id.md" <<EOF
+\`\`\`toml
+[advisory]
+id = "$id"
+package = "$crate"
+date = "2026-01-01"
+url = "https://example.invalid/$id"
+$info
+
+[versions]
+patched = ["> $version"]
+unaffected = ["< $version"]
+\`\`\`
+
+# Made-up advisory for $crate $version ($kind), written by scripts/supply-chain.sh
+
+It exists only in a temporary copy of the database, to show that cargo-deny fails on it.
+EOF
+}
+
+# deny_must_fail_on ID CRATE VERSION: cargo-deny's advisories check on the fake database fails
+# and names the advisory and the crate at that version.
+deny_must_fail_on() {
+    local id=$1 crate=$2 version=$3 out=$work/fake-$1.out
+    if SDTE_ADVISORY_DBS=$work/fake "$deny" --frozen --color never check advisories \
+        >"$out" 2>&1; then
+        echo "cargo-deny passed although $id affects $crate $version" >&2
+        cat "$out" >&2
+        return 1
+    fi
+    if ! grep -q "$id" "$out" || ! grep -qE "${crate}[ @]v?${version}" "$out"; then
+        echo "cargo-deny failed, but without naming $id and $crate $version:" >&2
+        cat "$out" >&2
+        return 1
+    fi
+    echo "cargo-deny failed on $id ($crate $version), as it must" >&2
+}
+
+run_fake_advisory() {
+    # Which crates: from Cargo.lock, so the test follows the lock. A direct dependency and one
+    # that is only a dependency of a dependency, each at a plain release version.
+    local picks direct direct_version transitive transitive_version
+    picks=$(
+        python3 - Cargo.lock <<'EOF'
+import re
+import sys
+import tomllib
+
+with open(sys.argv[1], "rb") as f:
+    packages = tomllib.load(f)["package"]
+root = next(p for p in packages if "source" not in p)
+versions = {}
+for p in packages:
+    versions.setdefault(p["name"], []).append(p["version"])
+
+def pin(dep):
+    name, _, version = dep.partition(" ")
+    return name, version or versions[name][0]
+
+plain = re.compile(r"^\d+\.\d+\.\d+$")
+direct = [pin(d) for d in root.get("dependencies", [])]
+direct_names = {name for name, _ in direct}
+by_pin = {(p["name"], p["version"]): p for p in packages}
+chosen = next(d for d in direct if plain.match(d[1]))
+transitive = next(
+    dep
+    for d in direct
+    for dep in map(pin, by_pin[d].get("dependencies", []))
+    if dep[0] not in direct_names and plain.match(dep[1])
+)
+print(*chosen, *transitive)
+EOF
+    ) || return 1
+    read -r direct direct_version transitive transitive_version <<<"$picks"
+    make_db "$work/fake" || return 1
+    local db=$work/fake/$DB_DIR_NAME/crates
+    for id in RUSTSEC-2026-9901 RUSTSEC-2026-9902; do
+        if [ -n "$(find "$db" -name "$id.md")" ]; then
+            echo "$id exists in the real database: pick another made-up id" >&2
+            return 1
+        fi
+    done
+    fake_advisory RUSTSEC-2026-9901 "$direct" "$direct_version" vulnerability || return 1
+    deny_must_fail_on RUSTSEC-2026-9901 "$direct" "$direct_version" || return 1
+    rm "$db/$direct/RUSTSEC-2026-9901.md" || return 1
+    fake_advisory RUSTSEC-2026-9902 "$transitive" "$transitive_version" unsound || return 1
+    deny_must_fail_on RUSTSEC-2026-9902 "$transitive" "$transitive_version"
+}
+
+run_coverage_table() {
+    python3 scripts/supply_chain_coverage.py --check docs/supply-chain.md
+}
+
+check deny run_deny
+check vet run_vet
+check fake-advisory run_fake_advisory
+check coverage-table run_coverage_table
+
+if [ "$failed" -ne 0 ]; then
+    echo "supply-chain.sh: failed: ${failed_names[*]}" >&2
+    echo "supply-chain.sh: after a Cargo.lock change, scripts/supply-chain.sh --update" \
+        "regenerates cargo vet's exemptions and the coverage table" >&2
+fi
+echo "supply-chain: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
