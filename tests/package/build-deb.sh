@@ -37,7 +37,8 @@ fi
 if [ -n "$NEW_VERSION" ]; then
     # A changelog entry written by hand (no dch: it needs a maintainer identity and a clock).
     {
-        printf 'securedrop-tor-exporter (%s) unstable; urgency=medium\n\n' "$NEW_VERSION"
+        printf 'securedrop-tor-exporter (%s) %s; urgency=medium\n\n' "$NEW_VERSION" \
+            "$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Distribution)"
         printf '  * Test rebuild for upgrade tests.\n\n'
         printf ' -- %s  %s\n\n' "$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Maintainer)" \
             "$(date -R -u -d "@$(($(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Timestamp) + 1))")"

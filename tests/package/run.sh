@@ -20,7 +20,10 @@ REPO=$(cd "$HERE/../.." && pwd)
 CONTAINER=$REPO/tests/container
 export SDTE_CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 PKG=securedrop-tor-exporter
-UPGRADE_VERSION_SUFFIX=+pkgtest1
+# The upgrade test's version: the tree's, with .pkgtest1 between the upstream version and the
+# distro suffix (0.1.0+bookworm -> 0.1.0.pkgtest1+bookworm), as SecureDrop's nightly builds put
+# .devDATE there; it stays a <version>+<distro> that SecureDrop's unattended-upgrades would take.
+UPGRADE_MARK=.pkgtest1
 T0=$SECONDS
 # shellcheck source=tests/package/socket.sh
 . "$HERE/socket.sh"
@@ -178,7 +181,7 @@ if [ "${SDTE_REPRO:-1}" != 0 ]; then
 fi
 
 section "build U (higher version, for the upgrade)"
-UVERSION=$VERSION$UPGRADE_VERSION_SUFFIX
+UVERSION=${VERSION%+*}$UPGRADE_MARK+${VERSION##*+}
 BUILD_A=$SDTE_CACHE/pkg-build
 UDEB=$DEBS/${PKG}_${UVERSION}_amd64.deb
 if build_locked "$SDTE_CACHE/.pkg-build.lock" "$SDTE_CACHE/pkg-cargo-target" "$BUILD_A" "$UDEB" "$UVERSION"; then
@@ -188,6 +191,12 @@ else
     exit 1
 fi
 check "upgrade version sorts higher" dpkg --compare-versions "$UVERSION" gt "$VERSION"
+
+# --- the version scheme (docs/packaging.md, "Version and maintainer") ---------------------------
+section "version scheme: <upstream>+<distro codename>, as SecureDrop's packages"
+# shellcheck source=tests/package/version_scheme.sh
+. "$HERE/version_scheme.sh"
+version_scheme_checks "$SNAP" "$VERSION"
 
 # --- lintian -----------------------------------------------------------------------------------
 section "lintian"
@@ -230,6 +239,11 @@ check "the shipped profile compiles" detail apparmor_parser -QT -K -o /dev/null 
 check "the profile allows every path the exporter opens (strace against a throw-away tor)" \
     detail bash "$HERE/profile_covers.sh" "$BIN" "$X/etc/apparmor.d/$PKG" "$WORK/profile-covers"
 dpkg-deb -e "$DEB" "$WORK/control"
+# As SecureDrop's packages: no AppArmor profile is a conffile, so an upgrade under --force-confold
+# (SecureDrop's unattended-upgrades) still brings the profile's fixes (the upgrade through
+# unattended-upgrades below edits it first). config.toml, all comments, is the one conffile.
+check "conffiles lists no AppArmor profile" bash -c "! grep -q '^/etc/apparmor.d/' '$WORK/control/conffiles'"
+eq "conffiles: only /etc/$PKG/config.toml" "/etc/$PKG/config.toml" "$(cat "$WORK/control/conffiles" 2>&1)"
 check "postinst loads the profile where AppArmor is enabled (dh_apparmor)" \
     grep -q "apparmor_parser -r -T -W \"\$APP_PROFILE\"" "$WORK/control/postinst"
 socket_deb_checks
@@ -594,6 +608,10 @@ eq "tor MainPID unchanged through purge" "$pid_before" "$(tor_pid)"
 check "tor --verify-config as debian-tor clean after purge" verify_as_tor
 eq "package unknown to dpkg" "" "$(cx dpkg-query -W -f='${Status}' $PKG 2>/dev/null || true)"
 
+# shellcheck source=tests/package/apparmor_unload.sh
+. "$HERE/apparmor_unload.sh"
+apparmor_unload_checks
+
 onion_first_install_squat_checks
 
 section "broken first install rolls everything back"
@@ -685,6 +703,11 @@ eq "opt-out: tor reloaded, not restarted" "$pid_before" "$(tor_pid)"
 check "opt-out: config.d onion file" exists $ONIONCONF
 cx dpkg -P $PKG >/dev/null 2>&1 || nok "purge after opt-out"
 check "purge leaves the admin's opt-out file" exists /etc/$PKG/no-standalone-client-key
+
+# shellcheck source=tests/package/unattended_upgrade.sh
+. "$HERE/unattended_upgrade.sh"
+unattended_upgrade_checks "$ROOT2" "$X"
+
 section "stop the container"
 if "$CONTAINER/stop.sh" "$STATE2"; then ok "container stopped"; else nok "container stopped"; fi
 
