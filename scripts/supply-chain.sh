@@ -5,7 +5,8 @@
 #      database is the shared upstream snapshot, copied into a temporary git repository; nothing
 #      is fetched (`cargo-deny --frozen`);
 #   2. vet: `cargo vet --locked --frozen` with supply-chain/ (this project's audits and
-#      exemptions; no imports, so none is fetched);
+#      exemptions; no imports, so none is fetched), and a copy of supply-chain/ short of one
+#      exemption fails naming that crate;
 #   3. fake-advisory: the advisory check fails when it must: a copy of the database with a
 #      made-up vulnerability for a direct dependency at its locked version, then a made-up
 #      "unsound" notice for a transitive one, each make cargo-deny fail naming the crate;
@@ -50,7 +51,8 @@ cache=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 tools=$cache/cargo-tools
 mkdir -p "$tools"
 
-# install_tool NAME VERSION: prints the binary's path, building it first if the cache lacks it.
+# install_tool NAME VERSION: builds NAME into the cache unless it is there already, and puts it
+# first on PATH, so that `cargo deny` and `cargo vet` are the pinned versions.
 install_tool() {
     local name=$1 version=$2
     local dir=$tools/$name@$version
@@ -66,17 +68,23 @@ install_tool() {
             rm -rf "$tools/target-$name@$version"
         fi
     ) 9>"$tools/.$name@$version.lock"
-    echo "$dir/bin/$name"
+    PATH=$dir/bin:$PATH
 }
 
 if ! cargo +stable --version >/dev/null 2>&1; then
     echo "supply-chain.sh: no stable toolchain (rustup toolchain install stable)" >&2
     exit 1
 fi
-deny=$(install_tool cargo-deny "$CARGO_DENY_VERSION")
-vet=$(install_tool cargo-vet "$CARGO_VET_VERSION")
-"$deny" --version >&2
-"$vet" --version >&2
+install_tool cargo-deny "$CARGO_DENY_VERSION"
+install_tool cargo-vet "$CARGO_VET_VERSION"
+export PATH
+for tool in "deny $CARGO_DENY_VERSION" "vet $CARGO_VET_VERSION"; do
+    read -r subcommand version <<<"$tool"
+    if ! cargo "$subcommand" --version | grep -qF " $version"; then
+        echo "supply-chain.sh: cargo $subcommand is not version $version" >&2
+        exit 1
+    fi
+done
 
 advisory_db=${ADVISORY_DB:-}
 if [ -z "$advisory_db" ]; then
@@ -117,7 +125,7 @@ cargo fetch --locked
 
 if [ "$update" = 1 ]; then
     echo "supply-chain.sh: cargo vet regenerate exemptions; coverage table" >&2
-    "$vet" --locked regenerate exemptions
+    cargo vet regenerate exemptions
     python3 scripts/supply_chain_coverage.py --write docs/supply-chain.md
 fi
 
@@ -140,11 +148,46 @@ check() {
 
 run_deny() {
     make_db "$work/clean" || return 1
-    SDTE_ADVISORY_DBS=$work/clean "$deny" --frozen --color never check --show-stats
+    SDTE_ADVISORY_DBS=$work/clean cargo deny --frozen --color never check --show-stats
 }
 
 run_vet() {
-    "$vet" --locked --frozen
+    cargo vet --locked --frozen || return 1
+    # ... and it is not vacuous: a copy of supply-chain/ without the first crate's exemption
+    # fails, naming that crate.
+    local store=$work/vet-store out=$work/vet.out crate version
+    cp -R supply-chain "$store" || return 1
+    read -r crate version < <(python3 - "$store/config.toml" <<'EOF'
+import sys
+import tomllib
+
+path = sys.argv[1]
+with open(path, "rb") as f:
+    exemptions = tomllib.load(f)["exemptions"]
+crate = sorted(exemptions)[0]
+with open(path) as f:
+    text = f.read()
+start = text.index(f"[[exemptions.{crate}]]")
+end = text.find("[[exemptions.", start + 1)
+with open(path, "w") as f:
+    f.write(text[:start] + (text[end:] if end != -1 else ""))
+print(crate, exemptions[crate][0]["version"])
+EOF
+    )
+    if [ -z "${version:-}" ]; then
+        echo "could not take an exemption out of the copy of supply-chain/" >&2
+        return 1
+    fi
+    if cargo vet --locked --frozen --store-path "$store" >"$out" 2>&1; then
+        echo "cargo vet passed without the exemption of $crate $version" >&2
+        return 1
+    fi
+    if ! grep -qF "$crate:$version" "$out"; then
+        echo "cargo vet failed without naming $crate:$version:" >&2
+        cat "$out" >&2
+        return 1
+    fi
+    echo "without the exemption of $crate $version, cargo vet fails naming it, as it must" >&2
 }
 
 # fake_advisory ID CRATE VERSION KIND: writes a made-up advisory into the fake database that
@@ -168,28 +211,29 @@ patched = ["> $version"]
 unaffected = ["< $version"]
 \`\`\`
 
-# Made-up advisory for $crate $version ($kind), written by scripts/supply-chain.sh
+# Made-up $kind advisory, written by scripts/supply-chain.sh
 
 It exists only in a temporary copy of the database, to show that cargo-deny fails on it.
 EOF
 }
 
-# deny_must_fail_on ID CRATE VERSION: cargo-deny's advisories check on the fake database fails
-# and names the advisory and the crate at that version.
+# deny_must_fail_on ID CRATE VERSION KIND: cargo-deny's advisories check on the fake database
+# fails with an error of that kind, the advisory's id, and the crate at that version.
 deny_must_fail_on() {
-    local id=$1 crate=$2 version=$3 out=$work/fake-$1.out
-    if SDTE_ADVISORY_DBS=$work/fake "$deny" --frozen --color never check advisories \
+    local id=$1 crate=$2 version=$3 kind=$4 out=$work/fake-$1.out
+    if SDTE_ADVISORY_DBS=$work/fake cargo deny --frozen --color never check advisories \
         >"$out" 2>&1; then
         echo "cargo-deny passed although $id affects $crate $version" >&2
         cat "$out" >&2
         return 1
     fi
-    if ! grep -q "$id" "$out" || ! grep -qE "${crate}[ @]v?${version}" "$out"; then
-        echo "cargo-deny failed, but without naming $id and $crate $version:" >&2
+    if ! grep -qF "error[$kind]" "$out" || ! grep -qF "ID: $id" "$out" ||
+        ! grep -qF "$crate v$version" "$out"; then
+        echo "cargo-deny failed, but not with error[$kind] naming $id and $crate v$version:" >&2
         cat "$out" >&2
         return 1
     fi
-    echo "cargo-deny failed on $id ($crate $version), as it must" >&2
+    echo "cargo-deny failed on $id ($kind, $crate $version), as it must" >&2
 }
 
 run_fake_advisory() {
@@ -237,10 +281,10 @@ EOF
         fi
     done
     fake_advisory RUSTSEC-2026-9901 "$direct" "$direct_version" vulnerability || return 1
-    deny_must_fail_on RUSTSEC-2026-9901 "$direct" "$direct_version" || return 1
+    deny_must_fail_on RUSTSEC-2026-9901 "$direct" "$direct_version" vulnerability || return 1
     rm "$db/$direct/RUSTSEC-2026-9901.md" || return 1
     fake_advisory RUSTSEC-2026-9902 "$transitive" "$transitive_version" unsound || return 1
-    deny_must_fail_on RUSTSEC-2026-9902 "$transitive" "$transitive_version"
+    deny_must_fail_on RUSTSEC-2026-9902 "$transitive" "$transitive_version" unsound
 }
 
 run_coverage_table() {

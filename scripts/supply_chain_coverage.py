@@ -26,8 +26,10 @@ The generated part of FILE lies between the BEGIN and END marker lines below.
 """
 
 import argparse
+import json
 import os
 import re
+import subprocess
 import sys
 import tomllib
 from collections import deque
@@ -58,6 +60,43 @@ def read_lock(path):
             continue  # this project's own crate
         crates.append((package["name"], package["version"]))
     return sorted(crates, key=lambda c: (c[0], version_key(c[1])))
+
+
+def required_criteria(manifest_dir):
+    """name@version -> what cargo vet's default policy asks of it.
+
+    safe-to-deploy for what the exporter is built from (normal and build dependencies, all
+    targets), safe-to-run for what only its tests use (reached only through this crate's
+    dev-dependencies). From `cargo metadata --all-features`, as cargo vet itself does.
+    """
+    out = subprocess.run(
+        ["cargo", "metadata", "--locked", "--format-version", "1", "--all-features"],
+        cwd=manifest_dir, check=True, capture_output=True, text=True,
+    ).stdout
+    metadata = json.loads(out)
+    names = {p["id"]: f"{p['name']}@{p['version']}" for p in metadata["packages"]}
+    nodes = {n["id"]: n for n in metadata["resolve"]["nodes"]}
+    roots = metadata["workspace_members"]
+
+    def reach(start, through_dev):
+        seen = set()
+        todo = list(start)
+        while todo:
+            node = todo.pop()
+            for dep in nodes[node]["deps"]:
+                kinds = {k["kind"] for k in dep["dep_kinds"]}
+                if not through_dev and kinds == {"dev"}:
+                    continue
+                if dep["pkg"] not in seen:
+                    seen.add(dep["pkg"])
+                    todo.append(dep["pkg"])
+        return seen
+
+    deploy = reach(roots, through_dev=False)
+    run = reach(roots, through_dev=True)
+    needs = {names[i]: "safe-to-run" for i in run}
+    needs.update({names[i]: "safe-to-deploy" for i in deploy})
+    return needs
 
 
 def version_key(version):
@@ -166,11 +205,18 @@ def wildcard_note(entries, criterion):
     return notes
 
 
-def assess(crates, edges, wildcard, trusted):
+def assess(crates, needs, edges, wildcard, trusted):
     rows = []
     for name, version in crates:
         crate_edges = edges.get(name, [])
-        row = {"name": name, "version": version, "status": {}, "how": [], "hints": []}
+        row = {
+            "name": name,
+            "version": version,
+            "needs": needs.get(f"{name}@{version}", "safe-to-run"),
+            "status": {},
+            "how": [],
+            "hints": [],
+        }
         for criterion in CRITERIA:
             chain = find_chain(crate_edges, version, criterion)
             if chain is not None:
@@ -183,57 +229,62 @@ def assess(crates, edges, wildcard, trusted):
                     row["how"] = wildcard_note(wildcard[name], criterion)
             else:
                 row["status"][criterion] = "no"
-        if row["status"]["safe-to-run"] == "no":
-            reached = reachable_versions(crate_edges, "safe-to-run")
+        row["covered"] = row["status"][row["needs"]]
+        if row["covered"] == "no":
+            reached = reachable_versions(crate_edges, row["needs"])
             if reached:
                 older = [v for v in reached if version_key(v) <= version_key(version)]
-                pool = older or list(reached)
-                nearest = max(pool, key=version_key)
+                nearest = max(older or reached, key=version_key)
                 row["hints"].append(f"nearest audited: {nearest}")
+        windows = {}
         for set_name, entry in trusted.get(name, []):
-            row["hints"].append(
-                f"{set_name} trusts user {entry['user-id']} ({entry['start']} to {entry['end']})"
-            )
+            start, end = windows.get((set_name, entry["user-id"]), (entry["start"], entry["end"]))
+            windows[set_name, entry["user-id"]] = (
+                min(start, entry["start"]), max(end, entry["end"]))
+        for (set_name, user), (start, end) in sorted(windows.items()):
+            row["hints"].append(f"{set_name} trusts user {user} ({start} to {end})")
         rows.append(row)
     return rows
 
 
 def render(rows, lock_name):
     total = len(rows)
-    lines = []
-    counts = {}
-    for criterion in CRITERIA:
-        for status in ("yes", "if publisher", "no"):
-            counts[criterion, status] = sum(1 for r in rows if r["status"][criterion] == status)
-    lines.append(
-        f"Measured on `{lock_name}`: {total} crates.io crate versions, "
-        f"against the Google and Mozilla audit sets."
-    )
-    lines.append("")
-    lines.append("| criteria | covered | covered if the wildcard's user published it | not covered |")
-    lines.append("| --- | ---: | ---: | ---: |")
-    for criterion in CRITERIA:
+    lines = [
+        f"Measured on `{lock_name}`: {total} crates.io crate versions, against the Google and "
+        f"Mozilla audit sets. \"Needs\" is what this project's cargo vet policy asks: "
+        f"`safe-to-deploy` for what the exporter is built from, `safe-to-run` for what only its "
+        f"tests use.",
+        "",
+        "| needs | crates | covered | covered if the wildcard's user published it | not covered |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for criterion in CRITERIA + ("all",):
+        group = [r for r in rows if criterion in ("all", r["needs"])]
+        count = {s: sum(1 for r in group if r["covered"] == s) for s in ("yes", "if publisher", "no")}
         lines.append(
-            f"| {criterion} | {counts[criterion, 'yes']} | "
-            f"{counts[criterion, 'if publisher']} | {counts[criterion, 'no']} |"
+            f"| {criterion} | {len(group)} | {count['yes']} | {count['if publisher']} | "
+            f"{count['no']} |"
         )
     lines.append("")
-    todo = [r for r in rows if r["status"]["safe-to-run"] == "no"]
-    deploy_todo = [r for r in rows if r["status"]["safe-to-deploy"] == "no"]
+    for criterion in CRITERIA:
+        count = sum(1 for r in rows if r["status"][criterion] == "yes")
+        lines.append(f"Covered for `{criterion}` whatever they need: {count} of {total}.")
+        lines.append("")
+    todo = [r for r in rows if r["covered"] != "yes"]
     lines.append(
-        f"FPF would still have to audit **{len(todo)}** of {total} for `safe-to-run` "
-        f"(SecureDrop's default criteria), {len(deploy_todo)} for `safe-to-deploy`:"
+        f"FPF would still have to audit these **{len(todo)}** (or exempt them), "
+        f"for what each needs:"
     )
     lines.append("")
     for r in todo:
-        hint = f" ({'; '.join(r['hints'])})" if r["hints"] else ""
-        lines.append(f"- {r['name']}@{r['version']}{hint}")
+        hint = f"; {'; '.join(r['hints'])}" if r["hints"] else ""
+        lines.append(f"- {r['name']}@{r['version']} ({r['needs']}{hint})")
     lines.append("")
-    lines.append("| crate | version | safe-to-deploy | safe-to-run | how | hints |")
-    lines.append("| --- | --- | --- | --- | --- | --- |")
+    lines.append("| crate | version | needs | safe-to-deploy | safe-to-run | how | hints |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         lines.append(
-            f"| {r['name']} | {r['version']} | {r['status']['safe-to-deploy']} | "
+            f"| {r['name']} | {r['version']} | {r['needs']} | {r['status']['safe-to-deploy']} | "
             f"{r['status']['safe-to-run']} | {'; '.join(r['how'])} | {'; '.join(r['hints'])} |"
         )
     return "\n".join(lines) + "\n"
@@ -259,7 +310,8 @@ def main():
     args = parser.parse_args()
 
     edges, wildcard, trusted = load_audit_sets(args.audits)
-    rows = assess(read_lock(args.lock), edges, wildcard, trusted)
+    needs = required_criteria(os.path.dirname(os.path.abspath(args.lock)))
+    rows = assess(read_lock(args.lock), needs, edges, wildcard, trusted)
     generated = render(rows, os.path.basename(args.lock))
 
     if args.write:

@@ -11,13 +11,15 @@
 #   5. monitoring/test.sh: the monitoring side (alerting rules with promtool, the Alertmanager
 #      sample with amtool and a real Alertmanager on loopback, the Grafana dashboard, templates);
 #   6. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
-#      and said so, where no nightly toolchain can be had).
+#      and said so, where no nightly toolchain can be had);
+#   7. scripts/supply-chain.sh: cargo deny (RustSec snapshot, offline) and cargo vet --locked
+#      --frozen on Cargo.lock, a made-up advisory that must fail, the audit coverage table.
 # Pass suite names to run only some: scripts/test.sh cargo package molecule securedrop monitoring fuzz
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule securedrop monitoring fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule securedrop monitoring fuzz supply)
 
 # shellcheck source=scripts/lib/apt.sh
 . scripts/lib/apt.sh
@@ -57,6 +59,7 @@ for s in "${suites[@]}"; do
             ;;
         securedrop) run_suite securedrop bash tests/securedrop/run.sh ;;
         monitoring) run_suite monitoring bash monitoring/test.sh ;;
+        supply) run_suite supply bash scripts/supply-chain.sh ;;
         fuzz) run_suite fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SKIP_OK=1 bash scripts/fuzz.sh ;;
         *) echo "unknown suite $s (cargo, package, molecule, securedrop, monitoring, fuzz)" >&2; failed=$((failed + 1)) ;;
     esac
