@@ -22,8 +22,8 @@
 # (`cargo +stable install --locked`, the machine's stable toolchain whatever rust-toolchain.toml
 # pins) into $SDTE_CACHE/cargo-tools/<tool>@<version>/ (SDTE_CACHE defaults to
 # /var/cache/securedrop-tor-exporter-tests); a warm run builds nothing. `cargo fetch --locked`
-# (crates.io) comes first: cargo-deny reads every crate's manifest, and the yank check reads
-# cargo's index cache. The RustSec snapshot is ../shared/upstream/supply-chain/advisory-db beside
+# and `cargo update --dry-run` (crates.io, Cargo.lock untouched) come first: cargo-deny reads
+# every crate's manifest, and its yank check reads cargo's index cache. The RustSec snapshot is ../shared/upstream/supply-chain/advisory-db beside
 # the clone (CI), else /work/shared/upstream/supply-chain/advisory-db; ADVISORY_DB overrides.
 set -euo pipefail
 
@@ -122,6 +122,13 @@ make_db() {
 
 echo "supply-chain.sh: cargo fetch --locked" >&2
 cargo fetch --locked
+# cargo fetch leaves the index cache as it is once the lock is satisfied; a dry-run update
+# reads every locked crate's index entry afresh (Cargo.lock stays untouched), so the yank check
+# sees today's yanks.
+if ! cargo update --dry-run --quiet 2>/dev/null; then
+    echo "supply-chain.sh: WARNING: crates.io's index could not be read; the yank check uses" \
+        "cargo's cached index entries, which may be old" >&2
+fi
 
 if [ "$update" = 1 ]; then
     echo "supply-chain.sh: cargo vet regenerate exemptions; coverage table" >&2

@@ -17,6 +17,8 @@ out what `cargo vet` would conclude if those sets were imported:
 
 Mozilla's [trusted] entries are shown as hints only: cargo vet uses an
 imported set's trusted entries to suggest `cargo vet trust`, never as audits.
+This project's own audits (supply-chain/audits.toml) are hints too: they are
+for FPF to confirm. What each crate needs comes from `cargo metadata`.
 
     scripts/supply_chain_coverage.py                 # print the report
     scripts/supply_chain_coverage.py --write FILE    # replace the generated part of FILE
@@ -205,7 +207,7 @@ def wildcard_note(entries, criterion):
     return notes
 
 
-def assess(crates, needs, edges, wildcard, trusted):
+def assess(crates, needs, edges, wildcard, trusted, own_audits):
     rows = []
     for name, version in crates:
         crate_edges = edges.get(name, [])
@@ -236,6 +238,9 @@ def assess(crates, needs, edges, wildcard, trusted):
                 older = [v for v in reached if version_key(v) <= version_key(version)]
                 nearest = max(older or reached, key=version_key)
                 row["hints"].append(f"nearest audited: {nearest}")
+        for entry in own_audits.get(name, []):
+            if entry.get("version") == version:
+                row["hints"].append(f"audited here for {entry['criteria']}, to be confirmed by FPF")
         windows = {}
         for set_name, entry in trusted.get(name, []):
             start, end = windows.get((set_name, entry["user-id"]), (entry["start"], entry["end"]))
@@ -266,10 +271,12 @@ def render(rows, lock_name):
             f"{count['no']} |"
         )
     lines.append("")
-    for criterion in CRITERIA:
-        count = sum(1 for r in rows if r["status"][criterion] == "yes")
-        lines.append(f"Covered for `{criterion}` whatever they need: {count} of {total}.")
-        lines.append("")
+    deploy, run = (sum(1 for r in rows if r["status"][c] == "yes") for c in CRITERIA)
+    lines.append(
+        f"Whatever they need, {deploy} of {total} are covered for `safe-to-deploy` and {run} "
+        f"for `safe-to-run`."
+    )
+    lines.append("")
     todo = [r for r in rows if r["covered"] != "yes"]
     lines.append(
         f"FPF would still have to audit these **{len(todo)}** (or exempt them), "
@@ -311,7 +318,13 @@ def main():
 
     edges, wildcard, trusted = load_audit_sets(args.audits)
     needs = required_criteria(os.path.dirname(os.path.abspath(args.lock)))
-    rows = assess(read_lock(args.lock), needs, edges, wildcard, trusted)
+    own_path = os.path.join(os.path.dirname(os.path.abspath(args.lock)), "supply-chain",
+                            "audits.toml")
+    own_audits = {}
+    if os.path.exists(own_path):
+        with open(own_path, "rb") as f:
+            own_audits = tomllib.load(f).get("audits", {})
+    rows = assess(read_lock(args.lock), needs, edges, wildcard, trusted, own_audits)
     generated = render(rows, os.path.basename(args.lock))
 
     if args.write:
