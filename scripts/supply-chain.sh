@@ -244,38 +244,34 @@ deny_must_fail_on() {
 }
 
 run_fake_advisory() {
-    # Which crates: from Cargo.lock, so the test follows the lock. A direct dependency and one
-    # that is only a dependency of a dependency, each at a plain release version.
-    local picks direct direct_version transitive transitive_version
+    # Which crates: from what cargo builds from Cargo.lock (cargo tree: every target, normal
+    # dependencies; a crate the lock holds only for a feature nothing enables is not built, and
+    # cargo-deny rightly leaves it out), so the test follows the lock. The first direct
+    # dependency, and the first crate deeper down that is not itself a direct dependency, each at
+    # a plain release version.
+    local picks direct direct_version transitive transitive_version tree=$work/tree.txt
+    cargo tree --locked --offline --target all -e normal --prefix depth -f '{p}' >"$tree" ||
+        return 1
     picks=$(
-        python3 - Cargo.lock <<'EOF'
+        python3 - "$tree" <<'EOF'
 import re
 import sys
-import tomllib
 
-with open(sys.argv[1], "rb") as f:
-    packages = tomllib.load(f)["package"]
-root = next(p for p in packages if "source" not in p)
-versions = {}
-for p in packages:
-    versions.setdefault(p["name"], []).append(p["version"])
-
-def pin(dep):
-    name, _, version = dep.partition(" ")
-    return name, version or versions[name][0]
-
-plain = re.compile(r"^\d+\.\d+\.\d+$")
-direct = [pin(d) for d in root.get("dependencies", [])]
+plain = re.compile(r"^v\d+\.\d+\.\d+$")
+crates = []
+with open(sys.argv[1]) as f:
+    for line in f:
+        depth, name, version = re.match(r"(\d+)(\S+) (\S+)", line).groups()
+        crates.append((int(depth), name, version))
+direct = [(name, version) for depth, name, version in crates if depth == 1]
 direct_names = {name for name, _ in direct}
-by_pin = {(p["name"], p["version"]): p for p in packages}
-chosen = next(d for d in direct if plain.match(d[1]))
+chosen = next(c for c in direct if plain.match(c[1]))
 transitive = next(
-    dep
-    for d in direct
-    for dep in map(pin, by_pin[d].get("dependencies", []))
-    if dep[0] not in direct_names and plain.match(dep[1])
+    (name, version)
+    for depth, name, version in crates
+    if depth >= 2 and name not in direct_names and plain.match(version)
 )
-print(*chosen, *transitive)
+print(chosen[0], chosen[1][1:], transitive[0], transitive[1][1:])
 EOF
     ) || return 1
     read -r direct direct_version transitive transitive_version <<<"$picks"
