@@ -30,6 +30,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 SNAPSHOT=${SDTE_SECUREDROP_SNAPSHOT:-$(cd "$REPO/.." && pwd)/shared/upstream/securedrop}
 [ -d "$SNAPSHOT/install_files/ansible-base" ] || SNAPSHOT=/work/shared/upstream/securedrop
 PATCHES=$REPO/contrib/securedrop/patches
+PATCHES_213=$REPO/contrib/securedrop/patches-2.13
 ROLE=$REPO/ansible/roles/tor_exporter
 CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 T0=$SECONDS
@@ -99,43 +100,52 @@ ADMIN_VENV=$(make_venv admin "$SNAPSHOT/admin/requirements.txt")
 check "venv has SecureDrop's ansible-core 2.15.9" \
     test "$("$ADMIN_VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)')" = 2.15.9
 
+# check_series DIR LABEL CODE_RE: every patch of DIR is git format-patch output (mbox header,
+# "[PATCH k/N]" in order, a subject and an author git mailinfo reads, a diff git apply reads), split
+# into data_patches (they apply to the snapshot) and code_patches (they touch a path matching
+# CODE_RE: SecureDrop code the snapshot does not hold); the two sets touch no file in common. Check
+# lines start with LABEL.
+check_series() {
+    local dir=$1 label=$2 code_re=$3 series k p name subject author files
+    mapfile -t series < <(find "$dir" -maxdepth 1 -name '*.patch' | sort)
+    check "contrib/securedrop/$(basename "$dir") has a series (${#series[@]} patches)" test "${#series[@]}" -gt 0
+    data_patches=()
+    code_patches=()
+    : >"$WORK/data-files"
+    : >"$WORK/code-files"
+    k=0
+    for p in "${series[@]}"; do
+        k=$((k + 1))
+        name=$label$(basename "$p")
+        check "$name: git format-patch header" \
+            grep -qE '^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$' <(head -1 "$p")
+        subject=$(git mailinfo /dev/null /dev/null <"$p" 2>/dev/null | sed -n 's/^Subject: //p')
+        check "$name: numbered $k/${#series[@]} and has a subject" \
+            grep -qE "^Subject: \[PATCH $k/${#series[@]}\] " <(sed -n '/^Subject:/,/^$/p' "$p" | head -1)
+        author=$(git mailinfo /dev/null /dev/null <"$p" 2>/dev/null | sed -n 's/^Author: //p')
+        check "$name: git mailinfo reads an author and a subject ($subject)" test -n "$author" -a -n "$subject"
+        if ! files=$(git apply --numstat "$p" 2>"$WORK/numstat.err" | cut -f3); then
+            nok "$name: git apply reads the diff: $(head -3 "$WORK/numstat.err")"
+            continue
+        fi
+        ok "$name: git apply reads the diff ($(wc -l <<<"$files") files)"
+        if grep -qE "$code_re" <<<"$files"; then
+            code_patches+=("$p")
+            echo "$files" >>"$WORK/code-files"
+            check "$name: touches SecureDrop's code only ($code_re)" \
+                test -z "$(grep -vE "$code_re" <<<"$files")"
+        else
+            data_patches+=("$p")
+            echo "$files" >>"$WORK/data-files"
+        fi
+    done
+    eq "${label}the data patches touch no file the code patches touch (so they apply without them)" "" \
+        "$(sort -u "$WORK/data-files" | comm -12 - <(sort -u "$WORK/code-files") | paste -sd' ')"
+}
+
 section "the patch series"
-mapfile -t series < <(find "$PATCHES" -maxdepth 1 -name '*.patch' | sort)
-check "contrib/securedrop/patches has a series (${#series[@]} patches)" test "${#series[@]}" -gt 0
-# Each patch: git format-patch's mbox header, "[PATCH k/N]" in order, a diff git can read. Split by
-# what it touches: SecureDrop's Python code (admin/) is not in the snapshot.
-data_patches=()
-code_patches=()
-: >"$WORK/data-files"
-: >"$WORK/code-files"
-k=0
-for p in "${series[@]}"; do
-    k=$((k + 1))
-    name=$(basename "$p")
-    check "$name: git format-patch header" \
-        grep -qE '^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$' <(head -1 "$p")
-    subject=$(git mailinfo /dev/null /dev/null <"$p" 2>/dev/null | sed -n 's/^Subject: //p')
-    check "$name: numbered $k/${#series[@]} and has a subject" \
-        grep -qE "^Subject: \[PATCH $k/${#series[@]}\] " <(sed -n '/^Subject:/,/^$/p' "$p" | head -1)
-    author=$(git mailinfo /dev/null /dev/null <"$p" 2>/dev/null | sed -n 's/^Author: //p')
-    check "$name: git mailinfo reads an author and a subject ($subject)" test -n "$author" -a -n "$subject"
-    if ! files=$(git apply --numstat "$p" 2>"$WORK/numstat.err" | cut -f3); then
-        nok "$name: git apply reads the diff: $(head -3 "$WORK/numstat.err")"
-        continue
-    fi
-    ok "$name: git apply reads the diff ($(wc -l <<<"$files") files)"
-    if grep -q '^admin/' <<<"$files"; then
-        code_patches+=("$p")
-        echo "$files" >>"$WORK/code-files"
-        check "$name: touches SecureDrop's admin code only (admin/)" \
-            test -z "$(grep -v '^admin/' <<<"$files")"
-    else
-        data_patches+=("$p")
-        echo "$files" >>"$WORK/data-files"
-    fi
-done
-eq "the data patches touch no file the code patches touch (so they apply without them)" "" \
-    "$(sort -u "$WORK/data-files" | comm -12 - <(sort -u "$WORK/code-files") | paste -sd' ')"
+# SecureDrop's Python code (admin/) is not in the snapshot.
+check_series "$PATCHES" "" '^admin/'
 
 section "the data patches apply to the snapshot"
 cp -a "$SNAPSHOT" "$SD"
@@ -394,6 +404,131 @@ for f in securedrop-prod.yml roles/tor_exporter/tasks/main.yml; do
         ok "git does not ignore install_files/ansible-base/$f"
     fi
 done
+
+section "the 2.13+ series (contrib/securedrop/patches-2.13): as format-patch output"
+# Made against SecureDrop 2.13+ files (admin/ as of 2.15.0~rc1; contrib/securedrop/README.md lists
+# the base). Its code patches touch admin/ and builder/, which the snapshot does not hold.
+SD_213=$WORK/securedrop-2.13
+check_series "$PATCHES_213" "2.13 " '^(admin|builder)/'
+patches_213_data=("${data_patches[@]}")
+patches_213_code=("${code_patches[@]}")
+
+section "the 2.13+ series: its data patches applied to the snapshot"
+cp -a "$SNAPSHOT" "$SD_213"
+git213() { git -C "$SD_213" -c user.name=snapshot -c user.email=snapshot@example.invalid "$@"; }
+git213 init -q -b main
+git213 add -A
+git213 commit -q -m "SecureDrop snapshot"
+if git213 am -q "${patches_213_data[@]}" >"$WORK/am-2.13.log" 2>&1; then
+    ok "2.13: git am applies the ${#patches_213_data[@]} data patches ($(for p in "${patches_213_data[@]}"; do basename "$p" | cut -c1-4; done | paste -sd' '))"
+else
+    nok "2.13: git am of the data patches failed: $(tail -5 "$WORK/am-2.13.log")"
+fi
+check "2.13: the working tree is clean after git am" test -z "$(git213 status --porcelain)"
+# The same data changes as the 2.11 series: every check above of the patched data tree (yamllint,
+# syntax checks, the rendered torrc, tor, OSSEC, testinfra vars, .gitignore) holds for both.
+check "2.13: the patched data tree is the 2.11 series' one, file for file (the checks above cover it)" \
+    diff -r -q -x .git -x tor_exporter "$SD_213" "$SD"
+
+section "the 2.13+ series: its code patches, checked as text (SecureDrop 2.13+ code is not in /work/shared)"
+echo "# SecureDrop 2.13+'s admin code, migrate-to-deb.sh and builder tests are not in the snapshot, so"
+echo "# these ${#patches_213_code[@]} patches are not applied here: what their text allows is checked instead"
+echo "# (docs/securedrop.md, \"The 2.13+ series\"; the admin tests were run by hand)."
+cat /dev/null "${patches_213_code[@]}" >"$WORK/code-2.13.patch"
+eq "2.13: the code patches touch SecureDrop's admin code, its migration script and package test" \
+    "admin/migrate-to-deb.sh admin/securedrop_admin/__init__.py admin/tests/test_integration.py admin/tests/test_securedrop-admin.py builder/tests/test_admin_package.py" \
+    "$(sort -u "$WORK/code-files" | paste -sd' ')"
+while read -r f; do
+    check "2.13: $f is not in the snapshot (so the patch is not applied here)" test ! -e "$SNAPSHOT/$f"
+done < <(sort -u "$WORK/code-files")
+for p in "${patches_213_code[@]}"; do
+    grep -q '^+++ b/admin/securedrop_admin/' "$p" || continue
+    check "2.13 $(basename "$p"): every function it adds compiles" python3 "$HERE/added_functions.py" "$p"
+done
+# the added lines of the 2.13 code patches, without the +
+added_text=$(grep '^+' "$WORK/code-2.13.patch" | grep -v '^+++ ' | cut -c2-)
+for t in test_enable_tor_metrics_defaults_to_no test_enable_tor_metrics_answer_is_kept \
+    test_enable_tor_metrics_is_saved_with_config_path verify_prompt_enable_tor_metrics; do
+    check "2.13: the code patches add $t" grep -qE "^ *def $t\(self[,)]" <<<"$added_text"
+done
+# shellcheck disable=SC2016  # $1 is the inner bash's
+check "2.13: no added line builds SiteConfig from arguments or uses tmpdir (2.13+ takes none)" \
+    bash -c '! grep -qE "SiteConfig\([^)]|argparse\.Namespace\(|tmpdir" <<<"$1"' _ "$added_text"
+eq "2.13: the added tests make SiteConfig() as 2.13+ does (all three)" 3 \
+    "$(grep -cF 'securedrop_admin.SiteConfig()' <<<"$added_text")"
+check "2.13: a yes is expected in the saved site-specific beside config_path" \
+    grep -qF 'assert saved["config_path"] == CONFIG_DIR' <<<"$added_text"
+check "2.13: the code patches ask enable_tor_metrics as a boolean with the default False" \
+    grep -qzE '"enable_tor_metrics",[[:space:]]*False,[[:space:]]*bool,' <<<"$added_text"
+for t in test_sdconfig_on_first_run test_sdconfig_enable_journalist_alerts \
+    test_sdconfig_enable_https_disable_pow_on_source_interface; do
+    check "2.13: the code patches answer the new prompt in $t" \
+        python3 "$HERE/answers_prompt.py" "$t" "$WORK/code-2.13.patch"
+done
+# yaml.safe_dump sorts the keys: enable_tor_metrics comes right after enable_ssh_over_tor
+eq "2.13: enable_tor_metrics: false follows enable_ssh_over_tor: true in the three sdconfig outputs" 3 \
+    "$(grep -A1 -x ' enable_ssh_over_tor: true' "$WORK/code-2.13.patch" | grep -cx '+enable_tor_metrics: false')"
+check "2.13: the package test looks for the role inside ansible-base" \
+    grep -qF '"/usr/share/securedrop-admin/ansible-base/roles/tor_exporter/tasks/main.yml",' <<<"$added_text"
+
+# migrate-to-deb.sh: the block the patch adds, run for real with a stand-in for the script's own
+# value reader (ours, not SecureDrop's): copied when enable_tor_metrics is true, a missing file
+# skipped and said, nothing copied when it is false.
+awk '/^\+\+\+ b\/admin\/migrate-to-deb.sh/ { on = 1; next } /^diff --git/ { on = 0 }
+    on && /^\+/ { print substr($0, 2) }' "$WORK/code-2.13.patch" >"$WORK/migrate-block.sh"
+# shellcheck disable=SC2016  # $1 is the inner bash's
+check "2.13: the migration block is there and parses (bash -n)" \
+    bash -c 'test -s "$1" && bash -n "$1"' _ "$WORK/migrate-block.sh"
+check "2.13: the migration block is shellcheck-clean (its variables come from the script)" \
+    shellcheck -s bash -e SC2154 "$WORK/migrate-block.sh"
+# migrate FLAG FILES...: the block with site-specific saying enable_tor_metrics: FLAG and FILES in
+# the old folder; prints what the new folder holds afterwards
+migrate() {
+    local flag=$1 m=$WORK/migrate f
+    shift
+    rm -rf "$m"
+    mkdir -p "$m/old" "$m/new"
+    printf 'enable_ssh_over_tor: true\nenable_tor_metrics: %s\n' "$flag" >"$m/old/site-specific"
+    for f in "$@"; do echo "stand-in for $f" >"$m/old/$f"; done
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    OLD_CONFIG_DIR=$m/old NEW_CONFIG_DIR=$m/new SITE_SPECIFIC_FILE=$m/old/site-specific bash -c '
+        set -e -o pipefail
+        get_site_specific_value() { sed -n "s/^$1: *//p" "$SITE_SPECIFIC_FILE"; }
+        . "$1"' _ "$WORK/migrate-block.sh" >"$m/out" 2>&1 || { sed 's/^/#   /' "$m/out"; return 1; }
+    (cd "$m/new" && find . -type f | sort | paste -sd' ')
+}
+eq "2.13: migration with the flag on carries both keys and the snippet" \
+    "./app-metrics.auth_private ./mon-metrics.auth_private ./tor-metrics-prometheus.yml" \
+    "$(migrate true app-metrics.auth_private mon-metrics.auth_private tor-metrics-prometheus.yml)"
+eq "2.13: migration with a key missing carries the rest" "./app-metrics.auth_private" \
+    "$(migrate true app-metrics.auth_private)"
+check "2.13: ... and says which one it skipped" \
+    grep -q '^! Not found (skipping): mon-metrics.auth_private' "$WORK/migrate/out"
+eq "2.13: migration with the flag off carries none" "" \
+    "$(migrate false app-metrics.auth_private mon-metrics.auth_private)"
+
+section "the testinfra module (in both series)"
+MODULE=molecule/testinfra/common/test_tor_exporter.py
+check "the module compiles" python3 -c \
+    'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")' "$SD/$MODULE"
+check "the module is the same in both series" cmp -s "$SD/$MODULE" "$SD_213/$MODULE"
+check "the staging vars list the exporter's profile under apparmor_enforce, beside the others" \
+    "$ADMIN_VENV/bin/python" -c '
+import sys, yaml
+enforce = yaml.safe_load(open(sys.argv[1]))["apparmor_enforce"]
+assert all("securedrop-tor-exporter" in profiles for profiles in enforce.values()), enforce' \
+    "$SD/molecule/testinfra/vars/staging.yml"
+check "staging turns enable_tor_metrics on (group_vars/staging.yml)" "$ADMIN_VENV/bin/python" -c '
+import sys, yaml
+assert yaml.safe_load(open(sys.argv[1]))["enable_tor_metrics"] is True' "$AB/group_vars/staging.yml"
+# The module run for real over the package in a booted container (tests/securedrop/testinfra.sh);
+# its own lines are shown as comments, its result is one check here.
+if bash "$HERE/testinfra.sh" "$SD" >"$WORK/testinfra.log" 2>&1; then
+    ok "testinfra: the module over the .deb in a container ($(tail -1 "$WORK/testinfra.log"))"
+else
+    nok "testinfra: the module over the .deb in a container ($(tail -1 "$WORK/testinfra.log"))"
+fi
+grep -E '^(ok|not ok|# SKIPPED|# \(this)' "$WORK/testinfra.log" | sed 's/^/#   /' || true
 
 summary
 [ "$FAIL" -eq 0 ] || exit 1
