@@ -61,6 +61,8 @@ install_tool() {
         if [ ! -x "$dir/bin/$name" ]; then
             echo "supply-chain.sh: installing $name $version (cargo +stable install --locked)" >&2
             rm -rf "$dir.partial"
+            # From the cache folder, so that no cargo configuration of this tree applies.
+            cd "$tools"
             CARGO_TARGET_DIR=$tools/target-$name@$version \
                 cargo +stable install --locked --quiet --version "$version" \
                 --root "$dir.partial" "$name" >&2
