@@ -16,10 +16,18 @@
 #   - the testinfra variable files (molecule/testinfra/vars/*.yml) still parse, those the series
 #     changes named;
 #   - the AppArmor path check of tests/package/apparmor_paths.py (the include line of this series);
-#   - the .gitignore entries for the new private key files.
+#   - the .gitignore entries for the new private key files;
+#   - contrib/securedrop/patches-2.13 (SecureDrop 2.13+): the same format checks, its data patches
+#     applied to another copy of the snapshot (the result must be the 2.11 series' tree, file for
+#     file), its code patches (admin/, builder/: 2.13+ code is not in the snapshot) checked as text,
+#     and the block it adds to admin/migrate-to-deb.sh run with stand-in inputs;
+#   - the testinfra module of both series: compiles, is the same in both, and is run for real by
+#     tests/securedrop/testinfra.sh over this project's .deb in a booted container (its AppArmor
+#     enforce check skipped there: that kernel has no AppArmor).
 # SecureDrop's admin test suite with patch 0001 was run by hand against SecureDrop's own tree (see
 # docs/securedrop.md, "Checked by hand"); nothing here fetches or runs SecureDrop's code.
-# Needs root for apt (installs git, yamllint, tor, apparmor for its profile files, python3-venv).
+# Needs root for apt (installs git, yamllint, tor, apparmor for its profile files, python3-venv
+# and ShellCheck) and for testinfra.sh's container (systemd-nspawn).
 # The ansible-core virtualenv is cached under SDTE_CACHE (default
 # /var/cache/securedrop-tor-exporter-tests), keyed by the hash of admin/requirements.txt.
 # Ends with `N passed, M failed`; exit 1 on failure.
@@ -57,7 +65,7 @@ section "tools"
 # shellcheck source=scripts/lib/apt.sh
 . "$REPO/scripts/lib/apt.sh"
 tools=(cmd:git:git cmd:yamllint:yamllint cmd:tor:tor cmd:flock:util-linux
-    cmd:apparmor_parser:apparmor py:venv:python3-venv py:ensurepip:python3-venv)
+    cmd:apparmor_parser:apparmor py:venv:python3-venv py:ensurepip:python3-venv cmd:shellcheck:shellcheck)
 missing=$(missing_packages "${tools[@]}")
 if [ -n "$missing" ]; then
     [ "$(id -u)" -eq 0 ] || { nok "missing $missing and not root"; summary; exit 1; }
