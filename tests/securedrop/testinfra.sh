@@ -14,7 +14,9 @@
 # passes its own); without it, one is made here from the snapshot and contrib/securedrop/patches.
 # The module's test vars are that tree's molecule/testinfra/vars/staging.yml. SecureDrop's
 # conftest.py and testutils.py are Python, not in the data-only snapshot: small stand-ins of ours
-# (tests/securedrop/testinfra/) load the vars file the same way.
+# (tests/securedrop/testinfra/) load the vars file the same way. SDTE_SECUREDROP_TESTINFRA names a
+# folder with SecureDrop's own two files (from a checkout of its molecule/testinfra/) to use
+# instead, for a run by hand.
 #
 # This kernel has no AppArmor: the module's enforce check skips itself there (and says why); this
 # script accepts exactly that one skip and counts any other skip as a failure.
@@ -121,7 +123,9 @@ mkdir -p "$ROOT$(dirname "$VENV")"
 cp -a "$VENV" "$ROOT$VENV"
 T=$ROOT/root/testinfra
 mkdir -p "$T/common" "$T/vars"
-cp "$HERE/testinfra/conftest.py" "$HERE/testinfra/testutils.py" "$T/"
+harness=${SDTE_SECUREDROP_TESTINFRA:-$HERE/testinfra}
+cp "$harness/conftest.py" "$harness/testutils.py" "$T/"
+echo "# conftest.py and testutils.py from $harness"
 cp "$SD/$MODULE" "$T/common/"
 cp "$SD/molecule/testinfra/vars/staging.yml" "$T/vars/"
 cp "$deb" "$ROOT/root/"
