@@ -23,6 +23,7 @@ DROPIN = "/etc/tor/securedrop-tor-exporter.torrc"
 TORRC = "/etc/tor/torrc"
 CONFIG_DIR = "/etc/securedrop-tor-exporter"
 ONIONS_CONFIG = CONFIG_DIR + "/config.d/40-securedrop-onions.toml"
+TRAFFIC_CONFIG = CONFIG_DIR + "/config.d/90-securedrop-traffic.toml"
 METRICS_URL = "http://127.0.0.1:9747/metrics"
 # The package's command, as prepare.yml copied it from the .deb under test: what counts as the
 # include, a valid configuration and a v3 address is the package's to say, also while it is not
@@ -118,10 +119,29 @@ def metrics():
     except OSError as exc:
         return {"status": 0, "error": type(exc).__name__}
     values = {}
+    traffic = {}
     for line in body.splitlines():
         if line.startswith(("tor_up ", "tor_up{")):
             values["tor_up"] = line.rsplit(" ", 1)[1]
-    return {"status": status, "tor_up": values.get("tor_up")}
+        # tor's traffic counters: their samples, if the exporter exports them at all
+        if line.startswith("tor_traffic_"):
+            name, _, value = line.rpartition(" ")
+            traffic[name] = value
+    return {"status": status, "tor_up": values.get("tor_up"), "traffic": traffic}
+
+
+def traffic_enabled(toml_text):
+    """The `enabled` value of the [traffic] section of a TOML text, or None."""
+    match = re.search(r"^\[traffic\]\s*\n(?:[^\[].*\n|\n)*?enabled\s*=\s*(\w+)", toml_text or "", re.M)
+    return match.group(1) if match else None
+
+
+def exporter_traffic_enabled():
+    """traffic.enabled as the exporter reads its configuration files (check-config), or None."""
+    if not os.path.exists("/usr/bin/securedrop-tor-exporter"):
+        return None
+    rc, out = run("securedrop-tor-exporter", "check-config")
+    return traffic_enabled(out + "\n") if rc == 0 else f"error {rc}"
 
 
 def private_key_files():
@@ -173,6 +193,10 @@ def main():
         "exporter_check_config_rc": (run("securedrop-tor-exporter", "check-config")[0]
                                      if os.path.exists("/usr/bin/securedrop-tor-exporter") else None),
         "tor_hidden_service_dirs": hs_dirs,
+        # the role's traffic file: its [traffic] enabled value, and the exporter's effective one
+        "traffic_config": dict(file_info(TRAFFIC_CONFIG), enabled=traffic_enabled(read(TRAFFIC_CONFIG)))
+        if os.path.lexists(TRAFFIC_CONFIG) else None,
+        "exporter_traffic_enabled": exporter_traffic_enabled(),
         "metrics": metrics(),
         "private_key_files": private_key_files(),
     }

@@ -72,6 +72,17 @@ def test_exporter_knows_securedrops_onion_services(state, prefix):
     assert state["onions_config_entries"] == expected
 
 
+def test_traffic_counters_off(state):
+    # The role's file says off (on app-staging whatever the admin sets; on mon-staging off unless
+    # opted in, which converge does not), the exporter reads it so, and exports no counters.
+    assert state["traffic_config"] is not None, "no config.d/90-securedrop-traffic.toml"
+    assert (state["traffic_config"]["mode"], state["traffic_config"]["owner"]) == ("0o644", "root")
+    assert state["traffic_config"]["enabled"] == "false"
+    assert state["exporter_traffic_enabled"] == "false"
+    assert state["metrics"]["tor_up"] == "1", "tor not read yet: the absence below would prove nothing"
+    assert state["metrics"]["traffic"] == {}
+
+
 def test_auth_private_on_the_controller_matches_the_server(state, prefix):
     path = os.path.join(ADMIN_DIR, f"{prefix}-metrics.auth_private")
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
