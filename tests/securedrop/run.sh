@@ -453,6 +453,12 @@ for p in "${patches_213_code[@]}"; do
     grep -q '^+++ b/admin/securedrop_admin/' "$p" || continue
     check "2.13 $(basename "$p"): every function it adds compiles" python3 "$HERE/added_functions.py" "$p"
 done
+# The blob each code patch starts from is the one contrib/securedrop/README.md's base table lists,
+# so the table and the series describe the same base.
+while read -r blob; do
+    check "2.13: the base blob $blob is listed in contrib/securedrop/README.md" \
+        grep -qF "| $blob (" "$REPO/contrib/securedrop/README.md"
+done < <(grep -h '^index ' "${patches_213_code[@]}" | sed -E 's/^index ([0-9a-f]+)\..*/\1/' | sort -u)
 # the added lines of the 2.13 code patches, without the +
 added_text=$(grep '^+' "$WORK/code-2.13.patch" | grep -v '^+++ ' | cut -c2-)
 for t in test_enable_tor_metrics_defaults_to_no test_enable_tor_metrics_answer_is_kept \
