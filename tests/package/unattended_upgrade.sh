@@ -174,10 +174,16 @@ unattended_upgrade_checks() {
         nok "repository with $VERSION published and read"
         sed 's/^/#   /' "$WORK/uu-publish.log" "$WORK/uu-update.log"
     fi
-    eq "its Release is labelled as SecureDrop's" "Origin: SecureDrop|Label: SecureDrop|Codename: bookworm" \
-        "$(cx grep -E '^(Origin|Label|Codename):' "$UU_REPO/dists/bookworm/Release" | paste -sd'|')"
-    check "apt-cache policy: $VERSION from o=SecureDrop,l=SecureDrop,n=bookworm" \
-        bash -c "nsenter -t $L -a apt-cache policy $PKG 2>&1 | grep -q 'release o=SecureDrop,a=bookworm,n=bookworm,l=SecureDrop,c=main'"
+    eq "its Release is labelled as SecureDrop's" "Codename: bookworm|Label: SecureDrop|Origin: SecureDrop" \
+        "$(cx grep -E '^(Origin|Label|Codename):' "$UU_REPO/dists/bookworm/Release" | sort | paste -sd'|')"
+    # apt's view of the repository: `release o=…,a=…,n=…,l=…,c=…,b=…` under its source's line
+    out=$(cx apt-cache policy 2>&1)
+    if grep -A1 -F "file:$UU_REPO bookworm/main" <<<"$out" | grep -q "release .*o=SecureDrop,.*n=bookworm,l=SecureDrop,"; then
+        ok "apt-cache policy: the repository is o=SecureDrop, n=bookworm, l=SecureDrop"
+    else
+        nok "apt-cache policy: the repository is o=SecureDrop, n=bookworm, l=SecureDrop"
+        printf '%s\n' "$out" | sed 's/^/#   /'
+    fi
     if cx apt-get -q -y install "$PKG=$VERSION" >"$WORK/uu-install.log" 2>&1; then
         ok "apt-get install $PKG=$VERSION from the repository"
     else
@@ -209,10 +215,11 @@ unattended_upgrade_checks() {
     cx rm -f "$UU_LOG" "$UU_DPKG_LOG"
 
     # unattended-upgrade as a systemd service, as apt-daily-upgrade.service runs it: no terminal
-    # (it writes what ps says its terminal is first), standard input /dev/null
+    # (it writes what ps says its terminal is first), standard input /dev/null. systemd reads $$$$
+    # in a command line as $$, the shell's own PID.
     cx systemd-run --wait --quiet --collect --unit=sdte-unattended-upgrade \
         --property=StandardInput=null --property=StandardOutput=journal \
-        sh -c 'ps -o tty= -p $$ >/root/uu-tty; if [ -t 0 ]; then echo stdin-is-a-terminal >>/root/uu-tty; fi; exec unattended-upgrade' \
+        sh -c 'ps -o tty= -p $$$$ >/root/uu-tty; if [ -t 0 ]; then echo stdin-is-a-terminal >>/root/uu-tty; fi; exec unattended-upgrade' \
         >"$WORK/uu-run.log" 2>&1 || rc=$?
     cx cat "$UU_LOG" >"$WORK/uu.log" 2>&1 || true
     cx cat "$UU_DPKG_LOG" >"$WORK/uu-dpkg.log" 2>&1 || true
