@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project, installing what the tests need (run as root on Debian 12):
-#   1. cargo test: unit, property, golden, policy, control faults (a fake peer), a real tor, and the
+#   1. cargo test: unit, property (devtests/), golden, policy, control faults (a fake peer), a real tor, and the
 #      private Tor network (3 authorities, 3 relays, an onion service, a client; loopback only);
 #   2. tests/package/run.sh: the .deb (lintian, shellcheck, reproducibility, systemd-analyze) and
 #      its install/upgrade/remove/purge scenario in a booted systemd container;
@@ -49,7 +49,13 @@ run_suite() {
 
 for s in "${suites[@]}"; do
     case "$s" in
-        cargo) run_suite cargo cargo test --locked --all-targets --no-fail-fast ;;
+        cargo)
+            # The crate's own tests, then devtests/ (property and screenshot tests, whose crates
+            # stay out of the exporter's Cargo.lock), in the same target folder.
+            run_suite cargo bash -c 'cargo test --locked --all-targets --no-fail-fast &&
+                cargo test --locked --no-fail-fast --manifest-path devtests/Cargo.toml \
+                    --target-dir "${CARGO_TARGET_DIR:-target}"'
+            ;;
         package) run_suite package bash tests/package/run.sh ;;
         molecule)
             # The package suite's .deb of this very tree, from its cache (built now if missing);

@@ -14,7 +14,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::control::OnionAddress;
-use crate::small_file::{SmallFileError, read_secret};
+use crate::small_file::{read_secret, SmallFileError};
 
 /// The most either file may hold: a key line is 70 bytes, a hostname 63. The cap (and the
 /// regular-file check of [`read_secret`]) keeps a FIFO or `/dev/zero` put in their place from
@@ -169,12 +169,13 @@ mod tests {
     /// RFC 7748 §6.1, Alice's key pair.
     #[test]
     fn rfc7748_vector_in_tor_format() {
-        let sk: [u8; 32] =
-            hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
-                .unwrap()
-                .try_into()
-                .unwrap();
-        let pk = hex::decode("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+        let sk: [u8; 32] = data_encoding::HEXLOWER
+            .decode(b"77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let pk = data_encoding::HEXLOWER
+            .decode(b"8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
             .unwrap();
         let key = PrivateKey::from_bytes(sk);
         assert_eq!(
@@ -184,10 +185,9 @@ mod tests {
         let line = key.auth_line();
         let b32 = line.strip_prefix(PREFIX).unwrap();
         assert_eq!(b32.len(), 52);
-        assert!(
-            b32.bytes()
-                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
-        );
+        assert!(b32
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
     }
 
     #[test]
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn files_have_modes_and_are_never_overwritten() {
         use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::temp_dir::tempdir().unwrap();
         let (a, p) = (d.path().join("admin.auth"), d.path().join("admin.key"));
         generate_files(&a, &p).unwrap();
         assert_eq!(
@@ -230,7 +230,7 @@ mod tests {
     /// (root runs `client-key show` on files in folders debian-tor can write).
     #[test]
     fn fifo_and_device_in_place_of_hostname_or_key_are_refused_at_once() {
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::temp_dir::tempdir().unwrap();
         let fifo = d.path().join("hostname");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.unwrap().success());

@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn credential_first_then_file_then_random() {
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::temp_dir::tempdir().unwrap();
         let cred = d.path().join("label-key");
         let file = d.path().join("label.key");
         std::fs::write(&cred, [1u8; 32]).unwrap();
@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn a_short_key_is_not_used() {
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::temp_dir::tempdir().unwrap();
         let file = d.path().join("label.key");
         std::fs::write(&file, b"short").unwrap();
         assert_eq!(load_from(None, &file).1, Source::Random);

@@ -58,6 +58,11 @@ pub mod snapshot;
 pub mod source;
 pub mod tasks;
 
+/// Throwaway folders for unit tests; one copy, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/temp_dir.rs"]
+pub(crate) mod temp_dir;
+
 use std::future::Future;
 use std::sync::Arc;
 

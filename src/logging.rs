@@ -3,7 +3,7 @@
 //! Nothing logged may contain the cookie, a password, a key or an onion address: the types that
 //! hold them ([`crate::control::OnionAddress`], `AuthSecret`) print redacted.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -14,11 +14,14 @@ fn journal_present() -> bool {
         && std::env::var_os("JOURNAL_STREAM").is_some()
 }
 
-/// Installs the global subscriber. `RUST_LOG`, when set, refines the level.
+/// Installs the global subscriber. `RUST_LOG`, when set and valid, refines the level: a list of
+/// `target=level` directives (`Targets`' grammar: no regular expressions, so the crate needs no
+/// regex engine for a filter that only ever names this crate).
 pub fn init(level: LogLevel, target: LogTarget) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("securedrop_tor_exporter={},warn", level.as_str()))
-    });
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| default_filter(level));
     let use_journal = match target {
         LogTarget::Journald => true,
         LogTarget::Stderr => false,
@@ -38,9 +41,26 @@ pub fn init(level: LogLevel, target: LogTarget) {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                // Colour codes only for a person at a terminal, never into a file or the journal.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                // No colour codes: they need an extra crate and would end up in files and mail.
+                .with_ansi(false)
                 .with_target(false),
         )
         .try_init();
+}
+
+/// This crate at the configured level, everything else at `warn`.
+fn default_filter(level: LogLevel) -> Targets {
+    Targets::new()
+        .with_target("securedrop_tor_exporter", tracing_level(level))
+        .with_default(tracing::Level::WARN)
+}
+
+fn tracing_level(level: LogLevel) -> tracing::Level {
+    match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
+    }
 }

@@ -443,7 +443,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn recover(a: RecoverArgs) -> anyhow::Result<ExitCode> {
-    use securedrop_tor_exporter::recovery::{Policy, run};
+    use securedrop_tor_exporter::recovery::{run, Policy};
     if a.reload_after > a.restart_after {
         anyhow::bail!("--reload-after must not be longer than --restart-after");
     }
@@ -581,7 +581,7 @@ fn sockets_from_systemd(web: &config::WebConfig) -> anyhow::Result<Passed> {
 }
 
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
+    use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     tokio::select! {

@@ -61,7 +61,7 @@ mod tests {
 
     #[test]
     fn a_fifo_is_refused_at_once() {
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::temp_dir::tempdir().unwrap();
         let fifo = d.path().join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.unwrap().success());
@@ -79,7 +79,7 @@ mod tests {
             read_secret(Path::new("/dev/zero"), 1024),
             Err(SmallFileError::NotRegular)
         ));
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::temp_dir::tempdir().unwrap();
         assert!(matches!(
             read_secret(d.path(), 1024),
             Err(SmallFileError::NotRegular)

@@ -1,8 +1,8 @@
 //! The allow-list of control commands, checked against an independent expectation (the control
 //! spec's own classification, in tests/fixtures/read_only_verbs.rs), not against itself.
 
+use securedrop_tor_exporter::control::command::{AuthSecret, Command, ALLOWED_VERBS};
 use securedrop_tor_exporter::control::OnionAddress;
-use securedrop_tor_exporter::control::command::{ALLOWED_VERBS, AuthSecret, Command};
 
 #[path = "fixtures/read_only_verbs.rs"]
 mod spec;

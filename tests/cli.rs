@@ -34,8 +34,11 @@ fn key_tool() -> Command {
     Command::new(BIN)
 }
 
-fn config_file(content: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+fn config_file(content: &str) -> support::temp_dir::NamedTempFile {
+    let mut f = support::temp_dir::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .unwrap();
     f.write_all(content.as_bytes()).unwrap();
     f
 }
@@ -235,7 +238,7 @@ fn help_and_version() {
 
 #[test]
 fn client_key_generate_show_public() {
-    let d = tempfile::tempdir().unwrap();
+    let d = support::temp_dir::tempdir().unwrap();
     let auth = d.path().join("admin.auth");
     let key = d.path().join("admin.key");
     let host = d.path().join("hostname");
@@ -298,7 +301,7 @@ fn client_key_generate_show_public() {
 /// READY=1 once listening, WATCHDOG=1 pings, STATUS=, and exit 0 on SIGTERM.
 #[test]
 fn systemd_notify_watchdog_and_clean_sigterm() {
-    let d = tempfile::tempdir().unwrap();
+    let d = support::temp_dir::tempdir().unwrap();
     let sock_path = d.path().join("notify");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
@@ -362,7 +365,7 @@ fn systemd_notify_watchdog_and_clean_sigterm() {
 /// flag, the key and what was expected, with no nested backticks and no cause said twice.
 #[test]
 fn first_hour_messages_are_pinned() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     let file = |name: &str, content: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, content).unwrap();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use securedrop_tor_exporter::metrics::{Format, registry, render};
+use securedrop_tor_exporter::metrics::{registry, render, Format};
 use securedrop_tor_exporter::snapshot::ErrorKind;
 use securedrop_tor_exporter::snapshot::{Shared, Snapshot};
 

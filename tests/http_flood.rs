@@ -334,7 +334,7 @@ fn a_flood_on_the_loopback_port_never_reaches_the_onion_socket() {
     let _scenario = one_scenario_at_a_time();
     raise_fd_limit();
     let logged_before = logs().text().len();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     let (e, onion) = exporter_with_onion(dir.path());
     let quiet: Vec<Duration> = (0..10).map(|_| scrape_onion(&onion)).collect();
     let idle = connect_many(e.addr(), 600, b"");

@@ -4,11 +4,14 @@
 //! edit that takes the marked include out. Each copy is run here (bash, grep, awk, as postrm
 //! runs them) and compared with the binary's definition on the same input.
 
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use securedrop_tor_exporter::setup::include::{Layout, includes_dropin, without_marked};
+use securedrop_tor_exporter::setup::include::{includes_dropin, without_marked, Layout};
 
 #[path = "fixtures/include_lines.rs"]
 mod include_lines;
@@ -125,7 +128,7 @@ fn postrms_removal_of_the_marked_include_is_the_binarys() {
     let f = postrm_function("drop_marked_from");
     for layout in [cur, old] {
         for torrc in &torrcs {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = temp_dir::tempdir().unwrap();
             let file = dir.path().join("torrc");
             std::fs::write(&file, torrc).unwrap();
             let (code, out) = with_postrm_vars(

@@ -1,6 +1,9 @@
 //! The crate's imports only point down its layers, with no circle: `scripts/imports.py --check`
 //! on src/, and on a small tree with an upward import and a circle, which it must refuse.
 
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -27,7 +30,7 @@ fn the_crate_imports_only_downward_without_a_circle() {
 
 #[test]
 fn an_upward_import_and_a_circle_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir::tempdir().unwrap();
     let src = dir.path();
     std::fs::create_dir(src.join("control")).unwrap();
     std::fs::write(src.join("lib.rs"), "pub mod control;\npub mod snapshot;\n").unwrap();

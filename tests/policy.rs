@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use securedrop_tor_exporter::control::address::contains_onion_address;
-use securedrop_tor_exporter::metrics::{Format, registry, render};
+use securedrop_tor_exporter::metrics::{registry, render, Format};
 use securedrop_tor_exporter::policy::{self, Class, FAMILIES, NEVER};
 use securedrop_tor_exporter::snapshot::{Shared, Snapshot};
 use securedrop_tor_exporter::source::status::TorStatus;

@@ -12,7 +12,7 @@ use securedrop_tor_exporter::{Config, ControlAddress};
 use support::exporter::ExporterThread;
 use support::log_capture::LogBuffer;
 use support::metrics_text::sample;
-use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
+use support::privnet::{self, wait_for, Options, PrivNet, ServiceSpec};
 
 fn config(node: &privnet::Node) -> Config {
     let mut c = Config::default();
@@ -248,7 +248,11 @@ fn exporter_on_a_private_tor_network() {
             "tor_relay_info{{fingerprint=\"{fingerprint}\",nickname=\"RelayUnderTest\"}} 1"
         )) && rbody.contains("tor_relay_flag{flag=\"Running\"} 1")
             && rbody.contains("tor_relay_flag{flag=\"Valid\"} 1");
-        if ok { Ok(()) } else { Err("not yet".into()) }
+        if ok {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
     })
     .unwrap_or_else(|e| panic!("{e:?}\n{rbody}"));
     assert!(rbody.contains("tor_accounting_enabled 1"), "{rbody}");
@@ -292,7 +296,7 @@ fn healthy_tor_is_never_touched_by_recovery(net: &PrivNet) {
         },
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     let calls = dir.path().join("calls");
     let systemctl = dir.path().join("systemctl");
     std::fs::write(

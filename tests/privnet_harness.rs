@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::privnet::{self, FetchError, Options, PrivNet, wait_for};
+use support::privnet::{self, wait_for, FetchError, Options, PrivNet};
 
 fn netns_of(pid: u32) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/net"))
@@ -117,11 +117,10 @@ fn private_tor_network_self_test() {
     assert_eq!(services.len(), 2);
     for s in services {
         assert_eq!(s.onion.len(), 56);
-        assert!(
-            s.onion
-                .bytes()
-                .all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'))
-        );
+        assert!(s
+            .onion
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7')));
         assert!(
             net.onion_events().hs_desc_count("UPLOADED", &s.onion) > 0,
             "no upload for {}",
@@ -158,10 +157,9 @@ fn private_tor_network_self_test() {
         Ok(r) => panic!("fetch without a backend succeeded: {}", r.status),
     }
     // A malformed onion address fails too.
-    assert!(
-        net.http_get_via_client("aaaa.onion", 80, "/", Duration::from_secs(30))
-            .is_err()
-    );
+    assert!(net
+        .http_get_via_client("aaaa.onion", 80, "/", Duration::from_secs(30))
+        .is_err());
 
     // --- Client authorization: without the key tor refuses with 0xF4; with it the fetch works.
     let metrics_token = format!("privnet-metrics-{}", std::process::id());
@@ -287,7 +285,11 @@ fn wait_for_times_out_with_the_last_reason() {
     assert!((2..10).contains(&n), "{n} polls");
     let v = wait_for("soon", Duration::from_secs(5), || {
         n += 1;
-        if n > 12 { Ok(n) } else { Err("not yet".into()) }
+        if n > 12 {
+            Ok(n)
+        } else {
+            Err("not yet".into())
+        }
     })
     .unwrap();
     assert!(v > 12);

@@ -35,7 +35,7 @@ use securedrop_tor_exporter::{Config, ControlAddress};
 use support::exporter::ExporterThread;
 use support::privnet::counting_proxy::CountingProxy;
 use support::privnet::ns_process::NsProcess;
-use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
+use support::privnet::{self, wait_for, Options, PrivNet, ServiceSpec};
 use support::process::{require_commands, run_ok};
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_securedrop-tor-exporter");
@@ -125,7 +125,7 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
         "prometheus --version",
     );
     eprintln!("prometheus: {}", version.lines().next().unwrap_or_default());
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = support::temp_dir::tempdir().unwrap();
     let t = tmp.path();
 
     // The admin's client key, made with the package's own subcommand; a second one is the wrong key.

@@ -22,7 +22,7 @@ use std::time::Duration;
 use support::http;
 use support::privnet::counting_proxy::CountingProxy;
 use support::privnet::ns_process::NsProcess;
-use support::privnet::{Options, PrivNet, ServiceSpec, wait_for};
+use support::privnet::{wait_for, Options, PrivNet, ServiceSpec};
 use support::process::{require_commands, run_ok};
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -111,7 +111,7 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
         ],
         "bench/onion.sh installs and builds everything",
     );
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = support::temp_dir::tempdir().unwrap();
     let t = tmp.path();
 
     // One client key (the package's own subcommand), authorized on both onion services.
@@ -404,10 +404,10 @@ fn scrape_duration_through_the_onion_exporter_vs_floor() {
     }
     let ratio = e.1 / f.1;
     let ratio90 = e.2 / f.2;
-    let exp_conns = after.0.0 - before.0.0;
-    let exp_scrapes = after.0.1 - before.0.1;
-    let floor_conns = after.1.0 - before.1.0;
-    let floor_scrapes = after.1.1 - before.1.1;
+    let exp_conns = after.0 .0 - before.0 .0;
+    let exp_scrapes = after.0 .1 - before.0 .1;
+    let floor_conns = after.1 .0 - before.1 .0;
+    let floor_scrapes = after.1 .1 - before.1 .1;
     println!(
         "durations exporter (ms): {:?}",
         exp_d.iter().map(|x| ms(*x)).collect::<Vec<_>>()

@@ -17,7 +17,7 @@ use support::exporter::ExporterThread;
 use support::log_capture::LogBuffer;
 use support::metrics_text::sample;
 use support::poll;
-use support::privnet::{self, Options, PrivNet, ServiceSpec, wait_for};
+use support::privnet::{self, wait_for, Options, PrivNet, ServiceSpec};
 
 fn published(body: &str, role: &str) -> Option<f64> {
     sample(

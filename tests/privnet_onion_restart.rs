@@ -15,7 +15,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use securedrop_tor_exporter::source::descriptor::{DescriptorId, descriptor_id};
+use securedrop_tor_exporter::source::descriptor::{descriptor_id, DescriptorId};
 use securedrop_tor_exporter::{Config, ControlAddress};
 use support::exporter::ExporterThread;
 use support::log_capture::LogBuffer;

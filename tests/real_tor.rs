@@ -126,7 +126,7 @@ async fn real_tor_up_killed_restarted_frozen_thawed() {
 
 #[tokio::test]
 async fn no_tor_at_all_still_serves() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     let exp = start_exporter(&dir.path().join("no-such-socket")).await;
     assert!(
         eventually(Duration::from_secs(5), || async {
@@ -135,16 +135,15 @@ async fn no_tor_at_all_still_serves() {
         .await
     );
     let r = exp.get("/metrics", &[]).await;
-    assert!(
-        r.body
-            .contains("tor_exporter_control_errors_total{kind=\"connect\"}")
-    );
+    assert!(r
+        .body
+        .contains("tor_exporter_control_errors_total{kind=\"connect\"}"));
     exp.stop().await;
 }
 
 #[tokio::test]
 async fn http_surface() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     let exp = start_exporter(&dir.path().join("no-such-socket")).await;
     let root = exp.get("/", &[]).await;
     assert_eq!(root.status, 200);

@@ -98,7 +98,7 @@ fn config(control: ControlAddress) -> Config {
 
 #[tokio::test]
 async fn a_tor_that_never_answers_gets_one_reload_two_restarts_and_one_line_saying_so() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     recording_systemctl(dir.path());
     let exporter = ExporterTask::start(config(ControlAddress::Unix(
         dir.path().join("no-such-control-socket"),
@@ -132,7 +132,7 @@ async fn a_tor_that_never_answers_gets_one_reload_two_restarts_and_one_line_sayi
 
 #[tokio::test]
 async fn a_healthy_tor_is_never_touched() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     recording_systemctl(dir.path());
     let peer = FakePeer::honest();
     let exporter =
@@ -147,7 +147,7 @@ async fn a_healthy_tor_is_never_touched() {
 /// never on a guess), and no failed unit either.
 #[test]
 fn without_an_exporter_it_does_nothing_and_says_why() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     recording_systemctl(dir.path());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

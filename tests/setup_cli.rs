@@ -3,12 +3,15 @@
 //! `onion-dirs` (`--verify-config` and `--dump-config` only, with `DisableNetwork 1`: tor never
 //! starts and never reaches the network).
 
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use securedrop_tor_exporter::control::OnionAddress;
-use securedrop_tor_exporter::setup::include::{INCLUDE_LINE, Layout};
+use securedrop_tor_exporter::setup::include::{Layout, INCLUDE_LINE};
 
 #[path = "fixtures/include_lines.rs"]
 mod include_lines;
@@ -33,11 +36,11 @@ fn stderr(o: &Output) -> String {
 }
 
 /// A folder debian-tor can read (tor runs as debian-tor there), removed when dropped.
-struct Dir(tempfile::TempDir);
+struct Dir(temp_dir::TempDir);
 
 impl Dir {
     fn new() -> Dir {
-        let d = tempfile::Builder::new()
+        let d = temp_dir::Builder::new()
             .prefix("setup-cli-")
             .tempdir_in(std::env::temp_dir())
             .unwrap();
@@ -227,17 +230,13 @@ fn a_symlinked_torrc_is_edited_at_its_target_and_stays_a_link() {
     let link = d.path().join("torrc");
     std::os::unix::fs::symlink("real/torrc", &link).unwrap();
     assert_eq!(code(&run_path(&["torrc", "add-include"], &link)), 0);
-    assert!(
-        std::fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
-    assert!(
-        std::fs::read_to_string(&target)
-            .unwrap()
-            .ends_with(&format!("{INCLUDE_LINE}\n"))
-    );
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(&target)
+        .unwrap()
+        .ends_with(&format!("{INCLUDE_LINE}\n")));
     assert_eq!(d.names(), ["real", "torrc"]);
     let mut in_real: Vec<_> = std::fs::read_dir(d.path().join("real")).unwrap().collect();
     assert_eq!(
@@ -535,7 +534,7 @@ fn configuration_flags_are_refused_before_these_subcommands() {
 /// service exactly when `includes_dropin` says yes.
 #[test]
 fn tor_agrees_with_the_include_lines_has_include_accepts() {
-    use securedrop_tor_exporter::setup::include::{DROPIN, includes_dropin};
+    use securedrop_tor_exporter::setup::include::{includes_dropin, DROPIN};
     if !can_run_tor_as_debian_tor() {
         return;
     }
@@ -610,13 +609,11 @@ fn check_onion_address_refuses_what_is_not_a_small_regular_file_at_once() {
     let link = d.path().join("hostname");
     std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
     let fifo = d.path().join("fifo");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let started = std::time::Instant::now();
     for path in [&link, &fifo] {
         let o = run_path(&["check-onion-address"], path);

@@ -15,7 +15,7 @@ use support::log_capture::LogBuffer;
 #[tokio::test(start_paused = true)]
 async fn an_unreachable_tor_is_logged_at_once_then_once_a_minute() {
     let logs = LogBuffer::install();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir::tempdir().unwrap();
     let mut c = Config::default();
     // Nothing listens there: every connect fails the same way.
     c.tor.control_address = ControlAddress::Unix(dir.path().join("control"));

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
 
 use super::{Config, DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, ENV_PREFIX};
 use crate::control::OnionAddress;
@@ -423,8 +423,11 @@ mod tests {
         }
     }
 
-    fn write(content: &str) -> tempfile::NamedTempFile {
-        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    fn write(content: &str) -> crate::temp_dir::NamedTempFile {
+        let mut f = crate::temp_dir::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .unwrap();
         f.write_all(content.as_bytes()).unwrap();
         f
     }
@@ -563,7 +566,7 @@ mod tests {
 
     #[test]
     fn dropins_merge_in_name_order_and_redaction_hides_addresses() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::temp_dir::tempdir().unwrap();
         let a = valid_address(3);
         let b = valid_address(4);
         std::fs::write(
@@ -618,7 +621,7 @@ mod tests {
 
     #[test]
     fn a_fifo_config_file_is_refused_at_once() {
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::temp_dir::tempdir().unwrap();
         let fifo = d.path().join("config.toml");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.unwrap().success());

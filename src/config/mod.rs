@@ -6,7 +6,7 @@
 
 mod load;
 
-pub use load::{ConfigError, Sources, env_var_name, load};
+pub use load::{env_var_name, load, ConfigError, Sources};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -201,10 +201,14 @@ pub fn parse_authchallenge(reply: &Message) -> Result<Challenge, AuthError> {
     let mut hash = None;
     let mut nonce = None;
     for (k, v) in key_values(text) {
-        let mut buf = [0u8; 32];
-        if hex::decode_to_slice(&v, &mut buf).is_err() {
+        // tor sends upper case; either case is valid base16.
+        let Some(buf) = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(v.as_bytes())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        else {
             continue;
-        }
+        };
         match k.as_str() {
             "SERVERHASH" => hash = Some(buf),
             "SERVERNONCE" => nonce = Some(buf),
@@ -351,8 +355,14 @@ mod tests {
         let sn = [0x22u8; 32];
         let server_hash = safecookie_hmac(SERVER_KEY, &cookie, &cn, &sn);
         let client_hash = safecookie_hmac(CLIENT_KEY, &cookie, &cn, &sn);
-        assert_eq!(hex::encode(server_hash), SERVER_HASH_VECTOR);
-        assert_eq!(hex::encode(client_hash), CLIENT_HASH_VECTOR);
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&server_hash),
+            SERVER_HASH_VECTOR
+        );
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&client_hash),
+            CLIENT_HASH_VECTOR
+        );
         let ch = Challenge {
             server_hash,
             server_nonce: sn,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand_core::{OsRng, RngCore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{timeout, timeout_at, Instant};
 use zeroize::Zeroizing;
 
 use super::address::ControlAddress;

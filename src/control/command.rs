@@ -142,12 +142,12 @@ impl Command {
             Command::ProtocolInfo => s.push_str(" 1"),
             Command::AuthChallenge { client_nonce } => {
                 s.push_str(" SAFECOOKIE ");
-                s.push_str(&hex::encode_upper(client_nonce));
+                s.push_str(&data_encoding::HEXUPPER.encode(client_nonce));
             }
             Command::Authenticate(AuthSecret::None) => {}
             Command::Authenticate(AuthSecret::Hex(bytes)) => {
                 s.push(' ');
-                s.push_str(&hex::encode_upper(bytes));
+                s.push_str(&data_encoding::HEXUPPER.encode(bytes));
             }
             Command::Authenticate(AuthSecret::Password(p)) => {
                 s.push(' ');

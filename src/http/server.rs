@@ -21,15 +21,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{watch, Notify};
 
 use super::connection_policy::{self, ConnState, Limits, Reason};
-use crate::log_limit::{EVERY_MINUTE, LogLimit};
+use super::routes::Routes;
+use crate::log_limit::{LogLimit, EVERY_MINUTE};
 
 /// hyper's smallest allowed read buffer, which bounds the request head.
 const MAX_HEAD_BYTES: usize = 8192;
@@ -294,7 +294,7 @@ impl<S: AsyncWrite + AsFd + Unpin> AsyncWrite for Tracked<S> {
 pub async fn serve(
     loopback: TcpListener,
     onion: Option<UnixListener>,
-    app: Router,
+    app: Routes,
     limits: Limits,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -327,7 +327,7 @@ pub async fn serve(
 async fn accept_loop<L: Incoming>(
     listener: L,
     door: Door,
-    app: Router,
+    app: Routes,
     limits: Limits,
     graceful: Arc<GracefulShutdown>,
     mut shutdown: watch::Receiver<bool>,
@@ -406,7 +406,7 @@ async fn accept_loop<L: Incoming>(
                     c.on_request(Instant::now());
                     c.budget_spent(&limits)
                 });
-                let mut app = app.clone();
+                let app = app.clone();
                 let conns = conns.clone();
                 async move {
                     // Back of the queue before each request: a client that pipelines hundreds
@@ -415,7 +415,7 @@ async fn accept_loop<L: Incoming>(
                     // so a new scrape's connection, waiting behind tens of thousands of
                     // responses on the one runtime thread.
                     tokio::task::yield_now().await;
-                    let mut response = tower::Service::call(&mut app, req).await;
+                    let mut response = Ok::<_, std::convert::Infallible>(app.respond(&req));
                     conns.update(id, |c| c.on_handled(Instant::now()));
                     if last {
                         // hyper closes the connection once this response is written

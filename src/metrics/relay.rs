@@ -4,7 +4,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::write::{bool_gauge, gauge, gauge_family, info, saturating_i64};
 use crate::policy;
-use crate::source::relay::{HIBERNATION_STATES, RelayStatus};
+use crate::source::relay::{RelayStatus, HIBERNATION_STATES};
 
 pub fn encode(r: &RelayStatus, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     if let Some(fpr) = &r.fingerprint {

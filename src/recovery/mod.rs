@@ -11,4 +11,4 @@
 pub mod policy;
 pub mod run;
 
-pub use policy::{Decision, Policy, State, decide};
+pub use policy::{decide, Decision, Policy, State};

@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use crate::health::{Reported, duration};
+use crate::health::{duration, Reported};
 
 /// The states a reload or restart may cure.
 pub const CURABLE: &[&str] = &[
@@ -193,8 +193,8 @@ pub fn decide(
     }
     let patience = p.restart_after.saturating_sub(p.reload_after).as_secs();
     let restart_due = lasted >= p.restart_after
-        && since_action.is_none_or(|s| s >= patience)
-        && (st.restarts == 0 || since_action.is_none_or(|s| s >= p.restart_every.as_secs()));
+        && since_action.map_or(true, |s| s >= patience)
+        && (st.restarts == 0 || since_action.map_or(true, |s| s >= p.restart_every.as_secs()));
     if !restart_due {
         return (Decision::Nothing, st, None);
     }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::policy::{Decision, Policy, State, decide};
-use crate::health::{ReportError, Reported, parse_report};
+use super::policy::{decide, Decision, Policy, State};
+use crate::health::{parse_report, ReportError, Reported};
 
 /// Where the package keeps the state (the unit's `StateDirectory=`); the exporter reads it for
 /// `tor_exporter_recovery_actions_total`.
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_lock_nobody_holds_is_free_and_a_held_one_is_seen() {
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::temp_dir::tempdir().unwrap();
         let p = d.path().join("lock");
         std::fs::write(&p, "").unwrap();
         assert!(!lock_held(&p));

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::health::{Judge, Line, problems};
-use crate::recovery::State;
+use crate::health::{problems, Judge, Line};
 use crate::recovery::run::STATE_FILE;
+use crate::recovery::State;
 use crate::snapshot::Shared;
 
 pub async fn run(

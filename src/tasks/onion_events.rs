@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::reconnect::{Failures, Session, connect_options, keep_connected};
+use super::reconnect::{connect_options, keep_connected, Failures, Session};
 use crate::clock::now_unix;
 use crate::config::Config;
 use crate::control::{Command, Connection, ControlError, OnionAddress};
@@ -14,8 +14,8 @@ use crate::snapshot::{ErrorKind, Shared};
 use crate::source::descriptor::{self, Descriptor, DescriptorError, Own};
 use crate::source::getinfo::getinfo_values;
 use crate::source::onion::{
-    DESCRIPTOR_REFRESH, HsConfig, MAX_UNNAMED_SERVICES, Notice, Tracker, hs_config, parse_hs_desc,
-    parse_hs_desc_content,
+    hs_config, parse_hs_desc, parse_hs_desc_content, HsConfig, Notice, Tracker, DESCRIPTOR_REFRESH,
+    MAX_UNNAMED_SERVICES,
 };
 
 /// tor's copy of our descriptor for `addr`: which descriptor it is ([`Own`]) and what it says,

@@ -158,7 +158,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failed_connects_are_retried_on_the_backoff_schedule_until_shutdown() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::temp_dir::tempdir().unwrap();
         let mut config = Config::default();
         config.tor.control_address =
             crate::control::ControlAddress::Unix(dir.path().join("nothing-listens"));

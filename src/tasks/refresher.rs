@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::reconnect::{Failures, Session, connect_options, keep_connected};
+use super::reconnect::{connect_options, keep_connected, Failures, Session};
 use crate::clock::now_unix;
 use crate::config::Config;
 use crate::control::{Command, Connection, ControlError};
-use crate::log_limit::{EVERY_MINUTE, LogLimit};
+use crate::log_limit::{LogLimit, EVERY_MINUTE};
 use crate::snapshot::{ErrorKind, Shared};
 use crate::source::relay::{self, RelayStatus};
-use crate::source::status::{GETINFO_KEYS, TorStatus};
+use crate::source::status::{TorStatus, GETINFO_KEYS};
 use crate::source::traffic::Coarsener;
 
 /// Runs until `shutdown` turns true.

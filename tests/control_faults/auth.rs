@@ -27,10 +27,9 @@ async fn authentication_refused_with_515() {
         .unwrap();
     let sent_secret = auth_line.line.split(' ').nth(1).unwrap().to_owned();
     assert!(!msg.contains(&sent_secret));
-    assert!(
-        !msg.to_uppercase()
-            .contains(&hex::encode_upper(peer.cookie()))
-    );
+    assert!(!msg
+        .to_uppercase()
+        .contains(&data_encoding::HEXUPPER.encode(&peer.cookie())));
 }
 
 #[tokio::test]
@@ -65,7 +64,9 @@ async fn safecookie_hash_from_another_cookie_is_refused() {
     // A correctly formed hash, computed with the wrong cookie (e.g. a stale cookie file).
     let peer = FakePeer::start(|req, honest| match req.verb.as_str() {
         "AUTHCHALLENGE" => {
-            let client_nonce = hex::decode(req.line.split(' ').nth(2).unwrap()).unwrap();
+            let client_nonce = data_encoding::HEXLOWER_PERMISSIVE
+                .decode(req.line.split(' ').nth(2).unwrap().as_bytes())
+                .unwrap();
             let server_nonce = [7u8; 32];
             let hash = fake_peer::hmac256(
                 b"Tor safe cookie authentication server-to-controller hash",
@@ -74,8 +75,8 @@ async fn safecookie_hash_from_another_cookie_is_refused() {
             Action::Send(
                 format!(
                     "250 AUTHCHALLENGE SERVERHASH={} SERVERNONCE={}\r\n",
-                    hex::encode_upper(hash),
-                    hex::encode_upper(server_nonce)
+                    data_encoding::HEXUPPER.encode(&hash),
+                    data_encoding::HEXUPPER.encode(&server_nonce)
                 )
                 .into_bytes(),
             )
@@ -126,10 +127,9 @@ async fn a_cookie_only_peer_is_refused_and_never_gets_the_cookie() {
     assert!(err.to_string().contains("SAFECOOKIE"), "{err}");
     assert_eq!(peer.count("AUTHENTICATE"), 0);
     assert!(
-        !peer
-            .received()
-            .iter()
-            .any(|r| r.line.contains(&hex::encode(peer.cookie()))),
+        !peer.received().iter().any(|r| r
+            .line
+            .contains(&data_encoding::HEXLOWER.encode(&peer.cookie()))),
         "the cookie went out"
     );
 }
@@ -138,15 +138,13 @@ async fn a_cookie_only_peer_is_refused_and_never_gets_the_cookie() {
 /// exporter's only thread; the exporter reads the cookie beside the socket instead.
 #[tokio::test]
 async fn the_cookie_path_tor_names_is_not_trusted() {
-    let fifo_dir = tempfile::tempdir().unwrap();
+    let fifo_dir = crate::support::temp_dir::tempdir().unwrap();
     let fifo = fifo_dir.path().join("fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let announced = fifo.display().to_string();
     let peer = FakePeer::offering(&format!("METHODS=SAFECOOKIE COOKIEFILE=\"{announced}\""));
     within(Connection::connect(&peer.options(T)))
@@ -160,13 +158,11 @@ async fn the_cookie_path_tor_names_is_not_trusted() {
 async fn fifo_cookie_and_dev_zero_password_are_refused_without_blocking() {
     let peer = FakePeer::honest();
     let fifo = peer.dir().join("cookie-fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let mut opts = peer.options(T);
     opts.cookie_file = Some(fifo);
     let started = Instant::now();
@@ -228,7 +224,7 @@ fn tcp_options(addr: std::net::SocketAddr, password_file: Option<PathBuf>) -> Co
 #[tokio::test]
 async fn a_password_is_never_sent_over_tcp() {
     let (addr, squatter) = tcp_squatter("METHODS=HASHEDPASSWORD");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::temp_dir::tempdir().unwrap();
     let password = dir.path().join("password");
     std::fs::write(&password, "hunter2\n").unwrap();
     let err = within(Connection::connect(&tcp_options(addr, Some(password))))

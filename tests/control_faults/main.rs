@@ -32,11 +32,11 @@ use std::path::PathBuf;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use securedrop_tor_exporter::Config;
 use securedrop_tor_exporter::control::reply::ParseError;
 use securedrop_tor_exporter::control::{Command, ConnectOptions, Connection, ControlError, Limits};
 use securedrop_tor_exporter::snapshot::ErrorKind;
 use securedrop_tor_exporter::source::status::GETINFO_KEYS;
+use securedrop_tor_exporter::Config;
 use support::exporter::ExporterTask;
 use support::fake_peer::{self, Action, FakePeer};
 use support::metrics_text::sample;

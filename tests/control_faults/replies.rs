@@ -137,7 +137,7 @@ async fn a_peer_that_hangs_up_at_once() {
 
 #[tokio::test]
 async fn no_socket_at_all() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::temp_dir::tempdir().unwrap();
     let mut opts = FakePeer::honest().options(T);
     opts.address = securedrop_tor_exporter::ControlAddress::Unix(dir.path().join("absent"));
     let err = within(Connection::connect(&opts)).await.unwrap_err();

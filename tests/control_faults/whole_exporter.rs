@@ -50,11 +50,10 @@ async fn traffic_counters_are_neither_asked_nor_exported_unless_enabled() {
     let on = ExporterTask::start(config).await;
     let text = on.metrics().await;
     assert!(text.contains("tor_traffic_read_bytes_total"), "{text}");
-    assert!(
-        peer.received()
-            .iter()
-            .any(|r| r.line.contains("traffic/read"))
-    );
+    assert!(peer
+        .received()
+        .iter()
+        .any(|r| r.line.contains("traffic/read")));
     on.stop().await;
 }
 
@@ -250,7 +249,7 @@ async fn the_first_scrape_after_start_already_shows_tor_up_1() {
 
 #[tokio::test]
 async fn the_first_scrape_after_start_shows_tor_up_0_when_nothing_listens() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::temp_dir::tempdir().unwrap();
     let mut config = Config::default();
     config.tor.control_address =
         securedrop_tor_exporter::ControlAddress::Unix(dir.path().join("no-such-socket"));
@@ -270,7 +269,7 @@ async fn status_page(e: &ExporterTask) -> String {
 /// mails), and not before. On a paused clock: the hold passes in virtual time.
 #[tokio::test(start_paused = true)]
 async fn a_tor_that_stays_down_is_judged_down_after_its_hold_and_not_before() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::temp_dir::tempdir().unwrap();
     let mut config = Config::default();
     config.tor.control_address =
         securedrop_tor_exporter::ControlAddress::Unix(dir.path().join("no-such-socket"));

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use securedrop_tor_exporter::{Config, RunError, run};
+use securedrop_tor_exporter::{run, Config, RunError};
 
 use crate::support::http::{self, Response};
 use crate::support::poll;
@@ -145,7 +145,11 @@ impl ExporterTask {
         let pred = &pred;
         let check = move || async move {
             let text = self.metrics().await;
-            if pred(&text) { Ok(text) } else { Err(text) }
+            if pred(&text) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
         };
         match poll::wait_for_async("metrics", limit, Duration::from_millis(10), check).await {
             Ok(text) => (true, text),

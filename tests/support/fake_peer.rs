@@ -20,8 +20,8 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-use securedrop_tor_exporter::ControlAddress;
 use securedrop_tor_exporter::control::{ConnectOptions, Limits};
+use securedrop_tor_exporter::ControlAddress;
 
 const SERVER_KEY: &[u8] = b"Tor safe cookie authentication server-to-controller hash";
 const CLIENT_KEY: &[u8] = b"Tor safe cookie authentication controller-to-server hash";
@@ -95,7 +95,7 @@ struct Shared {
 /// A fake tor listening on `<tempdir>/control`, with its cookie beside it at
 /// `<tempdir>/control.authcookie` (where the exporter looks by default, as on Debian).
 pub struct FakePeer {
-    dir: tempfile::TempDir,
+    dir: crate::support::temp_dir::TempDir,
     socket: PathBuf,
     shared: Arc<Shared>,
     accept: JoinHandle<()>,
@@ -129,7 +129,7 @@ impl FakePeer {
 
     /// A peer whose answers pass through `script(request, honest_answer)`.
     pub fn start(script: impl Fn(&Request, Action) -> Action + Send + Sync + 'static) -> FakePeer {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = crate::support::temp_dir::tempdir().expect("temp dir");
         let socket = dir.path().join("control");
         let cookie_path = dir.path().join("control.authcookie");
         let mut cookie = [0u8; 32];
@@ -363,7 +363,12 @@ fn honest_answer(st: &mut ConnState, shared: &Shared, req: &Request) -> Action {
             let mut client_nonce = [0u8; 32];
             let ok = args.len() == 2
                 && args[0] == "SAFECOOKIE"
-                && hex::decode_to_slice(args[1], &mut client_nonce).is_ok();
+                && data_encoding::HEXLOWER_PERMISSIVE
+                    .decode(args[1].as_bytes())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .map(|b| client_nonce = b)
+                    .is_some();
             if !ok {
                 return send("513 Invalid base16 client nonce\r\n".into());
             }
@@ -374,12 +379,14 @@ fn honest_answer(st: &mut ConnState, shared: &Shared, req: &Request) -> Action {
             st.expected_client_hash = Some(hmac256(CLIENT_KEY, &parts));
             send(format!(
                 "250 AUTHCHALLENGE SERVERHASH={} SERVERNONCE={}\r\n",
-                hex::encode_upper(server_hash),
-                hex::encode_upper(server_nonce)
+                data_encoding::HEXUPPER.encode(&server_hash),
+                data_encoding::HEXUPPER.encode(&server_nonce)
             ))
         }
         "AUTHENTICATE" => {
-            let given = args.first().and_then(|a| hex::decode(a).ok());
+            let given = args
+                .first()
+                .and_then(|a| data_encoding::HEXLOWER_PERMISSIVE.decode(a.as_bytes()).ok());
             let ok = match (given, st.expected_client_hash.take()) {
                 (Some(g), Some(expected)) => g == expected,
                 (Some(g), None) => g == shared.cookie,

@@ -15,7 +15,7 @@ impl LogBuffer {
         let logs = LogBuffer::default();
         let writer = logs.clone();
         tracing_subscriber::fmt()
-            .with_env_filter("securedrop_tor_exporter=debug")
+            .with_max_level(tracing::Level::DEBUG)
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .init();

@@ -9,6 +9,7 @@
 //! - [`tor`]: a throwaway real tor with `DisableNetwork 1`.
 //! - [`fake_peer`]: a scriptable fake tor control peer, for fault tests.
 //! - [`privnet`]: a private Tor network on loopback (docs/privnet.md).
+//! - [`temp_dir`]: throwaway folders and files, removed on drop.
 //!
 //! A test file uses it with `mod support;`.
 
@@ -24,4 +25,5 @@ pub mod metrics_text;
 pub mod poll;
 pub mod privnet;
 pub mod process;
+pub mod temp_dir;
 pub mod tor;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::poll;
 
-unsafe extern "C" {
+extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 

@@ -9,7 +9,7 @@ use crate::support::poll;
 /// A tor started for one test: `DisableNetwork 1`, its own DataDirectory and control socket,
 /// cookie auth, no defaults file. Killed (SIGCONT first, then SIGKILL) and reaped on drop.
 pub struct TestTor {
-    pub dir: tempfile::TempDir,
+    pub dir: crate::support::temp_dir::TempDir,
     pub child: Option<Child>,
 }
 
@@ -19,7 +19,7 @@ impl TestTor {
     }
 
     pub fn start() -> TestTor {
-        let dir = tempfile::Builder::new()
+        let dir = crate::support::temp_dir::Builder::new()
             .prefix("sdte-tor-")
             .tempdir()
             .expect("temp dir");

@@ -11,5 +11,5 @@ pub fn unnamed_label(key: &[u8], address: &OnionAddress) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(address.expose().as_bytes());
     let digest = mac.finalize().into_bytes();
-    format!("unnamed_{}", hex::encode(&digest[..4]))
+    format!("unnamed_{}", data_encoding::HEXLOWER.encode(&digest[..4]))
 }

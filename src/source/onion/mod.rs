@@ -25,11 +25,11 @@ pub mod hs_config;
 pub mod label;
 pub mod tracker;
 
-pub use event::{Action, HsDescEvent, REASONS, parse_hs_desc, parse_hs_desc_content};
+pub use event::{parse_hs_desc, parse_hs_desc_content, Action, HsDescEvent, REASONS};
 pub use health::{DescriptorHealth, OnionHealth, ServiceHealth};
-pub use hs_config::{HsConfig, hs_config};
+pub use hs_config::{hs_config, HsConfig};
 pub use label::unnamed_label;
 pub use tracker::{
-    CHECK_ATTEMPTS, CHECK_BOUND, CHECK_RETRY, CHECK_TIMEOUT, DESCRIPTOR_LIFETIME,
-    DESCRIPTOR_REFRESH, MAX_UNNAMED_SERVICES, Notice, PROBE_TIMEOUT, Tracker, UNDECIDED_BOUND,
+    Notice, Tracker, CHECK_ATTEMPTS, CHECK_BOUND, CHECK_RETRY, CHECK_TIMEOUT, DESCRIPTOR_LIFETIME,
+    DESCRIPTOR_REFRESH, MAX_UNNAMED_SERVICES, PROBE_TIMEOUT, UNDECIDED_BOUND,
 };

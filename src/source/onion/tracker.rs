@@ -9,7 +9,7 @@ use super::health::{DescriptorHealth, OnionHealth, ServiceHealth};
 use super::hs_config::HsConfig;
 use super::label::unnamed_label;
 use crate::control::OnionAddress;
-use crate::source::descriptor::{Descriptor, DescriptorId, Own, Provenance, provenance};
+use crate::source::descriptor::{provenance, Descriptor, DescriptorId, Own, Provenance};
 
 /// tor's v3 descriptor lifetime (`descriptor-lifetime 180` minutes); a service whose last
 /// successful upload is older than this is no longer reachable from fresh clients.

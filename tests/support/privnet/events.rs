@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::control::Control;
-use super::error::{Result, err};
+use super::error::{err, Result};
 
 /// An event recorder: a control connection subscribed to some events, appending every event's
 /// first line (with the time since launch) to a shared list until tor closes the connection.

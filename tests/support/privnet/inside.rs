@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::error::{Error, Result, err};
+use super::error::{err, Error, Result};
 use super::launch::write_private;
-use super::{FetchError, PrivNet, Response, socks};
+use super::{socks, FetchError, PrivNet, Response};
 use crate::support::http;
 
 impl PrivNet {

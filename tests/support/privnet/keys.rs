@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::error::{Error, Result, err};
+use super::error::{err, Error, Result};
 
 /// A fresh x25519 key pair for v3 onion client authorization, made with the `openssl` CLI:
 /// `(public, private)`, each the raw 32 bytes in upper-case RFC 4648 base32 without padding

@@ -9,14 +9,14 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
-use super::error::{Error, Result, err};
+use super::error::{err, Error, Result};
 use super::netns::NetNs;
-use super::node::{Kind, Node, OnionService, new_node};
-use super::options::{Options, validate};
+use super::node::{new_node, Kind, Node, OnionService};
+use super::options::{validate, Options};
 use super::ready::Timings;
 use super::slot::NetworkSlot;
 use super::torrc::{common_torrc, server_torrc};
-use super::{N_AUTH, N_RELAY, PrivNet};
+use super::{PrivNet, N_AUTH, N_RELAY};
 
 impl PrivNet {
     /// Starts the default network and waits until it is ready (see the module doc).
@@ -68,7 +68,7 @@ impl PrivNet {
     fn launch(opts: &Options) -> Result<PrivNet> {
         validate(opts)?;
         let tor_version = crate::support::tor::version().map_err(Error)?;
-        let root = tempfile::Builder::new()
+        let root = crate::support::temp_dir::Builder::new()
             .prefix("privnet-")
             .tempdir()
             .map_err(err("create temp dir"))?;

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::PrivNet;
 use super::control;
-use super::error::{Error, Result, wait_for};
+use super::error::{wait_for, Error, Result};
 use super::node::Kind;
+use super::PrivNet;
 
 const STOP_GRACE: Duration = Duration::from_secs(10);
 

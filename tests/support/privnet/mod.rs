@@ -67,7 +67,7 @@ pub use crate::support::http::{FetchError, Response};
 #[allow(unused_imports)]
 pub use control::{Control, Reply};
 #[allow(unused_imports)]
-pub use error::{Error, Result, wait_for};
+pub use error::{wait_for, Error, Result};
 pub use events::EventLog;
 #[allow(unused_imports)]
 pub use keys::{base32, x25519_keypair};
@@ -103,7 +103,7 @@ pub struct PrivNet {
     onion_events: Option<EventLog>,
     client_events: Option<EventLog>,
     netns: Option<NetNs>,
-    root: Option<tempfile::TempDir>,
+    root: Option<crate::support::temp_dir::TempDir>,
     root_path: PathBuf,
     launched: Instant,
     timings: Timings,

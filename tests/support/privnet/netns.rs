@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-unsafe extern "C" {
+extern "C" {
     fn setns(fd: i32, nstype: i32) -> i32;
     fn flock(fd: i32, operation: i32) -> i32;
 }

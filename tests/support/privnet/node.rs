@@ -7,7 +7,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::control::{self, Control};
-use super::error::{Error, Result, err};
+use super::error::{err, Error, Result};
 use super::launch::make_private_dir;
 use crate::support::process;
 

@@ -5,11 +5,11 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use super::control::{self, Control};
-use super::error::{Error, POLL, Result, wait_for};
+use super::error::{wait_for, Error, Result, POLL};
 use super::events::EventLog;
 use super::node::Node;
 use super::options::Options;
-use super::{KEEP_ENV, N_AUTH, N_RELAY, PrivNet};
+use super::{PrivNet, KEEP_ENV, N_AUTH, N_RELAY};
 
 const HSFETCH_RETRY: Duration = Duration::from_secs(5);
 
@@ -166,7 +166,7 @@ impl PrivNet {
                 all_fetched = false;
                 if uploads[i].is_some()
                     && progress[client_idx] == 100
-                    && last_hsfetch[i].is_none_or(|t| t.elapsed() >= HSFETCH_RETRY)
+                    && last_hsfetch[i].map_or(true, |t| t.elapsed() >= HSFETCH_RETRY)
                 {
                     last_hsfetch[i] = Some(Instant::now());
                     let client = &self.nodes[client_idx];

@@ -4,7 +4,7 @@ use std::fs;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use super::error::{Result, err, wait_for};
+use super::error::{err, wait_for, Result};
 use super::netns;
 
 /// Whether a network exists in this process, and a condition variable to wait for it to go.

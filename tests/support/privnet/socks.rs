@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use crate::support::http::{FetchError, at};
+use crate::support::http::{at, FetchError};
 
 /// Opens a SOCKS5 CONNECT to `host:port` through the proxy on `stream` (already connected).
 pub fn socks5_connect(stream: &mut TcpStream, host: &str, port: u16) -> Result<(), FetchError> {

@@ -5,10 +5,10 @@ use std::fs;
 use std::io::Write;
 use std::process::Stdio;
 
-use super::PrivNet;
-use super::error::{Error, Result, err};
+use super::error::{err, Error, Result};
 use super::launch::make_private_dir;
 use super::node::Node;
+use super::PrivNet;
 
 impl PrivNet {
     /// Generates one authority's v3 keys (tor-gencert) and relay identity (tor

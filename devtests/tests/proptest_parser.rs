@@ -2,15 +2,15 @@
 //! holds more than its [`Limits`], well-formed replies survive any chunking, and the command
 //! encoder can only ever produce one line of an allow-listed verb.
 
-#[path = "fixtures/read_only_verbs.rs"]
+#[path = "../../tests/fixtures/read_only_verbs.rs"]
 mod spec;
 
 use proptest::prelude::*;
-use securedrop_tor_exporter::control::OnionAddress;
 use securedrop_tor_exporter::control::command::{AuthSecret, Command, Keyword};
 use securedrop_tor_exporter::control::reply::{
     Limits, Message, ParseError, ReplyLine, ReplyParser,
 };
+use securedrop_tor_exporter::control::OnionAddress;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -4,6 +4,7 @@
 //! wide for a phone would run into the page's right margin). Says "skipped" where chromium is not
 //! installed. The screenshots are kept in `target/status-screenshots/` for a person to look at.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use securedrop_tor_exporter::source::onion::ServiceHealth;
 use securedrop_tor_exporter::{http, metrics};
 use support::process;
 
-#[path = "fixtures/examples.rs"]
+#[path = "../../tests/fixtures/examples.rs"]
 mod examples;
 
 fn snapshot() -> Snapshot {
@@ -57,7 +58,7 @@ fn chromium() -> Option<PathBuf> {
 
 /// Runs chromium once for one screenshot, with a deadline; stops it by PID if it hangs.
 fn screenshot(chromium: &Path, url: &str, out: &Path, width: u32, height: u32) {
-    let profile = tempfile::tempdir().unwrap();
+    let profile = support::temp_dir::tempdir().unwrap();
     let mut child = Command::new(chromium)
         .args([
             "--headless",

@@ -1,0 +1,1 @@
+//! Nothing: this crate only holds tests (see Cargo.toml).
