@@ -2,7 +2,8 @@
 //! the real HTTP server (so the page's Content-Security-Policy applies), at a laptop and a phone
 //! width, and the screenshots must show text and nothing cut off at the right edge (a table too
 //! wide for a phone would run into the page's right margin). Says "skipped" where chromium is not
-//! installed. The screenshots are kept in `target/status-screenshots/` for a person to look at.
+//! installed. The screenshots are kept in the repository's `target/status-screenshots/` for a
+//! person to look at.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -185,7 +186,7 @@ fn status_page_is_legible_at_laptop_and_phone_widths() {
         return;
     };
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/status-screenshots");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/status-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("http://127.0.0.1:{port}/");
     for (name, width, height) in [("laptop", 1366, 900), ("phone", 390, 1600)] {
