@@ -11,8 +11,9 @@
 //! Layers, lowest first; a module imports only from layers below it (`scripts/imports.py
 //! --check`, run by `tests/module_layers.rs`, refuses anything else):
 //! - [`small_file`] (reading cookie, password and config files without blocking or bloating),
-//!   [`clock`] (Unix time), [`shutdown`] (the stop signal), [`log_limit`] (one log line per cause
-//!   per minute, for what any local account can make happen thousands of times a second).
+//!   [`clock`] (Unix time), [`duration_text`] (`20m`, `1h 30m` and UTC times as people write
+//!   them), [`shutdown`] (the stop signal), [`log_limit`] (one log line per cause per minute, for
+//!   what any local account can make happen thousands of times a second).
 //! - [`control`]: tor's control protocol, importing nothing else of the crate: the sans-I/O
 //!   reply parser ([`control::reply`]), the allow-listed command encoder ([`control::command`]),
 //!   addresses ([`control::address`]), authentication maths ([`control::auth`]), errors
@@ -41,6 +42,7 @@
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod duration_text;
 pub mod health;
 pub mod http;
 pub mod keys;

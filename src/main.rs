@@ -74,19 +74,19 @@ struct RecoverArgs {
     #[arg(long, value_name = "PATH", default_value = "systemctl")]
     systemctl: PathBuf,
     /// Reload once a curable state has lasted this long (past its alert's hold).
-    #[arg(long, value_name = "DURATION", default_value = "20m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "20m", value_parser = securedrop_tor_exporter::duration_text::parse)]
     reload_after: Duration,
     /// Restart from then on.
-    #[arg(long, value_name = "DURATION", default_value = "40m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "40m", value_parser = securedrop_tor_exporter::duration_text::parse)]
     restart_after: Duration,
     /// At most one restart per this long.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = securedrop_tor_exporter::duration_text::parse)]
     restart_every: Duration,
     /// Restarts per episode before giving up (and saying so once).
     #[arg(long, value_name = "N", default_value_t = 3)]
     max_restarts: u32,
     /// An episode ends after this long with nothing curable.
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = securedrop_tor_exporter::duration_text::parse)]
     settle: Duration,
 }
 

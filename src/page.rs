@@ -8,7 +8,6 @@
 //! Rendering is pure (snapshot and clock in, text out) so a golden file can pin it.
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 use crate::snapshot::Snapshot;
 use crate::source::onion::ServiceHealth;
@@ -43,9 +42,7 @@ fn utc(unix: f64) -> String {
     if !unix.is_finite() || unix < 0.0 {
         return "unknown".into();
     }
-    let t = UNIX_EPOCH + Duration::from_secs(unix as u64);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
+    crate::duration_text::rfc3339_seconds(unix as u64)
         .replace('T', " ")
         .replace('Z', " UTC")
 }

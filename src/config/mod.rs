@@ -62,11 +62,11 @@ pub struct WebConfig {
     pub listen_address: SocketAddr,
     pub allow_non_loopback: bool,
     /// How long a client may take to send its request head.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text::serde_text")]
     pub header_read_timeout: Duration,
     /// How long a connection that completed a request may idle before the next one: longer
     /// than any scrape interval, so Prometheus keeps one connection (one Tor stream).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text::serde_text")]
     pub idle_timeout: Duration,
 }
 
@@ -76,14 +76,14 @@ pub struct TorConfig {
     pub control_address: ControlAddress,
     pub cookie_file: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text::serde_text")]
     pub refresh_interval: Duration,
     /// Deadline for connecting and for each command's whole exchange (the request and all of
     /// its reply); waiting for an event has none.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text::serde_text")]
     pub timeout: Duration,
     /// Longest wait between reconnection attempts.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text::serde_text")]
     pub max_backoff: Duration,
 }
 
@@ -95,7 +95,7 @@ pub struct TrafficConfig {
     /// monitoring host (docs/privacy.md, "Traffic").
     pub enabled: bool,
     pub quantum_bytes: u64,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text::serde_text")]
     pub period: Duration,
 }
 
@@ -103,7 +103,7 @@ pub struct TrafficConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct OnionConfig {
     /// How often to HSFETCH our own descriptors; 0 turns the self-probe off (the default).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text::serde_text")]
     pub self_probe_interval: Duration,
 }
 

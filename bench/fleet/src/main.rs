@@ -108,7 +108,7 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-unsafe extern "C" {
+extern "C" {
     fn prctl(option: i32, ...) -> i32;
 }
 const PR_SET_PDEATHSIG: i32 = 1;
@@ -300,7 +300,7 @@ fn main() {
         loadavg()
     );
 
-    let tmp = tempfile::Builder::new()
+    let tmp = support::temp_dir::Builder::new()
         .prefix("bench-fleet-")
         .tempdir()
         .unwrap();

@@ -13,5 +13,7 @@ pub mod poll;
 pub mod privnet;
 #[path = "../../../../tests/support/process.rs"]
 pub mod process;
+#[path = "../../../../tests/support/temp_dir.rs"]
+pub mod temp_dir;
 #[path = "../../../../tests/support/tor.rs"]
 pub mod tor;
