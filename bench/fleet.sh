@@ -84,7 +84,7 @@ tools=(cmd:tor:tor cmd:tor-gencert:tor cmd:prometheus:prometheus cmd:promtool:pr
 # Debian's tor and prometheus start their services on install; the system tor would join the
 # public Tor network.
 need_packages --no-services "${tools[@]}" || die "apt-get install $(missing_packages "${tools[@]}") failed"
-command -v cargo >/dev/null 2>&1 || die "cargo not found (Rust >= 1.85, e.g. rustup)"
+command -v cargo >/dev/null 2>&1 || die "cargo not found (Rust 1.81, pinned by rust-toolchain.toml; e.g. rustup)"
 
 BENCH_FLEET_INTERVAL=${BENCH_FLEET_INTERVAL:-$(role_default tor_monitoring_scrape_interval)}
 BENCH_FLEET_TIMEOUT=${BENCH_FLEET_TIMEOUT:-$(role_default tor_monitoring_scrape_timeout)}

@@ -2,7 +2,7 @@
 # Usage: bench/onion.sh            (as root; see docs/benchmark.md, "Through the onion")
 #
 # Prometheus' scrape_duration_seconds through client-authorized onion services of the private Tor
-# network (tests/support/privnet/, loopback only): the exporter on port 80 of the metrics onion, a bare axum
+# network (tests/support/privnet/, loopback only): the exporter on port 80 of the metrics onion, a bare hyper
 # server (bench/floor) serving the exporter's bytes on port 81 of the same onion (or behind a second
 # onion of the same onion node), side by side in one run;
 # and the TCP connections the exporter accepted over the run. Prints the figures with PASS/FAIL;
@@ -35,7 +35,7 @@ tools=(cmd:tor:tor cmd:tor-gencert:tor cmd:prometheus:prometheus cmd:python3:pyt
 # Debian's tor and prometheus start their services on install; the system tor would join the
 # public Tor network.
 need_packages --no-services "${tools[@]}" || die "apt-get install $(missing_packages "${tools[@]}") failed"
-command -v cargo >/dev/null 2>&1 || die "cargo not found (Rust >= 1.85, e.g. rustup)"
+command -v cargo >/dev/null 2>&1 || die "cargo not found (Rust 1.81, pinned by rust-toolchain.toml; e.g. rustup)"
 
 echo "onion.sh: building the exporter (cargo build --release --locked)" >&2
 (cd "$ROOT" && cargo build --release --locked --quiet)

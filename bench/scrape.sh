@@ -2,7 +2,7 @@
 # shellcheck disable=SC2317  # stop_pid, cleanup, own_netns … run from traps and wait_for
 # Usage: bench/scrape.sh            (as root; see docs/benchmark.md)
 #
-# Scrape benchmark: tor's own MetricsPort, the exporter and a bare axum server (the floor), side by
+# Scrape benchmark: tor's own MetricsPort, the exporter and a bare hyper server (the floor), side by
 # side against ONE real tor, in a network namespace that has only loopback. tor runs with its
 # network on (its MetricsPort stays closed under DisableNetwork 1) but can reach nothing.
 # Prints latency, the exporter's RSS and the control commands that reached tor, each next to its
@@ -49,7 +49,7 @@ tools=(cmd:tor:tor cmd:python3:python3 cmd:ip:iproute2 cmd:unshare:util-linux cm
 # Installing Debian's tor starts the system tor.service, which would join the public Tor network.
 need_packages --recommends --no-services "${tools[@]}" ||
     die "apt-get install $(missing_packages "${tools[@]}") failed"
-command -v cargo >/dev/null 2>&1 || die "cargo not found (Rust >= 1.85, e.g. rustup)"
+command -v cargo >/dev/null 2>&1 || die "cargo not found (Rust 1.81, pinned by rust-toolchain.toml; e.g. rustup)"
 
 # --- build ---------------------------------------------------------------------------------------
 echo "scrape.sh: building the exporter (cargo build --release --locked)" >&2
@@ -58,8 +58,8 @@ EXPORTER=$ROOT/target/release/securedrop-tor-exporter
 echo "scrape.sh: building the floor (bench/floor, its own workspace)" >&2
 (cd "$HERE/floor" && CARGO_TARGET_DIR=$FLOOR_TARGET cargo build --release --locked --quiet)
 FLOOR_BIN=$FLOOR_TARGET/release/bench-floor
-# The floor is only a fair floor if it runs the exporter's axum/hyper/tokio: every crate in its lock
-# must be in the exporter's lock at the same version.
+# The floor is only a fair floor if it runs the exporter's hyper/hyper-util/tokio: every crate in its
+# lock must be in the exporter's lock at the same version.
 python3 - "$HERE/floor/Cargo.lock" "$ROOT/Cargo.lock" <<'EOF' || die "bench/floor/Cargo.lock drifted from Cargo.lock; re-copy it and rebuild"
 import sys, tomllib
 floor, main = (tomllib.load(open(p, "rb"))["package"] for p in sys.argv[1:])

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::privnet::{Options, PrivNet, ServiceSpec, wait_for, x25519_keypair};
+use support::privnet::{wait_for, x25519_keypair, Options, PrivNet, ServiceSpec};
 use support::process;
 
 /// The job name the role's template gives the servers (tor_monitoring_job's default).
