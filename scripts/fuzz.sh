@@ -48,7 +48,7 @@ fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz from crates.io" >&2
-    cargo install cargo-fuzz --locked || skip "cargo install cargo-fuzz failed"
+    cargo +stable install cargo-fuzz --locked || skip "cargo install cargo-fuzz failed"
 fi
 
 # A C++ compiler builds libFuzzer itself (libfuzzer-sys).
