@@ -20,7 +20,7 @@ import sys
 # Lowest first. A module may import its own layer's siblings only where listed in SAME_LAYER,
 # and any lower layer.
 LAYERS = [
-    ["small_file", "clock", "duration_text", "shutdown", "log_limit"],
+    ["small_file", "clock", "duration_text", "systemd_protocol", "shutdown", "log_limit"],
     ["control"],
     ["config", "keys", "label_key", "logging", "setup"],
     ["source"],
@@ -28,6 +28,7 @@ LAYERS = [
     ["policy", "health"],
     ["metrics", "page", "recovery"],
     ["http", "tasks"],
+    ["cli"],
     ["crate"],  # lib.rs: run()
 ]
 SAME_LAYER = {("logging", "config")}

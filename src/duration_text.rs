@@ -118,7 +118,7 @@ pub mod serde_text {
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&super::FormattedDuration(*d))
+        s.collect_str(&crate::duration_text::FormattedDuration(*d))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -129,7 +129,8 @@ pub mod serde_text {
                 f.write_str("a duration")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-                super::parse(v).map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+                crate::duration_text::parse(v)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
             }
         }
         d.deserialize_str(Text)

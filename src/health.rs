@@ -607,7 +607,11 @@ mod tests {
         j.observe(at(t0, 0), &problems(&down()));
         j.observe(at(t0, 5), &problems(&down()));
         lines.extend(j.observe(at(t0, 5 + 12 * 60), &problems(&down())));
-        let made: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let made: String = lines
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<Vec<_>>()
+            .concat();
         let golden = include_str!("../tests/golden/health_lines.txt");
         assert_eq!(made, golden);
     }

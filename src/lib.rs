@@ -11,7 +11,8 @@
 //! Layers, lowest first; a module imports only from layers below it (`scripts/imports.py
 //! --check`, run by `tests/module_layers.rs`, refuses anything else):
 //! - [`small_file`] (reading cookie, password and config files without blocking or bloating),
-//!   [`clock`] (Unix time), [`duration_text`] (`20m`, `1h 30m` and UTC times as people write
+//!   [`clock`] (Unix time), [`systemd_protocol`] (`sd_notify` and socket passing),
+//!   [`duration_text`] (`20m`, `1h 30m` and UTC times as people write
 //!   them), [`shutdown`] (the stop signal), [`log_limit`] (one log line per cause per minute, for
 //!   what any local account can make happen thousands of times a second).
 //! - [`control`]: tor's control protocol, importing nothing else of the crate: the sans-I/O
@@ -37,8 +38,11 @@
 //! - [`http`] (routes, the accept loop, and [`http::connection_policy`]: pure deadlines and
 //!   whom to shed when full) and [`tasks`] (the refresher, the onion-event listener and the
 //!   systemd notifier; both control connections kept by [`tasks::reconnect`]).
+//! - [`cli`]: the command line's grammar and help (the binary only dispatches what it parses),
+//!   with every configuration key as a flag ([`cli::flags`]).
 //! - This root: [`run`], which starts the tasks and serves.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
@@ -58,6 +62,7 @@ pub mod shutdown;
 pub mod small_file;
 pub mod snapshot;
 pub mod source;
+pub mod systemd_protocol;
 pub mod tasks;
 
 /// Throwaway folders for unit tests; one copy, shared with the integration tests.

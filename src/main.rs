@@ -5,366 +5,35 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use figment::value::Value;
-use securedrop_tor_exporter::config::{self, Sources};
+use securedrop_tor_exporter::cli::{
+    self, Cmd, ConfigFlags, KeyCmd, Parsed, Print, RecoverArgs, TorrcCmd,
+};
+use securedrop_tor_exporter::config;
 use securedrop_tor_exporter::keys;
 use securedrop_tor_exporter::setup::{self, confinement, include};
 
-#[derive(Parser, Debug)]
-#[command(name = "securedrop-tor-exporter", version, about = "Privacy-preserving Prometheus exporter for tor on SecureDrop servers", long_about = None)]
-struct Cli {
-    /// The flags of `serve`, for running with no subcommand.
-    #[command(flatten)]
-    flags: Flags,
-    #[command(subcommand)]
-    command: Option<Cmd>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Run the exporter (the default).
-    Serve {
-        #[command(flatten)]
-        flags: Flags,
-    },
-    /// Validate the configuration, print it (onion addresses redacted) and exit.
-    CheckConfig {
-        /// Print only this one effective value, for the maintainer scripts and the role.
-        #[arg(long, value_enum, value_name = "WHAT")]
-        print: Option<Print>,
-        #[command(flatten)]
-        flags: Flags,
-    },
-    /// Manage x25519 client-authorization keys for the metrics onion service.
-    #[command(subcommand)]
-    ClientKey(KeyCmd),
-    /// Print the `unnamed_…` label this machine gives an onion service with no role name
-    /// (reads the address from standard input, so it stays out of shell history and ps).
-    OnionLabel,
-    /// Edit and check tor's configuration the way the package and the Ansible role do.
-    #[command(subcommand)]
-    Torrc(TorrcCmd),
-    /// Reload or restart tor when the exporter has judged it unhealthy for long enough (run once
-    /// a minute by securedrop-tor-recover.timer, off unless turned on; see docs/recovery.md).
-    Recover(RecoverArgs),
-    /// Exit 0 if FILE (or standard input) holds a v3 onion address, as tor writes its hostname
-    /// file (`.onion` optional; version and checksum checked), else say why and exit 1.
-    CheckOnionAddress {
-        /// Print the address without `.onion` when it is valid.
-        #[arg(long)]
-        print: bool,
-        /// A file such as the onion service's `hostname` [default: standard input].
-        #[arg(value_name = "FILE")]
-        file: Option<PathBuf>,
-    },
-}
-
-#[derive(Args, Debug)]
-struct RecoverArgs {
-    /// The exporter whose /health to read [default: web.listen_address of its configuration].
-    #[arg(long, value_name = "HOST:PORT")]
-    exporter: Option<std::net::SocketAddr>,
-    /// Where the counts are kept between runs.
-    #[arg(long, value_name = "PATH", default_value = securedrop_tor_exporter::recovery::run::STATE_FILE)]
-    state_file: PathBuf,
-    /// The unit to reload or restart.
-    #[arg(long, default_value = "tor@default")]
-    unit: String,
-    #[arg(long, value_name = "PATH", default_value = "systemctl")]
-    systemctl: PathBuf,
-    /// Reload once a curable state has lasted this long (past its alert's hold).
-    #[arg(long, value_name = "DURATION", default_value = "20m", value_parser = securedrop_tor_exporter::duration_text::parse)]
-    reload_after: Duration,
-    /// Restart from then on.
-    #[arg(long, value_name = "DURATION", default_value = "40m", value_parser = securedrop_tor_exporter::duration_text::parse)]
-    restart_after: Duration,
-    /// At most one restart per this long.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = securedrop_tor_exporter::duration_text::parse)]
-    restart_every: Duration,
-    /// Restarts per episode before giving up (and saying so once).
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    max_restarts: u32,
-    /// An episode ends after this long with nothing curable.
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = securedrop_tor_exporter::duration_text::parse)]
-    settle: Duration,
-}
-
-#[derive(Subcommand, Debug)]
-enum TorrcCmd {
-    /// Print where the metrics onion service's HiddenServicePort points: `unix:` and the socket
-    /// the package's onion socket unit holds (a fixed path, whatever the configuration says).
-    OnionTarget {
-        /// Print the socket's path alone.
-        #[arg(long)]
-        path: bool,
-    },
-    /// Print the line that makes tor read the package's drop-in.
-    IncludeLine {
-        /// Print the package's mark on the line before it, as add-include appends them.
-        #[arg(long)]
-        marked: bool,
-        /// Print the marked include of /etc/tor/torrc.d/ that versions up to 0.1.0 added.
-        #[arg(long, requires = "marked")]
-        old_layout: bool,
-    },
-    /// Exit 0 if TORRC makes tor read the drop-in (by anyone's line), else 1.
-    HasInclude {
-        /// Print how many lines include the drop-in.
-        #[arg(long, conflicts_with = "old_layout")]
-        count: bool,
-        /// Leave out the package's own marked include (what purge takes out).
-        #[arg(long, conflicts_with_all = ["ours", "old_layout"])]
-        others: bool,
-        /// Ask only about the package's own marked include (what remove-include takes out).
-        #[arg(long, conflicts_with_all = ["count", "old_layout"])]
-        ours: bool,
-        /// Ask about the package's own marked include of /etc/tor/torrc.d/ (versions up to 0.1.0).
-        #[arg(long)]
-        old_layout: bool,
-        #[arg(value_name = "TORRC", default_value = setup::TORRC)]
-        torrc: PathBuf,
-    },
-    /// Append the package's marked include line unless TORRC includes the drop-in already.
-    AddInclude {
-        /// Print TORRC as it would be instead of writing it (the package's maintainer scripts
-        /// write it themselves, with their rollback).
-        #[arg(long)]
-        print: bool,
-        #[arg(value_name = "TORRC", default_value = setup::TORRC)]
-        torrc: PathBuf,
-    },
-    /// Remove the include line the package added (only its marked line).
-    RemoveInclude {
-        /// Remove the marked include of /etc/tor/torrc.d/ of versions up to 0.1.0 instead.
-        #[arg(long)]
-        old_layout: bool,
-        /// Print TORRC as it would be instead of writing it.
-        #[arg(long)]
-        print: bool,
-        #[arg(value_name = "TORRC", default_value = setup::TORRC)]
-        torrc: PathBuf,
-    },
-    /// Print the HiddenServiceDir folders tor reads from TORRC, one a line.
-    OnionDirs {
-        #[command(flatten)]
-        tor: TorFlags,
-    },
-    /// Check TORRC with `tor --verify-config` as tor@default will read it on reload.
-    Verify {
-        /// Also fail unless every folder listed in FILE (`torrc onion-dirs` output, taken before
-        /// the change) is still an onion service.
-        #[arg(long, value_name = "FILE")]
-        keep_onion_dirs: Option<PathBuf>,
-        #[command(flatten)]
-        tor: TorFlags,
-    },
-}
-
-#[derive(Args, Debug)]
-struct TorFlags {
-    /// tor's defaults file.
-    #[arg(long, value_name = "FILE", default_value = confinement::TOR_DEFAULTS)]
-    defaults_torrc: PathBuf,
-    #[arg(value_name = "TORRC", default_value = setup::TORRC)]
-    torrc: PathBuf,
-}
-
-/// The values `check-config --print` gives, so that the package reads each from the binary
-/// that owns it instead of parsing TOML in shell.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum Print {
-    /// `web.listen_address` as HOST:PORT: where the `.socket` unit must listen.
-    ListenAddress,
-}
-
-#[derive(Subcommand, Debug)]
-enum KeyCmd {
-    /// Make a new pair: the public `.auth` line (0644) and the private key (0600). Never overwrites.
-    Generate {
-        #[arg(long, value_name = "PATH")]
-        auth_file: PathBuf,
-        #[arg(long, value_name = "PATH")]
-        private_key_file: PathBuf,
-    },
-    /// Print the `*.auth_private` line for the admin's tor: `<onion56>:descriptor:x25519:<key>`.
-    Show {
-        #[arg(long, value_name = "PATH")]
-        private_key_file: PathBuf,
-        /// The onion service's `hostname` file.
-        #[arg(long, value_name = "PATH")]
-        hostname_file: PathBuf,
-    },
-    /// Print the public `.auth` line that matches a private key.
-    Public {
-        #[arg(long, value_name = "PATH")]
-        private_key_file: PathBuf,
-    },
-}
-
-/// Every configuration key as a flag, named in the Prometheus exporters' dotted style.
-/// Environment variables (`SECUREDROP_TOR_EXPORTER_<SECTION>__<KEY>`) are read by the config loader.
-/// Only `serve` and `check-config` take them (so `client-key --help` shows its own flags only);
-/// before the subcommand they are accepted too, and flags after it win.
-#[derive(Args, Debug, Default, PartialEq)]
-struct Flags {
-    /// Configuration file; when given it must exist.
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Drop-in directory merged after the file, in name order; when given it must exist
-    /// [default: /etc/securedrop-tor-exporter/config.d].
-    #[arg(long = "config.dir", value_name = "DIR")]
-    config_dir: Option<PathBuf>,
-    /// Address to serve /metrics on [default: 127.0.0.1:9747].
-    #[arg(long = "web.listen-address", value_name = "HOST:PORT")]
-    web_listen_address: Option<String>,
-    /// Allow a listen address outside loopback.
-    #[arg(long = "web.allow-non-loopback")]
-    web_allow_non_loopback: bool,
-    /// Time a client may take to send its request head [default: 5s].
-    #[arg(long = "web.header-read-timeout", value_name = "DURATION")]
-    web_header_read_timeout: Option<String>,
-    /// How long a served connection may idle before its next request [default: 10m].
-    #[arg(long = "web.idle-timeout", value_name = "DURATION")]
-    web_idle_timeout: Option<String>,
-    /// tor's control port, a unix socket or an IP address (no host names) [default: unix:/run/tor/control].
-    #[arg(long = "tor.control-address", value_name = "unix:/PATH|IP:PORT")]
-    tor_control_address: Option<String>,
-    /// Cookie file [default: beside the unix socket, e.g. /run/tor/control.authcookie].
-    #[arg(long = "tor.cookie-file", value_name = "PATH")]
-    tor_cookie_file: Option<String>,
-    /// File holding the control password (HASHEDPASSWORD auth).
-    #[arg(long = "tor.password-file", value_name = "PATH")]
-    tor_password_file: Option<String>,
-    /// How often to ask tor [default: 5s].
-    #[arg(long = "tor.refresh-interval", value_name = "DURATION")]
-    tor_refresh_interval: Option<String>,
-    /// Deadline for connecting to tor and for each command's whole exchange [default: 2s].
-    #[arg(long = "tor.timeout", value_name = "DURATION")]
-    tor_timeout: Option<String>,
-    /// Longest wait between reconnection attempts [default: 30s].
-    #[arg(long = "tor.max-backoff", value_name = "DURATION")]
-    tor_max_backoff: Option<String>,
-    /// Export tor's traffic counters, coarsened (off by default: see docs/privacy.md).
-    #[arg(long = "traffic.enabled")]
-    traffic_enabled: bool,
-    /// Traffic counters move in multiples of this [default: 16777216].
-    #[arg(long = "traffic.quantum-bytes", value_name = "BYTES")]
-    traffic_quantum_bytes: Option<u64>,
-    /// Traffic counters move at most once per this period [default: 1h].
-    #[arg(long = "traffic.period", value_name = "DURATION")]
-    traffic_period: Option<String>,
-    /// HSFETCH our own descriptors this often; 0 is off [default: 0s].
-    #[arg(long = "onion.self-probe-interval", value_name = "DURATION")]
-    onion_self_probe_interval: Option<String>,
-    /// Name an onion service: ROLE=ADDRESS (repeatable; prefer the config file: flags show in ps).
-    #[arg(long = "onion-service", value_name = "ROLE=ADDRESS")]
-    onion_service: Vec<String>,
-    /// error, warn, info, debug or trace [default: info].
-    #[arg(long = "log.level", value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// auto, journald or stderr [default: auto].
-    #[arg(long = "log.target", value_name = "TARGET")]
-    log_target: Option<String>,
-}
-
-impl Flags {
-    /// `self` (flags before the subcommand) overridden by `later` (flags after it).
-    fn then(self, later: Flags) -> Flags {
-        Flags {
-            config: later.config.or(self.config),
-            config_dir: later.config_dir.or(self.config_dir),
-            web_listen_address: later.web_listen_address.or(self.web_listen_address),
-            web_allow_non_loopback: later.web_allow_non_loopback || self.web_allow_non_loopback,
-            web_header_read_timeout: later
-                .web_header_read_timeout
-                .or(self.web_header_read_timeout),
-            web_idle_timeout: later.web_idle_timeout.or(self.web_idle_timeout),
-            tor_control_address: later.tor_control_address.or(self.tor_control_address),
-            tor_cookie_file: later.tor_cookie_file.or(self.tor_cookie_file),
-            tor_password_file: later.tor_password_file.or(self.tor_password_file),
-            tor_refresh_interval: later.tor_refresh_interval.or(self.tor_refresh_interval),
-            tor_timeout: later.tor_timeout.or(self.tor_timeout),
-            tor_max_backoff: later.tor_max_backoff.or(self.tor_max_backoff),
-            traffic_enabled: later.traffic_enabled || self.traffic_enabled,
-            traffic_quantum_bytes: later.traffic_quantum_bytes.or(self.traffic_quantum_bytes),
-            traffic_period: later.traffic_period.or(self.traffic_period),
-            onion_self_probe_interval: later
-                .onion_self_probe_interval
-                .or(self.onion_self_probe_interval),
-            onion_service: [self.onion_service, later.onion_service].concat(),
-            log_level: later.log_level.or(self.log_level),
-            log_target: later.log_target.or(self.log_target),
-        }
-    }
-
-    fn overrides(&self) -> anyhow::Result<Vec<(String, Value)>> {
-        let mut o: Vec<(String, Value)> = Vec::new();
-        let mut s = |k: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                o.push((k.into(), Value::from(v.clone())));
-            }
-        };
-        s("web.listen_address", &self.web_listen_address);
-        s("web.header_read_timeout", &self.web_header_read_timeout);
-        s("web.idle_timeout", &self.web_idle_timeout);
-        s("tor.control_address", &self.tor_control_address);
-        s("tor.cookie_file", &self.tor_cookie_file);
-        s("tor.password_file", &self.tor_password_file);
-        s("tor.refresh_interval", &self.tor_refresh_interval);
-        s("tor.timeout", &self.tor_timeout);
-        s("tor.max_backoff", &self.tor_max_backoff);
-        s("traffic.period", &self.traffic_period);
-        s("onion.self_probe_interval", &self.onion_self_probe_interval);
-        s("log.level", &self.log_level);
-        s("log.target", &self.log_target);
-        if self.web_allow_non_loopback {
-            o.push(("web.allow_non_loopback".into(), Value::from(true)));
-        }
-        if self.traffic_enabled {
-            o.push(("traffic.enabled".into(), Value::from(true)));
-        }
-        if let Some(q) = self.traffic_quantum_bytes {
-            o.push(("traffic.quantum_bytes".into(), Value::from(q)));
-        }
-        for pair in &self.onion_service {
-            let (role, addr) = pair
-                .split_once('=')
-                .context("--onion-service: expected ROLE=ADDRESS")?;
-            o.push((
-                format!("onion_services.{role}"),
-                Value::from(addr.to_owned()),
-            ));
-        }
-        Ok(o)
-    }
-
-    fn sources(&self) -> Sources {
-        Sources {
-            file: self
-                .config
-                .clone()
-                .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into()),
-            explicit: self.config.is_some(),
-            dir: Some(
-                self.config_dir
-                    .clone()
-                    .unwrap_or_else(|| config::DEFAULT_CONFIG_DIR.into()),
-            ),
-            dir_explicit: self.config_dir.is_some(),
-            env: true,
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version(v)) => {
+            println!("{v}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("securedrop-tor-exporter: error: {e}\n\nFor more information, try '--help'.");
+            return ExitCode::from(2);
+        }
+    };
     // A question answered "no" exits 1, so an error there must say something else.
     let question = matches!(
-        cli.command,
-        Some(Cmd::Torrc(TorrcCmd::HasInclude { .. }) | Cmd::CheckOnionAddress { .. })
+        command,
+        Cmd::Torrc(TorrcCmd::HasInclude { .. }) | Cmd::CheckOnionAddress { .. }
     );
-    match real_main(cli) {
+    match real_main(command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("securedrop-tor-exporter: error: {}", error_chain(&e));
@@ -391,17 +60,7 @@ fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
-    let top = cli.flags;
-    let command = cli.command.unwrap_or(Cmd::Serve {
-        flags: Flags::default(),
-    });
-    let takes_flags = matches!(command, Cmd::Serve { .. } | Cmd::CheckConfig { .. });
-    if !takes_flags && top != Flags::default() {
-        anyhow::bail!(
-            "configuration flags belong to `serve` and `check-config`, not to this subcommand"
-        );
-    }
+fn real_main(command: Cmd) -> anyhow::Result<ExitCode> {
     match command {
         Cmd::ClientKey(k) => client_key(k).map(|()| ExitCode::SUCCESS),
         Cmd::Torrc(t) => torrc(t),
@@ -422,7 +81,6 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::CheckConfig { print, flags } => {
-            let flags = top.then(flags);
             let c = config::load(&flags.sources(), flags.overrides()?)?;
             match print {
                 None => {
@@ -434,7 +92,6 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { flags } => {
-            let flags = top.then(flags);
             let c = config::load(&flags.sources(), flags.overrides()?)?;
             securedrop_tor_exporter::logging::init(c.log.level, c.log.target);
             serve(c).map(|()| ExitCode::SUCCESS)
@@ -450,7 +107,7 @@ fn recover(a: RecoverArgs) -> anyhow::Result<ExitCode> {
     let exporter = match a.exporter {
         Some(addr) => addr,
         None => {
-            let f = Flags::default();
+            let f = ConfigFlags::default();
             config::load(&f.sources(), f.overrides()?)?
                 .web
                 .listen_address
@@ -535,9 +192,11 @@ struct Passed {
 fn sockets_from_systemd(web: &config::WebConfig) -> anyhow::Result<Passed> {
     use std::os::fd::{FromRawFd as _, OwnedFd};
     let mut passed = Passed::default();
-    for fd in sd_notify::listen_fds().context("reading LISTEN_FDS")? {
+    for fd in
+        securedrop_tor_exporter::systemd_protocol::listen_fds().context("reading LISTEN_FDS")?
+    {
         // SAFETY: systemd passed this descriptor to us alone (LISTEN_PID is ours, and
-        // `listen_fds` unset the variables so nothing else takes it again); it is owned here
+        // `listen_fds` removed the variables so nothing else takes it again); it is owned here
         // and nowhere else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let kind = socket2::SockRef::from(&fd)

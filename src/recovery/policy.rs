@@ -363,7 +363,11 @@ mod tests {
         });
         let (_, incurable) = simulate(24 * 60, |m| vec![item("no_circuits", m, m >= 10)]);
         lines.extend(incurable.into_iter().skip(2));
-        let made: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let made: String = lines
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<Vec<_>>()
+            .concat();
         assert_eq!(made, include_str!("../../tests/golden/recovery_lines.txt"));
     }
 }

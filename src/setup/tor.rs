@@ -165,7 +165,10 @@ mod tests {
             reasons("runuser: user debian-tor does not exist\n\n"),
             ["runuser: user debian-tor does not exist"]
         );
-        let many: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        let many: String = (0..30)
+            .map(|i| format!("line {i}\n"))
+            .collect::<Vec<_>>()
+            .concat();
         assert_eq!(reasons(&many).len(), 10);
         assert_eq!(reasons(&many)[9], "line 29");
     }

@@ -6,18 +6,18 @@
 
 use std::time::Duration;
 
-use sd_notify::NotifyState;
+use crate::systemd_protocol::{notify, watchdog_interval};
 use tokio::sync::watch;
 
 use crate::snapshot::Shared;
 
 /// Tells systemd we are ready (no-op outside systemd).
 pub fn ready() {
-    let _ = sd_notify::notify(false, &[NotifyState::Ready]);
+    let _ = notify("READY=1");
 }
 
 pub fn stopping() {
-    let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
+    let _ = notify("STOPPING=1");
 }
 
 /// A human-readable one-liner for `systemctl status`: the health judge's alerts when there are
@@ -39,20 +39,18 @@ pub fn status_line(s: &crate::snapshot::Snapshot) -> String {
 
 /// Pings the watchdog (when systemd asked for one) and keeps STATUS= current.
 pub async fn run(shared: Shared, mut shutdown: watch::Receiver<bool>) {
-    let mut usec = 0u64;
-    let watchdog =
-        sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec) / 2);
+    let watchdog = watchdog_interval().map(|d| d / 2);
     let tick = watchdog
         .unwrap_or(Duration::from_secs(5))
         .min(Duration::from_secs(5));
     let mut last_status = String::new();
     loop {
         if watchdog.is_some() {
-            let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+            let _ = notify("WATCHDOG=1");
         }
         let status = status_line(&shared.get());
         if status != last_status {
-            let _ = sd_notify::notify(false, &[NotifyState::Status(&status)]);
+            let _ = notify(&format!("STATUS={}", status.replace('\n', " ")));
             last_status = status;
         }
         tokio::select! {
