@@ -549,12 +549,12 @@ proptest! {
             }
             Command::Authenticate(AuthSecret::Hex(b)) => {
                 prop_assert!(rest.is_empty() == b.is_empty());
-                prop_assert_eq!(hex::decode(rest).unwrap(), b.clone());
+                prop_assert_eq!(data_encoding::HEXLOWER_PERMISSIVE.decode(rest.as_bytes()).unwrap(), b.clone());
             }
             Command::Authenticate(AuthSecret::None) => prop_assert_eq!(rest, ""),
             Command::ProtocolInfo => prop_assert_eq!(rest, "1"),
             Command::AuthChallenge { client_nonce } => {
-                prop_assert_eq!(rest.to_string(), format!("SAFECOOKIE {}", hex::encode_upper(client_nonce)));
+                prop_assert_eq!(rest.to_string(), format!("SAFECOOKIE {}", data_encoding::HEXUPPER.encode(client_nonce)));
             }
             Command::HsFetch(a) => prop_assert_eq!(rest, a.expose()),
         }
