@@ -14,7 +14,7 @@
 #      and said so, where no nightly toolchain can be had);
 #   7. scripts/supply-chain.sh: cargo deny (RustSec snapshot, offline) and cargo vet --locked
 #      --frozen on Cargo.lock, a made-up advisory that must fail, the audit coverage table.
-# Pass suite names to run only some: scripts/test.sh cargo package molecule securedrop monitoring fuzz
+# Pass suite names to run only some: scripts/test.sh cargo package molecule securedrop monitoring fuzz supply
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -67,7 +67,7 @@ for s in "${suites[@]}"; do
         monitoring) run_suite monitoring bash monitoring/test.sh ;;
         supply) run_suite supply bash scripts/supply-chain.sh ;;
         fuzz) run_suite fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SKIP_OK=1 bash scripts/fuzz.sh ;;
-        *) echo "unknown suite $s (cargo, package, molecule, securedrop, monitoring, fuzz)" >&2; failed=$((failed + 1)) ;;
+        *) echo "unknown suite $s (cargo, package, molecule, securedrop, monitoring, fuzz, supply)" >&2; failed=$((failed + 1)) ;;
     esac
 done
 
