@@ -47,15 +47,17 @@ run_suite() {
     fi
 }
 
+# The crate's own tests, then devtests/ (property and screenshot tests, whose crates stay out of
+# the exporter's Cargo.lock), in the same target folder.
+cargo_suite() {
+    cargo test --locked --all-targets --no-fail-fast &&
+        cargo test --locked --no-fail-fast --manifest-path devtests/Cargo.toml \
+            --target-dir "${CARGO_TARGET_DIR:-target}"
+}
+
 for s in "${suites[@]}"; do
     case "$s" in
-        cargo)
-            # The crate's own tests, then devtests/ (property and screenshot tests, whose crates
-            # stay out of the exporter's Cargo.lock), in the same target folder.
-            run_suite cargo bash -c 'cargo test --locked --all-targets --no-fail-fast &&
-                cargo test --locked --no-fail-fast --manifest-path devtests/Cargo.toml \
-                    --target-dir "${CARGO_TARGET_DIR:-target}"'
-            ;;
+        cargo) run_suite cargo cargo_suite ;;
         package) run_suite package bash tests/package/run.sh ;;
         molecule)
             # The package suite's .deb of this very tree, from its cache (built now if missing);
