@@ -76,3 +76,9 @@ if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT" 2>/dev/null)" ]; then
 fi
 mkdir -p "$OUT"
 tar --numeric-owner --xattrs --xattrs-include='*' -C "$OUT" -xzpf "$TARBALL"
+# Debian's apt-daily timers would start apt (and, with unattended-upgrades installed, an upgrade)
+# in a booted test container at their hour, taking dpkg's lock under a test. The tests run apt and
+# unattended-upgrade themselves when they mean to.
+for t in apt-daily.timer apt-daily-upgrade.timer; do
+    ln -sfn /dev/null "$OUT/etc/systemd/system/$t"
+done
