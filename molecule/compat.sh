@@ -4,7 +4,8 @@
 # The role with the ansible-core that SecureDrop's admin workstation pins (2.15.9; Molecule 26
 # needs a newer one, so this runs ansible-playbook directly): on the same two staging containers
 # (molecule/default/container.sh, SecureDrop-like tor from molecule/default/prepare.yml), converge
-# with the flag on, again (changed=0), in check mode (changed=0), off, off again (changed=0); and
+# with the flag on, again (changed=0), in check mode (changed=0), traffic counters refused on the
+# application server and on and off again on the monitor server, off, off again (changed=0); and
 # in both admin workstation layouts: 2.11-like (the playbook's folder holds the admin's files) and
 # 2.13-like (the playbooks in a read-only, package-owned folder, the admin's files in config_path;
 # without config_path the role stops before changing anything).
@@ -116,6 +117,29 @@ playbook "$AB211/securedrop-tor-exporter.yml"
 playbook "$AB211/securedrop-tor-exporter.yml" && unchanged "a second run"
 playbook "$AB211/securedrop-tor-exporter.yml" --check && unchanged "a check-mode run"
 files_in "$AB211"
+# tor's traffic counters (tasks/traffic_guard.yml) on 2.15.9, whose set_fact turns "true"/"false"
+# into booleans: asked for on both, refused on app-staging by name before any change (and, the
+# playbook stopping at the first failure, nothing done on mon-staging); the exporter's files say
+# off on both; on for mon-staging alone it runs (the exporter reads "true"), and off again.
+traffic_in() { # HOST VALUE: the role's traffic file on HOST says `enabled = VALUE`
+    grep -qx "enabled = $2" "/proc/$(cat "$WORKDIR/$1/state/leader.pid")/root/etc/securedrop-tor-exporter/config.d/90-securedrop-traffic.toml" ||
+        { echo "compat.sh: the traffic file on $1 does not say enabled = $2" >&2; return 1; }
+}
+if playbook "$AB211/securedrop-tor-exporter.yml" -e tor_exporter_traffic_counters=true 2>/dev/null; then
+    echo "compat.sh: the role turned traffic counters on for the Application Server" >&2
+    exit 1
+fi
+grep -q 'tor_exporter_traffic_counters is true for app-staging, but sources connect' "$WORKDIR/last.log" ||
+    { echo "compat.sh: the traffic refusal does not name the variable" >&2; exit 1; }
+for host in "${HOSTS[@]}"; do
+    grep -Eq "^$host +: .*changed=0 " "$WORKDIR/last.log" ||
+        { grep -A3 'PLAY RECAP' "$WORKDIR/last.log" >&2; echo "compat.sh: the traffic refusal changed $host" >&2; exit 1; }
+    traffic_in "$host" false
+done
+playbook "$AB211/securedrop-tor-exporter.yml" --limit mon-staging -e tor_exporter_traffic_counters=true
+traffic_in mon-staging true
+playbook "$AB211/securedrop-tor-exporter.yml" --limit mon-staging
+traffic_in mon-staging false
 # 2.13-like layout. Without config_path the admin's files would go into the read-only playbook
 # folder: the role must refuse in its preflight, before any server changes.
 if playbook213 "$AB213/securedrop-tor-exporter.yml" 2>/dev/null; then
@@ -151,4 +175,4 @@ for host in "${HOSTS[@]}"; do
     fi
 done
 [ -z "$(ls -A "$CONF213")" ] || { echo "compat.sh: files left in config_path" >&2; exit 1; }
-echo "compat.sh: ansible-core 2.15.9: on, idempotent, check mode (2.11 layout); refused without config_path, on, idempotent, off, off idempotent (2.13 layout): all fine" >&2
+echo "compat.sh: ansible-core 2.15.9: on, idempotent, check mode, traffic counters refused on app and on/off on mon (2.11 layout); refused without config_path, on, idempotent, off, off idempotent (2.13 layout): all fine" >&2
