@@ -80,7 +80,7 @@ t "python scripts parse" $py -c 'import ast, sys; [ast.parse(open(f).read(), f) 
 # --- alerting rules ---------------------------------------------------------------------------
 t "promtool check rules" promtool check rules rules/*.rules.yml
 t "promtool test rules (every alert firing and not firing)" promtool test rules tests/*.test.yml
-t "rules follow the mixin conventions, cover the issue's list, have runbook sections and docs" \
+t "rules follow the mixin conventions, cover every required alert, have runbook sections and docs" \
     $py check_rules.py style
 t "every alert has a firing and a not-firing test case" $py check_rules.py coverage
 t "the rule tests catch every mutant (alert never firing, for: dropped, for: one evaluation off)" \
