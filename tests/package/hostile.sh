@@ -29,15 +29,6 @@ temp_files() {
         \( -name '*.$PKG-tmp.*' -o -name '*.$PKG-orig' -o -name '*.dpkg-tmp.*' -o -name '*.dpkg-new' \
         -o -name '.label.key.*' -o -name 'standalone.auth.new' -o -name '$PKG-postinst.*' \) 2>/dev/null" || true
 }
-# wait_for DEADLINE-SECONDS CMD...: until CMD succeeds, at most that long.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
 # the torrc without our marked include (as after a tor upgrade that brought its own torrc)
 drop_include_py() {
     cat <<'EOF'

@@ -25,6 +25,8 @@ PKG=securedrop-tor-exporter
 # .devDATE there; it stays a <version>+<distro> that SecureDrop's unattended-upgrades would take.
 UPGRADE_MARK=.pkgtest1
 T0=$SECONDS
+# shellcheck source=tests/container/lib.sh
+. "$HERE/../container/lib.sh"
 # shellcheck source=tests/package/socket.sh
 . "$HERE/socket.sh"
 # shellcheck source=tests/package/onion_socket.sh
@@ -286,8 +288,7 @@ L=$("$CONTAINER/boot.sh" "$ROOT" pkgtest-$$ "$STATE")
 ok "container booted (leader $L)"
 
 # Run a command in the container with a clean environment.
-cx() { nsenter -t "$L" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
+cx() { container_exec "$L" "$@"; }
 TORRC=/etc/tor/torrc
 DROPIN=/etc/tor/$PKG.torrc
 # the package's include line (its binary owns it)

@@ -113,18 +113,17 @@ uu_update_lists() {
         -o APT::Get::List-Cleanup=0
 }
 
+# uu_gone PID: no such process in the container
+uu_gone() { ! cx kill -0 "$1" 2>/dev/null; }
+
 # uu_stop_agent: the gpg-agent that gpg started for the key, stopped by its PID
 uu_stop_agent() {
-    local pid deadline
+    local pid
     pid=$(cx env GNUPGHOME=$UU_GNUPG gpg-connect-agent --no-autostart 'getinfo pid' /bye 2>/dev/null |
         sed -n 's/^D \([0-9][0-9]*\)$/\1/p')
     [ -n "$pid" ] || return 0
     cx kill "$pid"
-    deadline=$((SECONDS + 10))
-    while cx kill -0 "$pid" 2>/dev/null; do
-        [ "$SECONDS" -lt "$deadline" ] || { nok "gpg-agent ($pid) stopped"; return 1; }
-        sleep 0.1
-    done
+    wait_for 10 uu_gone "$pid" || { nok "gpg-agent ($pid) stopped"; return 1; }
 }
 
 # the onion address, the service's key, the authorized clients and the generated client key

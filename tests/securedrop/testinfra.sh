@@ -44,6 +44,8 @@ WORK=
 STATE=
 # shellcheck source=scripts/lib/tap.sh
 . "$REPO/scripts/lib/tap.sh"
+# shellcheck source=tests/container/lib.sh
+. "$CONTAINER/lib.sh"
 cleanup() {
     local rc=$?
     if [ -n "$STATE" ]; then
@@ -143,16 +145,9 @@ cp "$WORK/admin.auth" "$ROOT/root/admin.auth"
 STATE=$WORK/state
 L=$("$CONTAINER/boot.sh" "$ROOT" "sdte-testinfra-$$" "$STATE")
 ok "container booted (leader $L)"
-cx() { nsenter -t "$L" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
+cx() { container_exec "$L" "$@"; }
 # until_active UNIT: active within 30 s (right after boot or dpkg a unit can still be activating)
-until_active() {
-    local deadline=$((SECONDS + 30))
-    until [ "$(cx systemctl is-active "$1" 2>/dev/null || true)" = active ]; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
+until_active() { wait_for 30 cx systemctl is-active --quiet "$1"; }
 check "tor@default active" until_active tor@default
 HS=/var/lib/tor/$PKG
 # The mode is set with chmod(2), as Ansible's file module does in the role: coreutils' install and
