@@ -35,8 +35,9 @@
 //! - [`metrics`] (encoders per concern over one set of writing helpers; OpenMetrics and
 //!   classic text), [`page`] (the status page at `/`, plain HTML) and [`recovery`] (the opt-in
 //!   `recover` command: when to reload or restart tor, from the judgements at `/health`).
-//! - [`http`] (routes, the accept loop, and [`http::connection_policy`]: pure deadlines and
-//!   whom to shed when full) and [`tasks`] (the refresher, the onion-event listener and the
+//! - [`http`] (routes, the accept loop, [`http::listen`]: the sockets systemd passed or our
+//!   own bind of `web.listen_address`, and [`http::connection_policy`]: pure deadlines and whom
+//!   to shed when full) and [`tasks`] (the refresher, the onion-event listener and the
 //!   systemd notifier; both control connections kept by [`tasks::reconnect`]).
 //! - [`cli`]: the command line's grammar and help (the binary only dispatches what it parses),
 //!   with every configuration key as a flag ([`cli::flags`]).
@@ -73,7 +74,6 @@ pub(crate) mod temp_dir;
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 use http::connection_policy;
@@ -81,6 +81,7 @@ use tasks::{health_judge, onion_events, refresher, systemd};
 
 pub use config::Config;
 pub use config::ControlAddress;
+pub use http::Listeners;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -93,29 +94,10 @@ pub enum RunError {
     TaskDied(&'static str),
 }
 
-/// Where the exporter serves: the loopback port, and the unix socket that the client-authorized
-/// onion service points at (the package's socket unit passes it; without it, only loopback).
-///
-/// Two sockets because they have different clients: any local account can reach a loopback
-/// port, while the onion's socket is reachable by tor alone (see [`setup::ONION_SOCKET`]), so
-/// nothing done to the port can crowd or impersonate the onion path.
-#[derive(Debug)]
-pub struct Listeners {
-    pub loopback: TcpListener,
-    pub onion: Option<UnixListener>,
-}
-
-impl From<TcpListener> for Listeners {
-    fn from(loopback: TcpListener) -> Listeners {
-        Listeners {
-            loopback,
-            onion: None,
-        }
-    }
-}
-
 /// Serves `/metrics` on `listeners` and keeps the snapshot fresh until `shutdown` completes.
-/// The caller binds the listeners (so tests can bind port 0, and `main` can report bind errors).
+/// The caller gets the listeners ([`http::listeners`]: systemd's sockets or a bind of
+/// `web.listen_address`), so that tests can bind port 0 and `main` can report a failure before
+/// anything starts.
 pub async fn run(
     listeners: impl Into<Listeners>,
     config: Config,

@@ -149,94 +149,14 @@ fn serve(c: securedrop_tor_exporter::Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let passed = sockets_from_systemd(&c.web)?;
-        let loopback = match passed.loopback {
-            Some(l) => tokio::net::TcpListener::from_std(l)?,
-            None => {
-                let addr = c.web.listen_address;
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr}"))?
-            }
-        };
-        let onion = passed
-            .onion
-            .map(tokio::net::UnixListener::from_std)
-            .transpose()?;
-        let addr = loopback.local_addr()?;
-        tracing::info!(%addr, onion = onion.is_some(), control = %c.tor.control_address, "serving /metrics");
-        let listeners = securedrop_tor_exporter::Listeners { loopback, onion };
+        let listeners = securedrop_tor_exporter::http::listeners(&c.web).await?;
+        let addr = listeners.loopback.local_addr()?;
+        let onion = listeners.onion.is_some();
+        tracing::info!(%addr, onion, control = %c.tor.control_address, "serving /metrics");
         securedrop_tor_exporter::run(listeners, c, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
-}
-
-/// The listening sockets systemd passed (socket activation): none, when run by hand.
-#[derive(Default)]
-struct Passed {
-    loopback: Option<std::net::TcpListener>,
-    onion: Option<std::os::unix::net::UnixListener>,
-}
-
-/// The listening sockets systemd holds for us (socket activation), told apart by their kind: at
-/// most one TCP socket (the loopback port) and at most one unix socket (the onion's).
-///
-/// With the package's `.socket` unit, systemd keeps the port bound while the exporter restarts
-/// or is down, so no other local account can bind it in between. The package keeps the TCP
-/// socket on `web.listen_address` (postinst, from `check-config --print`): when the
-/// configuration says otherwise (edited, not yet applied with `dpkg-reconfigure`), the exporter
-/// still serves on the passed socket and warns, naming both. Refusing would take the metrics
-/// down and, through systemd's start limits, could fail the socket unit. A TCP socket outside
-/// loopback is refused unless `web.allow_non_loopback` allows it, as for `web.listen_address`.
-fn sockets_from_systemd(web: &config::WebConfig) -> anyhow::Result<Passed> {
-    use std::os::fd::{FromRawFd as _, OwnedFd};
-    let mut passed = Passed::default();
-    for fd in
-        securedrop_tor_exporter::systemd_protocol::listen_fds().context("reading LISTEN_FDS")?
-    {
-        // SAFETY: systemd passed this descriptor to us alone (LISTEN_PID is ours, and
-        // `listen_fds` removed the variables so nothing else takes it again); it is owned here
-        // and nowhere else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let kind = socket2::SockRef::from(&fd)
-            .domain()
-            .context("systemd passed a descriptor that is not a socket")?;
-        if kind == socket2::Domain::UNIX {
-            anyhow::ensure!(
-                passed.onion.is_none(),
-                "systemd passed two unix sockets; expected one (the onion's)"
-            );
-            let l = std::os::unix::net::UnixListener::from(fd);
-            l.set_nonblocking(true)?;
-            tracing::info!("serving the onion service on the unix socket systemd holds");
-            passed.onion = Some(l);
-            continue;
-        }
-        anyhow::ensure!(
-            passed.loopback.is_none(),
-            "systemd passed two TCP sockets; expected one (the loopback port)"
-        );
-        let listener = std::net::TcpListener::from(fd);
-        let local = listener
-            .local_addr()
-            .context("the socket systemd passed is neither TCP nor unix")?;
-        if !web.allow_non_loopback && !local.ip().is_loopback() {
-            anyhow::bail!(
-                "systemd passed a socket on {local}, outside loopback; set web.allow_non_loopback = true to serve there"
-            );
-        }
-        let configured = web.listen_address;
-        if local != configured {
-            tracing::warn!(
-                "systemd passed a socket on {local}, but web.listen_address is {configured}: serving on {local}; run `dpkg-reconfigure securedrop-tor-exporter` to move the socket to {configured}"
-            );
-        }
-        listener.set_nonblocking(true)?;
-        tracing::info!(%local, "using the socket systemd holds (socket activation)");
-        passed.loopback = Some(listener);
-    }
-    Ok(passed)
 }
 
 async fn shutdown_signal() {
