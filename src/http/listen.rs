@@ -67,7 +67,7 @@ pub enum ListenError {
     Setup(#[source] std::io::Error),
 }
 
-/// The sockets to serve on: those systemd passed (see [`sort_passed`]), and a bind of
+/// The sockets to serve on: those systemd passed (told apart by kind), and a bind of
 /// `web.listen_address` when it passed no TCP socket (run by hand, or the onion's socket
 /// alone). Reads and clears `LISTEN_FDS`, so call it once, before any other thread starts, and
 /// inside the runtime that will serve.
