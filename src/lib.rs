@@ -17,8 +17,9 @@
 //!   what any local account can make happen thousands of times a second).
 //! - [`control`]: tor's control protocol, importing nothing else of the crate: the sans-I/O
 //!   reply parser ([`control::reply`]), the allow-listed command encoder ([`control::command`]),
-//!   addresses ([`control::address`]), authentication maths ([`control::auth`]), errors
-//!   ([`control::error`]) and the tokio client ([`control::client`]).
+//!   addresses and the one test of a v3 onion address ([`control::address`]), authentication
+//!   maths ([`control::auth`]), errors ([`control::error`]) and the tokio client
+//!   ([`control::client`]).
 //! - [`config`] (types; loading and validation in `config/load.rs`), [`keys`] (x25519
 //!   client-authorization keys in tor's file formats), [`label_key`] (the secret key behind
 //!   `unnamed_…` labels), [`logging`] (journald or stderr), [`setup`] (what the package, the

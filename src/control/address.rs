@@ -153,6 +153,26 @@ pub enum OnionChecksumError {
     Checksum,
 }
 
+/// Why a text is not a v3 onion address. Never names the text: it may be an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("not a v3 onion address (expected 56 characters of a-z2-7, optionally .onion)")]
+    Shape,
+    #[error("not a v3 onion address: {0}")]
+    NotV3(OnionChecksumError),
+}
+
+/// The one test of "this is a v3 onion address", for the configuration, the package, the role
+/// and the tests: the shape (56 characters of a-z2-7 in `text`, one line as tor writes a
+/// `hostname` file, surrounding white space and a `.onion` suffix allowed), then the version
+/// byte and the checksum every v3 address carries. Here, below both `config` and `setup`, so
+/// that neither has a test of its own.
+pub fn check(text: &str) -> Result<OnionAddress, AddressError> {
+    let addr = OnionAddress::new(text).map_err(|_| AddressError::Shape)?;
+    addr.check_v3().map_err(AddressError::NotV3)?;
+    Ok(addr)
+}
+
 /// Is `b` one of the base32 characters a v3 onion address is made of?
 fn is_onion_char(c: char) -> bool {
     c.is_ascii_lowercase() || ('2'..='7').contains(&c)
@@ -225,6 +245,44 @@ mod tests {
         let a = OnionAddress::from_public_key(&[7u8; 32]);
         assert_eq!(a.expose().len(), 56);
         assert_eq!(OnionAddress::new(a.expose()).unwrap().check_v3(), Ok(()));
+    }
+
+    #[test]
+    fn check_accepts_tor_hostname_files_and_bare_addresses() {
+        let real = OnionAddress::from_public_key(&[7; 32]);
+        let a = real.expose();
+        for text in [
+            a.to_owned(),
+            format!("{a}.onion\n"),
+            format!("  {a}.onion  \n"),
+        ] {
+            assert_eq!(check(&text).unwrap().expose(), a, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn check_rejects_shapes_versions_and_checksums() {
+        let real = OnionAddress::from_public_key(&[7; 32]);
+        let a = real.expose();
+        let upper = a.to_ascii_uppercase();
+        let two_lines = format!("{a}.onion\n{a}.onion\n");
+        let short = &a[..55];
+        for text in ["", short, &upper, &two_lines, &format!("{a}.onion.onion")] {
+            assert_eq!(check(text).unwrap_err(), AddressError::Shape, "{text:?}");
+        }
+        // one character changed: right shape, wrong checksum
+        let mut typo = a.to_owned().into_bytes();
+        typo[3] = if typo[3] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(typo).unwrap();
+        assert!(matches!(check(&typo), Err(AddressError::NotV3(_))));
+        // the version character (the last one) is not 'd'
+        let v = format!("{}a", &a[..55]);
+        assert!(matches!(check(&v), Err(AddressError::NotV3(_))));
+        let msg = check(&typo).unwrap_err().to_string();
+        assert!(
+            !msg.contains(&typo),
+            "the message must not repeat the address: {msg}"
+        );
     }
 
     #[test]
