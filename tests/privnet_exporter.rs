@@ -54,7 +54,9 @@ fn exporter_on_a_private_tor_network() {
     // unix socket.
     let mut c = config(net.onion_node());
     for s in net.services() {
-        c.onion_services.0.insert(s.role.clone(), s.onion.clone());
+        c.onion_services
+            .0
+            .insert(s.role.clone(), OnionAddress::new(&s.onion).unwrap());
     }
     c.traffic.enabled = true;
     c.traffic.quantum_bytes = 4096;

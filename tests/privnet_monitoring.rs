@@ -178,7 +178,10 @@ fn prometheus_and_alertmanager_through_the_metrics_onion() {
     // --- The server: the exporter on the onion node, behind the metrics service's target port.
     let mut c = config(net.onion_node());
     for s in net.services() {
-        c.onion_services.0.insert(s.role.clone(), s.onion.clone());
+        c.onion_services.0.insert(
+            s.role.clone(),
+            securedrop_tor_exporter::control::OnionAddress::new(&s.onion).unwrap(),
+        );
     }
     // The dashboard's coarse traffic row must return data too; the counters are off by default.
     c.traffic.enabled = true;

@@ -114,16 +114,16 @@ fn onion_health_across_exporter_restarts() {
     c.tor.refresh_interval = Duration::from_millis(500);
     c.tor.max_backoff = Duration::from_secs(1);
     for s in net.services() {
-        c.onion_services.0.insert(s.role.clone(), s.onion.clone());
+        c.onion_services
+            .0
+            .insert(s.role.clone(), OnionAddress::new(&s.onion).unwrap());
     }
     // A valid address that nobody publishes (the ed25519 base point as its key): the check
     // must be able to say 0, or its 1s would prove nothing.
     let mut key = [0x66u8; 32];
     key[0] = 0x58;
     let ghost = OnionAddress::from_public_key(&key);
-    c.onion_services
-        .0
-        .insert("ghost".into(), ghost.expose().to_owned());
+    c.onion_services.0.insert("ghost".into(), ghost.clone());
 
     // tor uploaded before any exporter existed (the harness waits for it): the exporter can
     // only learn "published" by asking. Then a second exporter, as after a package upgrade.

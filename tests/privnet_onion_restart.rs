@@ -97,7 +97,10 @@ fn a_restarted_tor_that_uploads_nothing_is_not_published() {
     c.tor.cookie_file = Some(node.cookie_file.clone());
     c.tor.refresh_interval = Duration::from_millis(500);
     c.tor.max_backoff = Duration::from_secs(1);
-    c.onion_services.0.insert(ROLE.into(), onion.clone());
+    c.onion_services.0.insert(
+        ROLE.into(),
+        securedrop_tor_exporter::control::OnionAddress::new(&onion).unwrap(),
+    );
     let exporter = ExporterThread::start(c);
 
     // The first tor published (the harness waited for its upload): 1, within a time period

@@ -8,7 +8,13 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 
-use super::{Config, DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, ENV_PREFIX};
+use serde::Deserialize;
+
+use super::{
+    Config, HealthConfig, LogConfig, OnionConfig, OnionServices, TorConfig, TrafficConfig,
+    WebConfig, DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, ENV_PREFIX,
+};
+use crate::control::address::{check, AddressError};
 use crate::control::OnionAddress;
 
 /// Where the configuration comes from.
@@ -64,16 +70,58 @@ pub enum ConfigError {
     },
 }
 
+/// [`Config`] as its sources write it: the onion addresses still text, so that a wrong one is
+/// refused by [`onion_services`], which names the key and where it came from (and never the
+/// address), rather than by serde in the middle of reading. Its fields are `Config`'s, in the
+/// same order (serde lists them in the "unknown key" error); a field missing here fails to
+/// compile in [`AsWritten::parse`].
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct AsWritten {
+    web: WebConfig,
+    tor: TorConfig,
+    traffic: TrafficConfig,
+    onion: OnionConfig,
+    health: HealthConfig,
+    log: LogConfig,
+    onion_services: BTreeMap<String, String>,
+}
+
+impl AsWritten {
+    fn parse(self, figment: &Figment) -> Result<Config, ConfigError> {
+        validate(&self, figment)?;
+        let onion_services = onion_services(&self.onion_services, figment)?;
+        let AsWritten {
+            web,
+            tor,
+            traffic,
+            onion,
+            health,
+            log,
+            onion_services: _,
+        } = self;
+        Ok(Config {
+            web,
+            tor,
+            traffic,
+            onion,
+            health,
+            log,
+            onion_services,
+        })
+    }
+}
+
 /// Loads and validates the configuration. `overrides` holds the command-line flags.
 pub fn load(
     sources: &Sources,
     overrides: Vec<(String, figment::value::Value)>,
 ) -> Result<Config, ConfigError> {
     let figment = figment(sources, overrides)?;
-    let config: Config = figment
+    let written: AsWritten = figment
         .extract()
         .map_err(|e| ConfigError::Figment(redact_addresses(&describe(e))))?;
-    validate(&config, &figment).map_err(|e| match e {
+    written.parse(&figment).map_err(|e| match e {
         ConfigError::Invalid {
             key,
             origin,
@@ -84,8 +132,7 @@ pub fn load(
             expected: redact_addresses(&expected),
         },
         other => other,
-    })?;
-    Ok(config)
+    })
 }
 
 /// An error message with every onion address in it replaced, wherever the address stood: as a
@@ -305,12 +352,17 @@ fn origin(figment: &Figment, key: &str) -> String {
         .map_or_else(|| "from defaults".into(), |md| where_from(md, &path))
 }
 
-fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
-    let invalid = |key: &str, expected: &str| ConfigError::Invalid {
+fn invalid(figment: &Figment, key: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
         key: key.to_owned(),
         origin: origin(figment, key),
         expected: expected.to_owned(),
-    };
+    }
+}
+
+/// Every key but `onion_services`, which [`onion_services`] checks after these.
+fn validate(c: &AsWritten, figment: &Figment) -> Result<(), ConfigError> {
+    let invalid = |key: &str, expected: &str| invalid(figment, key, expected);
     if !c.web.allow_non_loopback && !c.web.listen_address.ip().is_loopback() {
         return Err(invalid(
             "web.listen_address",
@@ -355,7 +407,19 @@ fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
             "a whole number of at least 1 (1 on a server; larger only in time-scaled tests)",
         ));
     }
-    for (role, address) in c.onion_services.iter() {
+    Ok(())
+}
+
+/// `onion_services` parsed, once: each role a name of ours, each address a v3 one
+/// ([`check`]), no address named twice. Errors name the key `onion_services.ROLE`, never the
+/// address.
+fn onion_services(
+    written: &BTreeMap<String, String>,
+    figment: &Figment,
+) -> Result<OnionServices, ConfigError> {
+    let invalid = |key: &str, expected: &str| invalid(figment, key, expected);
+    let mut parsed = BTreeMap::new();
+    for (role, address) in written {
         let key = format!("onion_services.{role}");
         if role.is_empty()
             || role.len() > 32
@@ -374,8 +438,11 @@ fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
             ));
         }
         // The value is an address: say what is wrong without repeating it.
-        match OnionAddress::new(address).map(|a| a.check_v3()) {
-            Err(_) => {
+        match check(address) {
+            Ok(a) => {
+                parsed.insert(role.clone(), a);
+            }
+            Err(AddressError::Shape) => {
                 return Err(invalid(
                     &key,
                     &format!(
@@ -383,28 +450,24 @@ fn validate(c: &Config, figment: &Figment) -> Result<(), ConfigError> {
                     ),
                 ));
             }
-            Ok(Err(e)) => {
+            Err(AddressError::NotV3(e)) => {
                 return Err(invalid(
                     &key,
                     &format!("a v3 onion address for role `{role}`, but {e}"),
                 ));
             }
-            Ok(Ok(())) => {}
         }
     }
-    let mut seen = BTreeMap::new();
-    for (role, address) in c.onion_services.iter() {
-        let a = OnionAddress::new(address)
-            .map(|a| a.expose().to_owned())
-            .unwrap_or_default();
-        if let Some(other) = seen.insert(a, role.clone()) {
+    let mut seen = std::collections::HashMap::new();
+    for (role, address) in &parsed {
+        if let Some(other) = seen.insert(address, role) {
             return Err(invalid(
                 &format!("onion_services.{role}"),
                 &format!("an address not already named `{other}`"),
             ));
         }
     }
-    Ok(())
+    Ok(OnionServices(parsed))
 }
 
 #[cfg(test)]
@@ -562,6 +625,39 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains(&typo) && !e.contains(&real), "{e}");
+    }
+
+    /// Parsed once, here: the configuration holds the address itself (no `.onion`, no white
+    /// space), so one address written two ways is seen as one, and refused under a second role.
+    #[test]
+    fn onion_addresses_are_parsed_at_load_and_named_once() {
+        let a = valid_address(7);
+        let f = write(&format!("[onion_services]\nsource = \" {a}.onion \"\n"));
+        let c = load(&sources(f.path()), no_overrides()).unwrap();
+        assert_eq!(c.onion_services["source"], OnionAddress::new(&a).unwrap());
+        let f = write(&format!(
+            "[onion_services]\njournalist = \"{a}\"\nsource = \"{a}.onion\"\n"
+        ));
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("onion_services.source") && e.contains("not already named `journalist`"),
+            "{e}"
+        );
+        assert!(!e.contains(&a), "{e}");
+    }
+
+    /// The other keys are checked before `onion_services`, as when the addresses were checked
+    /// with them: the first error reported stays the same.
+    #[test]
+    fn other_keys_are_judged_before_the_addresses() {
+        let f =
+            write("[web]\nlisten_address = \"0.0.0.0:9747\"\n[onion_services]\nsource = \"x\"\n");
+        let e = load(&sources(f.path()), no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("web.listen_address"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! This file holds the types and their defaults; [`load`] (in `load.rs`) merges the sources and
 //! checks everything before the exporter binds a socket or talks to tor. Values of
-//! `onion_services` are addresses, which must never be printed: their `Debug` is redacted.
+//! `onion_services` are addresses, parsed once by `load` into [`OnionAddress`]es, which must
+//! never be printed: their `Debug` is redacted, and so is their serialisation.
 
 mod load;
 
@@ -25,8 +26,10 @@ pub const ENV_PREFIX: &str = "SECUREDROP_TOR_EXPORTER_";
 /// Not 9099 (atx tor_exporter) or 9035 (tor's MetricsPort convention): see README.
 pub const DEFAULT_PORT: u16 = 9747;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Only `load` makes one from text (no `Deserialize`): it reads the sources into a form with the
+/// addresses still text, says which key is wrong and where it came from, then parses them.
+/// `Serialize` is for the defaults and for `check-config`, with every address redacted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Config {
     pub web: WebConfig,
     pub tor: TorConfig,
@@ -38,10 +41,11 @@ pub struct Config {
     pub onion_services: OnionServices,
 }
 
-/// Role name → onion address. Its Debug output shows the roles only.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OnionServices(pub BTreeMap<String, String>);
+/// Role name → onion address, each address checked (v3, checksum) when the configuration was
+/// loaded. Its Debug output shows the roles only; serialised, every address is `<redacted>`,
+/// so no path through serde (such as `check-config`'s output) can print one.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OnionServices(pub BTreeMap<String, OnionAddress>);
 
 impl fmt::Debug for OnionServices {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -49,8 +53,17 @@ impl fmt::Debug for OnionServices {
     }
 }
 
+impl Serialize for OnionServices {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.keys().map(|role| (role, REDACTED)))
+    }
+}
+
+/// What an onion address is shown as.
+const REDACTED: &str = "<redacted>";
+
 impl std::ops::Deref for OnionServices {
-    type Target = BTreeMap<String, String>;
+    type Target = BTreeMap<String, OnionAddress>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
@@ -212,24 +225,17 @@ impl LogLevel {
 }
 
 impl Config {
-    /// The onion services as parsed addresses (validated by `load`).
+    /// The onion services, role and address, in role order.
     pub fn onion_roles(&self) -> Vec<(String, OnionAddress)> {
         self.onion_services
             .iter()
-            .filter_map(|(role, a)| OnionAddress::new(a).ok().map(|a| (role.clone(), a)))
+            .map(|(role, a)| (role.clone(), a.clone()))
             .collect()
     }
 
-    /// The configuration as TOML, with onion addresses replaced by a placeholder.
+    /// The configuration as TOML, with onion addresses replaced by a placeholder (as
+    /// [`OnionServices`] always serialises).
     pub fn to_redacted_toml(&self) -> String {
-        let mut c = self.clone();
-        for v in c.onion_services.0.values_mut() {
-            *v = "<redacted>".into();
-        }
-        toml_string(&c)
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
     }
-}
-
-fn toml_string(c: &Config) -> String {
-    toml::to_string(c).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
 }

@@ -55,10 +55,10 @@ async fn exporter_for_restart(peer: &FakePeer) -> ExporterTask {
     config.tor.control_address = peer.address();
     config.tor.refresh_interval = Duration::from_secs(1);
     config.tor.max_backoff = Duration::from_secs(4);
-    config
-        .onion_services
-        .0
-        .insert("source".into(), RESTART_ONION.trim().into());
+    config.onion_services.0.insert(
+        "source".into(),
+        securedrop_tor_exporter::control::OnionAddress::new(RESTART_ONION).unwrap(),
+    );
     ExporterTask::start(config).await
 }
 
