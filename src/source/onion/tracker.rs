@@ -100,13 +100,13 @@ enum Check {
 pub struct Tracker {
     key: Vec<u8>,
     /// address → label, for every service known to be ours.
-    ours: HashMap<String, String>,
+    ours: HashMap<OnionAddress, String>,
     services: BTreeMap<String, ServiceState>,
     configured: Option<u64>,
     /// HiddenServiceDir blocks with `HiddenServicePoWDefensesEnabled 1`, once known.
     pow_configured: Option<u64>,
     /// address → when its self-probe started.
-    probes: HashMap<String, f64>,
+    probes: HashMap<OnionAddress, f64>,
     /// tor uploaded a new descriptor: read tor's copy again.
     descriptors_stale: bool,
     /// Unnamed services tracked so far (at most [`MAX_UNNAMED_SERVICES`]).
@@ -150,7 +150,7 @@ impl Tracker {
             tor_started: None,
         };
         for (role, addr) in roles {
-            t.ours.insert(addr.expose().to_owned(), role.clone());
+            t.ours.insert(addr.clone(), role.clone());
             let s = t.services.entry(role.clone()).or_default();
             s.uploads.insert(("uploaded", "none"), 0);
             s.check = Check::Pending {
@@ -195,7 +195,7 @@ impl Tracker {
             };
             let new = own
                 .iter()
-                .find(|(a, _)| a.expose() == addr)
+                .find(|(a, _)| a == addr)
                 .map_or(Own::Unknown, |(_, o)| *o);
             let same_tor =
                 s.own.signing_key().is_some() && s.own.signing_key() == new.signing_key();
@@ -216,15 +216,11 @@ impl Tracker {
 
     /// The state of the service at `addr`, when it is one of ours.
     fn named(&self, addr: &OnionAddress) -> Option<&ServiceState> {
-        self.ours
-            .get(addr.expose())
-            .and_then(|l| self.services.get(l))
+        self.ours.get(addr).and_then(|l| self.services.get(l))
     }
 
     fn named_mut(&mut self, addr: &OnionAddress) -> Option<&mut ServiceState> {
-        self.ours
-            .get(addr.expose())
-            .and_then(|l| self.services.get_mut(l))
+        self.ours.get(addr).and_then(|l| self.services.get_mut(l))
     }
 
     /// The named service of `addr` waits for a fetch of its descriptor (its start-up check).
@@ -354,14 +350,14 @@ impl Tracker {
             .ours
             .iter()
             .filter(|(_, label)| !label.starts_with("unnamed_"))
-            .filter_map(|(a, _)| OnionAddress::new(a).ok())
+            .map(|(a, _)| a.clone())
             .collect();
         v.sort_by(|a, b| a.expose().cmp(b.expose()));
         v
     }
 
     pub fn probe_started(&mut self, addr: &OnionAddress, now: f64) {
-        self.probes.insert(addr.expose().to_owned(), now);
+        self.probes.insert(addr.clone(), now);
     }
 
     /// Service-side events adopt their address as ours; client-side ones count only for
@@ -370,13 +366,12 @@ impl Tracker {
         let Some(addr) = &ev.address else {
             return Notice::None;
         };
-        let a = addr.expose();
         let service_side = matches!(
             ev.action,
             Action::Created | Action::Upload | Action::Uploaded | Action::UploadFailed
         );
         let mut notice = Notice::None;
-        if service_side && !self.ours.contains_key(a) {
+        if service_side && !self.ours.contains_key(addr) {
             if self.unnamed >= MAX_UNNAMED_SERVICES {
                 let first = self.unnamed == MAX_UNNAMED_SERVICES;
                 self.unnamed = MAX_UNNAMED_SERVICES + 1;
@@ -388,7 +383,7 @@ impl Tracker {
             }
             self.unnamed += 1;
             let label = unnamed_label(&self.key, addr);
-            self.ours.insert(a.to_owned(), label.clone());
+            self.ours.insert(addr.clone(), label.clone());
             self.services
                 .entry(label.clone())
                 .or_default()
@@ -396,7 +391,7 @@ impl Tracker {
                 .insert(("uploaded", "none"), 0);
             notice = Notice::Unnamed(label);
         }
-        let Some(label) = self.ours.get(a).cloned() else {
+        let Some(label) = self.ours.get(addr).cloned() else {
             return Notice::None;
         };
         let s = self.services.entry(label).or_default();
@@ -414,7 +409,7 @@ impl Tracker {
             }
             // A self-probe got a descriptor back. For the start-up check, whose descriptor
             // it is only `HS_DESC_CONTENT` tells (`on_content`).
-            Action::Received if self.probes.remove(a).is_some() => {
+            Action::Received if self.probes.remove(addr).is_some() => {
                 s.probe = Some((true, now));
             }
             Action::FetchFailed => self.check_failed(addr, now),
@@ -425,7 +420,7 @@ impl Tracker {
 
     /// Probes that found nothing within [`PROBE_TIMEOUT`] count as failed.
     pub fn expire_probes(&mut self, now: f64) {
-        let expired: Vec<String> = self
+        let expired: Vec<OnionAddress> = self
             .probes
             .iter()
             .filter(|(_, t)| now - **t >= PROBE_TIMEOUT.as_secs_f64())
@@ -446,7 +441,7 @@ impl Tracker {
                         if now - t >= CHECK_TIMEOUT.as_secs_f64())
                 })
             })
-            .filter_map(|(a, _)| OnionAddress::new(a).ok())
+            .map(|(a, _)| a.clone())
             .collect();
         for a in timed_out {
             self.check_failed(&a, now);
