@@ -31,7 +31,8 @@ LAYERS = [
     ["cli"],
     ["crate"],  # lib.rs: run()
 ]
-SAME_LAYER = {("logging", "config")}
+# setup's socket unit follows web.listen_address, whose default the configuration owns.
+SAME_LAYER = {("logging", "config"), ("setup", "config")}
 
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
 if "--src" in sys.argv:

@@ -24,7 +24,8 @@
 //!   client-authorization keys in tor's file formats), [`label_key`] (the secret key behind
 //!   `unnamed_…` labels), [`logging`] (journald or stderr), [`setup`] (what the package, the
 //!   role and the tests share about tor's configuration: the drop-in's `%include`, checking a
-//!   torrc as tor@default reads it, v3 addresses; the `torrc` and `check-onion-address` commands).
+//!   torrc as tor@default reads it, v3 addresses; the `torrc` and `check-onion-address` commands;
+//!   and the socket unit's drop-in for `web.listen_address`, the `systemd-generator` command).
 //! - [`source`]: pure parsing and state, no I/O: [`source::status`] (the batched GETINFO,
 //!   without traffic), [`source::traffic`] (raw counters and the coarsener), [`source::relay`],
 //!   [`source::descriptor`] (our own v3 descriptors), [`source::onion`] (HS_DESC events,

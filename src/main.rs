@@ -91,6 +91,16 @@ fn real_main(command: Cmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::SystemdGenerator { normal_dir, flags } => {
+            // Loaded as `serve` loads it; any failure is a reason, said and survived.
+            let listen = flags
+                .overrides()
+                .map_err(anyhow::Error::from)
+                .and_then(|o| Ok(config::load(&flags.sources(), o)?.web.listen_address))
+                .map_err(|e| error_chain(&e));
+            setup::socket_generator::run(&normal_dir, listen)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Serve { flags } => {
             let c = config::load(&flags.sources(), flags.overrides()?)?;
             securedrop_tor_exporter::logging::init(c.log.level, c.log.target);

@@ -702,3 +702,45 @@ fn check_config_prints_listen_address_and_the_onion_target_stays() {
     );
     assert_eq!(target(true), "/var/lib/tor/securedrop-tor-exporter.sock\n");
 }
+
+/// Every subcommand `--help` lists, and each of their own subcommands, has its entry in the man
+/// page (the package suite checks the flags).
+#[test]
+fn the_man_page_documents_every_subcommand() {
+    let man = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/debian/securedrop-tor-exporter.1"
+    ))
+    .unwrap()
+    .replace("\\-", "-");
+    let commands = |args: &[&str]| -> Vec<String> {
+        let out = Command::new(BIN).args(args).arg("--help").output().unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        help.split("\nCommands:\n")
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .take_while(|l| l.starts_with("  "))
+                    .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let top = commands(&[]);
+    assert!(top.contains(&"systemd-generator".to_owned()), "{top:?}");
+    for sub in &top {
+        let nested = commands(&[sub]);
+        if nested.is_empty() {
+            assert!(
+                man.contains(&format!(".B {sub}")) || man.contains(&format!("\"{sub} ")),
+                "the man page has no entry for {sub}"
+            );
+        }
+        for n in nested {
+            assert!(
+                man.contains(&format!("{sub} {n}")),
+                "the man page has no entry for {sub} {n}"
+            );
+        }
+    }
+}

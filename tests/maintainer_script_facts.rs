@@ -177,3 +177,23 @@ fn postinst_and_prerm_hold_no_copy_of_the_binarys_facts() {
         );
     }
 }
+
+/// The loopback socket's default address has one owner, the configuration's default
+/// `web.listen_address`: the socket unit listens there when the generator writes no drop-in,
+/// and postinst names it when the configuration does not load (as the generator then does).
+#[test]
+fn the_socket_units_and_postinsts_default_address_are_the_binarys() {
+    let want = securedrop_tor_exporter::setup::socket_unit::default_address().to_string();
+    let unit = script("securedrop-tor-exporter.socket");
+    let listen: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("ListenStream="))
+        .collect();
+    assert_eq!(listen, [want.as_str()]);
+    let postinst = script("postinst");
+    let copy = postinst
+        .lines()
+        .find_map(|l| l.strip_prefix("DEFAULT_TARGET="))
+        .expect("postinst sets DEFAULT_TARGET");
+    assert_eq!(copy, want);
+}

@@ -6,8 +6,9 @@
 //! (`src/main.rs`) only dispatches what [`parse`] returns.
 //!
 //! Conventions kept from before: `--flag value` and `--flag=value`; configuration flags (the
-//! rows of [`flags::CONFIG_FLAGS`]) before the subcommand or after `serve`/`check-config`, the
-//! later winning; a usage error exits 2 with the problem and a pointer to `--help`.
+//! rows of [`flags::CONFIG_FLAGS`]) before the subcommand or after the subcommands that load
+//! the configuration (`serve`, `check-config`, `systemd-generator`), the later winning; a usage
+//! error exits 2 with the problem and a pointer to `--help`.
 
 pub mod flags;
 
@@ -55,6 +56,12 @@ pub enum Cmd {
     CheckOnionAddress {
         print: bool,
         file: Option<PathBuf>,
+    },
+    /// Write the loopback socket's drop-in for `web.listen_address` into systemd's normal
+    /// generator folder (systemd's early and late folders are accepted and not used).
+    SystemdGenerator {
+        normal_dir: PathBuf,
+        flags: ConfigFlags,
     },
 }
 
@@ -145,19 +152,35 @@ const fn opt(name: &'static str, value: &'static str, help: &'static str) -> Opt
     Opt { name, value, help }
 }
 
-/// One subcommand: its path (`torrc verify`), what it does, its options and its one optional
-/// positional argument (name, help), and whether it takes the configuration flags.
+/// One positional argument: its name, its help, and whether it must be given (required ones
+/// come first).
+struct Positional {
+    name: &'static str,
+    help: &'static str,
+    required: bool,
+}
+
+const fn optional(name: &'static str, help: &'static str) -> Positional {
+    Positional {
+        name,
+        help,
+        required: false,
+    }
+}
+
+/// One subcommand: its path (`torrc verify`), what it does, its options, its positional
+/// arguments, and whether it takes the configuration flags.
 struct Spec {
     path: &'static str,
     about: &'static str,
     opts: &'static [Opt],
-    positional: Option<(&'static str, &'static str)>,
+    positionals: &'static [Positional],
     config_flags: bool,
 }
 
 const ABOUT: &str = "Privacy-preserving Prometheus exporter for tor on SecureDrop servers";
 
-const TORRC_ARG: (&str, &str) = (
+const TORRC_ARG: Positional = optional(
     "TORRC",
     "tor's main configuration file [default: /etc/tor/torrc]",
 );
@@ -167,21 +190,21 @@ const SPECS: &[Spec] = &[
         path: "serve",
         about: "Run the exporter (the default)",
         opts: &[],
-        positional: None,
+        positionals: &[],
         config_flags: true,
     },
     Spec {
         path: "check-config",
         about: "Validate the configuration, print it (onion addresses redacted) and exit",
         opts: &[opt("print", "WHAT", "Print only this one effective value, for the maintainer scripts and the role [possible values: listen-address]")],
-        positional: None,
+        positionals: &[],
         config_flags: true,
     },
     Spec {
         path: "client-key",
         about: "Manage x25519 client-authorization keys for the metrics onion service",
         opts: &[],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
@@ -191,7 +214,7 @@ const SPECS: &[Spec] = &[
             opt("auth-file", "PATH", "Where the public `.auth` line goes"),
             opt("private-key-file", "PATH", "Where the private key goes"),
         ],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
@@ -201,35 +224,35 @@ const SPECS: &[Spec] = &[
             opt("private-key-file", "PATH", "The private key"),
             opt("hostname-file", "PATH", "The onion service's `hostname` file"),
         ],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
         path: "client-key public",
         about: "Print the public `.auth` line that matches a private key",
         opts: &[opt("private-key-file", "PATH", "The private key")],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
         path: "onion-label",
         about: "Print the `unnamed_…` label this machine gives an onion service with no role name (reads the address from standard input, so it stays out of shell history and ps)",
         opts: &[],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
         path: "torrc",
         about: "Edit and check tor's configuration the way the package and the Ansible role do",
         opts: &[],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
         path: "torrc onion-target",
         about: "Print where the metrics onion service's HiddenServicePort points: `unix:` and the socket the package's onion socket unit holds (a fixed path, whatever the configuration says)",
         opts: &[opt("path", "", "Print the socket's path alone")],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
@@ -239,7 +262,7 @@ const SPECS: &[Spec] = &[
             opt("marked", "", "Print the package's mark on the line before it, as add-include appends them"),
             opt("old-layout", "", "Print the marked include of /etc/tor/torrc.d/ that versions up to 0.1.0 added (with --marked)"),
         ],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
@@ -251,14 +274,14 @@ const SPECS: &[Spec] = &[
             opt("ours", "", "Ask only about the package's own marked include (what remove-include takes out)"),
             opt("old-layout", "", "Ask about the package's own marked include of /etc/tor/torrc.d/ (versions up to 0.1.0)"),
         ],
-        positional: Some(TORRC_ARG),
+        positionals: &[TORRC_ARG],
         config_flags: false,
     },
     Spec {
         path: "torrc add-include",
         about: "Append the package's marked include line unless TORRC includes the drop-in already",
         opts: &[opt("print", "", "Print TORRC as it would be instead of writing it (the package's maintainer scripts write it themselves, with their rollback)")],
-        positional: Some(TORRC_ARG),
+        positionals: &[TORRC_ARG],
         config_flags: false,
     },
     Spec {
@@ -268,14 +291,14 @@ const SPECS: &[Spec] = &[
             opt("old-layout", "", "Remove the marked include of /etc/tor/torrc.d/ of versions up to 0.1.0 instead"),
             opt("print", "", "Print TORRC as it would be instead of writing it"),
         ],
-        positional: Some(TORRC_ARG),
+        positionals: &[TORRC_ARG],
         config_flags: false,
     },
     Spec {
         path: "torrc onion-dirs",
         about: "Print the HiddenServiceDir folders tor reads from TORRC, one a line",
         opts: &[opt("defaults-torrc", "FILE", "tor's defaults file [default: /usr/share/tor/tor-service-defaults-torrc]")],
-        positional: Some(TORRC_ARG),
+        positionals: &[TORRC_ARG],
         config_flags: false,
     },
     Spec {
@@ -285,7 +308,7 @@ const SPECS: &[Spec] = &[
             opt("keep-onion-dirs", "FILE", "Also fail unless every folder listed in FILE (`torrc onion-dirs` output, taken before the change) is still an onion service"),
             opt("defaults-torrc", "FILE", "tor's defaults file [default: /usr/share/tor/tor-service-defaults-torrc]"),
         ],
-        positional: Some(TORRC_ARG),
+        positionals: &[TORRC_ARG],
         config_flags: false,
     },
     Spec {
@@ -302,15 +325,30 @@ const SPECS: &[Spec] = &[
             opt("max-restarts", "N", "Restarts per episode before giving up (and saying so once) [default: 3]"),
             opt("settle", "DURATION", "An episode ends after this long with nothing curable [default: 30m]"),
         ],
-        positional: None,
+        positionals: &[],
         config_flags: false,
     },
     Spec {
         path: "check-onion-address",
         about: "Exit 0 if FILE (or standard input) holds a v3 onion address, as tor writes its hostname file (`.onion` optional; version and checksum checked), else say why and exit 1",
         opts: &[opt("print", "", "Print the address without `.onion` when it is valid")],
-        positional: Some(("FILE", "A file such as the onion service's `hostname` [default: standard input]")),
+        positionals: &[optional("FILE", "A file such as the onion service's `hostname` [default: standard input]")],
         config_flags: false,
+    },
+    Spec {
+        path: "systemd-generator",
+        about: "Put securedrop-tor-exporter.socket on web.listen_address: a drop-in in NORMAL_DIR when it is not the default, nothing otherwise or when the configuration does not load (said on standard error; exit 0). systemd runs it at boot and on every daemon-reload as securedrop-tor-exporter-socket-generator, see systemd.generator(7)",
+        opts: &[],
+        positionals: &[
+            Positional {
+                name: "NORMAL_DIR",
+                help: "The generator folder the drop-in goes to (systemd passes /run/systemd/generator)",
+                required: true,
+            },
+            optional("EARLY_DIR", "Passed by systemd, not used"),
+            optional("LATE_DIR", "Passed by systemd, not used"),
+        ],
+        config_flags: true,
     },
 ];
 
@@ -335,14 +373,23 @@ fn last_word(path: &str) -> &str {
     path.rsplit(' ').next().unwrap_or(path)
 }
 
+/// A positional argument as usage shows it: `<NAME>` when required, `[NAME]` when not.
+fn shown(a: &Positional) -> String {
+    if a.required {
+        format!("<{}>", a.name)
+    } else {
+        format!("[{}]", a.name)
+    }
+}
+
 /// The help text of `path` ("" for the top level).
 pub fn help(path: &str) -> String {
     let mut out = String::new();
-    let (about, opts, positional, config_flags) = if path.is_empty() {
-        (ABOUT, &[][..], None, true)
+    let (about, opts, positionals, config_flags) = if path.is_empty() {
+        (ABOUT, &[][..], &[][..], true)
     } else {
         let s = spec(path);
-        (s.about, s.opts, s.positional, s.config_flags)
+        (s.about, s.opts, s.positionals, s.config_flags)
     };
     let subs: Vec<&Spec> = children(path).collect();
     let _ = writeln!(out, "{about}\n");
@@ -352,8 +399,8 @@ pub fn help(path: &str) -> String {
         format!("{BIN} {path}")
     };
     let mut usage = format!("Usage: {full} [OPTIONS]");
-    if let Some((name, _)) = positional {
-        let _ = write!(usage, " [{name}]");
+    for a in positionals {
+        let _ = write!(usage, " {}", shown(a));
     }
     if !subs.is_empty() {
         usage.push_str(if path.is_empty() {
@@ -369,8 +416,11 @@ pub fn help(path: &str) -> String {
             let _ = writeln!(out, "  {:<22} {}", last_word(s.path), s.about);
         }
     }
-    if let Some((name, text)) = positional {
-        let _ = writeln!(out, "\nArguments:\n  [{name}]  {text}");
+    if !positionals.is_empty() {
+        let _ = writeln!(out, "\nArguments:");
+        for a in positionals {
+            let _ = writeln!(out, "  {}  {}", shown(a), a.help);
+        }
     }
     let _ = writeln!(out, "\nOptions:");
     let line = |out: &mut String, name: &str, value: &str, text: &str| {
@@ -471,12 +521,12 @@ where
     let s = spec(&path);
     if !s.config_flags && !top.is_empty() {
         return Err(UsageError(
-            "configuration flags belong to `serve` and `check-config`, not to this subcommand"
+            "configuration flags belong to `serve`, `check-config` and `systemd-generator`, not to this subcommand"
                 .into(),
         ));
     }
-    // The subcommand's own options, its positional argument and (serve, check-config) the
-    // configuration flags.
+    // The subcommand's own options, its positional arguments and (serve, check-config,
+    // systemd-generator) the configuration flags.
     let mut got = Got::default();
     let mut later = ConfigFlags::default();
     while let Some(arg) = next(&mut p)? {
@@ -503,19 +553,39 @@ where
                 }
             }
             lexopt::Arg::Short(c) => return Err(unknown(&format!("-{c}"), &path)),
-            lexopt::Arg::Value(v) => {
-                let Some((name, _)) = s.positional else {
+            lexopt::Arg::Value(v) => match s.positionals {
+                [] => {
                     return Err(UsageError(format!(
                         "unexpected argument '{}' for '{path}'",
                         v.to_string_lossy()
-                    )));
-                };
-                if got.positional.is_some() {
-                    return Err(UsageError(format!("'{path}' takes one {name}, not more")));
+                    )))
                 }
-                got.positional = Some(PathBuf::from(v));
-            }
+                [one] if got.positionals.len() == 1 => {
+                    return Err(UsageError(format!(
+                        "'{path}' takes one {}, not more",
+                        one.name
+                    )))
+                }
+                all if got.positionals.len() == all.len() => {
+                    return Err(UsageError(format!(
+                        "'{path}' takes at most {} arguments",
+                        all.len()
+                    )))
+                }
+                _ => got.positionals.push(PathBuf::from(v)),
+            },
         }
+    }
+    if let Some(missing) = s
+        .positionals
+        .iter()
+        .skip(got.positionals.len())
+        .find(|a| a.required)
+    {
+        return Err(UsageError(format!(
+            "the following required argument was not provided: {} (for '{path}')",
+            missing.name
+        )));
     }
     build(&path, got, top.then(later)).map(Parsed::Run)
 }
@@ -524,7 +594,7 @@ where
 #[derive(Default)]
 struct Got {
     opts: Vec<(&'static str, String)>,
-    positional: Option<PathBuf>,
+    positionals: Vec<PathBuf>,
 }
 
 impl Got {
@@ -547,10 +617,12 @@ impl Got {
             ))
         })
     }
+    /// The first positional argument, taken.
+    fn first(&mut self) -> Option<PathBuf> {
+        (!self.positionals.is_empty()).then(|| self.positionals.remove(0))
+    }
     fn torrc(&mut self) -> PathBuf {
-        self.positional
-            .take()
-            .unwrap_or_else(|| PathBuf::from(setup::TORRC))
+        self.first().unwrap_or_else(|| PathBuf::from(setup::TORRC))
     }
     fn duration(&self, name: &str, default: &str) -> Result<Duration, UsageError> {
         let v = self.get(name).unwrap_or(default);
@@ -670,7 +742,11 @@ fn build(path: &str, mut g: Got, flags: ConfigFlags) -> Result<Cmd, UsageError> 
         }),
         "check-onion-address" => Cmd::CheckOnionAddress {
             print: g.has("print"),
-            file: g.positional.take(),
+            file: g.first(),
+        },
+        "systemd-generator" => Cmd::SystemdGenerator {
+            normal_dir: g.first().expect("required, checked while parsing"),
+            flags,
         },
         other => unreachable!("subcommand {other} without a builder"),
     })
@@ -828,6 +904,46 @@ mod tests {
     }
 
     #[test]
+    fn systemd_generator_takes_systemds_three_folders_and_the_configuration_flags() {
+        assert_eq!(
+            run(&["systemd-generator", "/run/g", "/run/e", "/run/l"]),
+            Cmd::SystemdGenerator {
+                normal_dir: "/run/g".into(),
+                flags: ConfigFlags::default()
+            }
+        );
+        let Cmd::SystemdGenerator { normal_dir, flags } = run(&[
+            "--config.dir",
+            "/d",
+            "systemd-generator",
+            "/g",
+            "--config",
+            "/c.toml",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(normal_dir, PathBuf::from("/g"));
+        assert_eq!(flags.config_dir, Some(PathBuf::from("/d")));
+        assert_eq!(flags.config, Some(PathBuf::from("/c.toml")));
+        assert!(err(&["systemd-generator"]).contains("NORMAL_DIR"));
+        assert!(err(&["systemd-generator", "a", "b", "c", "d"]).contains("at most 3"));
+        let Parsed::Help(h) = parse(["systemd-generator", "--help"]).unwrap() else {
+            panic!()
+        };
+        assert!(
+            h.contains("[OPTIONS] <NORMAL_DIR> [EARLY_DIR] [LATE_DIR]\n"),
+            "{h}"
+        );
+        assert!(h.contains("--config.dir"), "{h}");
+        // One positional argument: help and errors as before.
+        let Parsed::Help(h) = parse(["torrc", "verify", "--help"]).unwrap() else {
+            panic!()
+        };
+        assert!(h.contains("[OPTIONS] [TORRC]\n") && h.contains("\nArguments:\n  [TORRC]  tor's"));
+        assert!(err(&["torrc", "verify", "a", "b"]).contains("takes one TORRC, not more"));
+    }
+
+    #[test]
     fn every_spec_has_a_builder_or_children() {
         for s in SPECS {
             if children(s.path).next().is_none() {
@@ -840,6 +956,7 @@ mod tests {
                         vec!["--private-key-file=a".into(), "--hostname-file=b".into()]
                     }
                     "client-key public" => vec!["--private-key-file=a".into()],
+                    "systemd-generator" => vec!["/run/systemd/generator".into()],
                     _ => vec![],
                 };
                 args.extend(required.iter().map(String::as_str));

@@ -4,13 +4,17 @@
 //! ([`include`], pure, and [`edit`], the atomic write), how to check a configuration the way
 //! tor@default will read it ([`confinement`], pure, and [`tor`], which runs tor), which onion
 //! services a configuration has ([`onion_dirs`], pure), and what a v3 onion address is
-//! ([`address`], pure).
+//! ([`address`], pure). Also where systemd holds the loopback port: the socket unit's drop-in
+//! for `web.listen_address` ([`socket_unit`], pure, and [`socket_generator`], which writes it:
+//! the `systemd-generator` subcommand).
 
 pub mod address;
 pub mod confinement;
 pub mod edit;
 pub mod include;
 pub mod onion_dirs;
+pub mod socket_generator;
+pub mod socket_unit;
 pub mod tor;
 
 /// tor@default's configuration file.
