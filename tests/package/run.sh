@@ -255,7 +255,7 @@ onion_socket_deb_checks
 # --- man page against --help --------------------------------------------------------------------
 section "man page covers every flag"
 man_src=$(zcat "$X/usr/share/man/man1/$PKG.1.gz" | sed 's/\\-/-/g')
-flags=$(for sub in "" serve check-config client-key "client-key generate" "client-key show" "client-key public" recover; do
+flags=$(for sub in "" serve check-config client-key "client-key generate" "client-key show" "client-key public" recover systemd-generator; do
     # shellcheck disable=SC2086  # $sub is words
     "$BIN" $sub --help
 done | grep -oE '(^|[[:space:],])--[a-z][a-z0-9.-]*' | sed 's/^[[:space:],]*//' | sort -u)
@@ -269,7 +269,7 @@ if [ "$n" -ge 15 ] && [ -z "$missing" ]; then
 else
     nok "man page misses:${missing:- (only $n flags found in --help)}"
 fi
-for sub in serve check-config "client-key generate" "client-key show" "client-key public" recover; do
+for sub in serve check-config "client-key generate" "client-key show" "client-key public" recover systemd-generator; do
     check "man page documents '$sub'" grep -qF "$sub" <<<"$man_src"
 done
 
@@ -513,10 +513,7 @@ check "tor still runs the socket target" contains "HiddenServicePort=80 $ONION_T
 eq "tor neither reloaded nor restarted for the new port" "$pid_before" "$(tor_pid)"
 check "/metrics on 9748 shows tor_up 1" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -n curl -fsS --max-time 5 http://127.0.0.1:9748/metrics 2>/dev/null | grep -qx 'tor_up 1'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
 socket_moved_checks
-# What a run cut off while it moved the socket leaves beside the drop-in (a temp file, the hard
-# link to the replaced version): the next run deletes them, and so the folder can go with the
-# drop-in (socket_back_checks).
-cx sh -c "ln $SOCKET_DROPIN $SOCKET_DROPIN_DIR/.listen.conf.$PKG-orig && : >$SOCKET_DROPIN_DIR/.listen.conf.$PKG-tmp.Ab12Cd"
+socket_legacy_upgrade_checks
 cx rm -f /etc/$PKG/config.d/60-pkgtest-port.toml
 cx dpkg-reconfigure $PKG >"$WORK/port2.log" 2>&1 || nok "dpkg-reconfigure back to the default port"
 eq "drop-in still on the onion socket" "HiddenServicePort 80 $ONION_TARGET" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
@@ -589,8 +586,10 @@ check "onion socket stopped, its file gone" \
 check "remove is quiet (no messages from the package)" lacks "$PKG:" "$(cat "$WORK/remove.log")"
 
 section "purge"
-# as postinst leaves it for a listen address other than the default
-cx install -D -m 0644 /dev/stdin "$SOCKET_DROPIN" <<<"[Socket]"
+# as versions before the generator left it for a listen address other than the default, and as
+# postinst leaves the socket when a new address was held
+cx install -D -m 0644 /dev/stdin "$LEGACY_SOCKET_DROPIN" <<<"[Socket]"
+cx install -D -m 0644 /dev/stdin "$SOCKET_PIN" <<<"[Socket]"
 if cx dpkg -P $PKG >"$WORK/purge.log" 2>&1; then ok "dpkg -P"; else nok "dpkg -P"; sed 's/^/#   /' "$WORK/purge.log"; fi
 left=
 while IFS= read -r p; do
@@ -599,7 +598,7 @@ while IFS= read -r p; do
 done <<<"$dpkg_files"
 for p in /etc/$PKG /usr/share/doc/$PKG $HS /var/lib/$PKG /etc/tor/torrc.d $DROPIN \
     /etc/systemd/system/multi-user.target.wants/$PKG.service \
-    /etc/systemd/system/sockets.target.wants/$SOCKET "$SOCKET_DROPIN_DIR" \
+    /etc/systemd/system/sockets.target.wants/$SOCKET "$LEGACY_SOCKET_DROPIN_DIR" "$SOCKET_PIN_DIR" "$SOCKET_DROPIN_DIR" \
     /etc/systemd/system/sockets.target.wants/$ONION_SOCKET_UNIT "$ONION_SOCKET"; do
     if cx test -e "$p"; then left="$left $p"; fi
 done

@@ -5,8 +5,17 @@
 # and variables (PKG, REPO, HERE, WORK, L).
 
 SOCKET=$PKG.socket
-SOCKET_DROPIN_DIR=/etc/systemd/system/$SOCKET.d
-SOCKET_DROPIN=$SOCKET_DROPIN_DIR/listen.conf
+# The drop-in the package's systemd generator writes for another address than the default, at
+# boot and at each daemon-reload.
+GENERATOR=/usr/lib/systemd/system-generators/$PKG-socket-generator
+SOCKET_DROPIN_DIR=/run/systemd/generator/$SOCKET.d
+SOCKET_DROPIN=$SOCKET_DROPIN_DIR/50-listen-address.conf
+# What versions before the generator wrote instead, in /etc (postinst takes it out).
+LEGACY_SOCKET_DROPIN_DIR=/etc/systemd/system/$SOCKET.d
+LEGACY_SOCKET_DROPIN=$LEGACY_SOCKET_DROPIN_DIR/listen.conf
+# Where postinst keeps the socket on its old address when the new one is held.
+SOCKET_PIN_DIR=/run/systemd/system/$SOCKET.d
+SOCKET_PIN=$SOCKET_PIN_DIR/50-listen-address.conf
 
 # The unit files, before any build.
 socket_static_checks() {
@@ -34,6 +43,9 @@ socket_deb_checks() {
     postinst_default=$(sed -n 's/^DEFAULT_TARGET=//p' "$REPO/debian/postinst")
     eq "one default address: the socket unit's, the binary's web.listen_address, postinst's" \
         "$default|$default" "$listen|$postinst_default"
+    eq ".deb ships the generator, 755, a #!/bin/sh exec of the binary's systemd-generator" \
+        "755|#!/bin/sh|exec /usr/bin/$PKG systemd-generator \"\$@\"" \
+        "$(stat -c %a "$X$GENERATOR" 2>&1)|$(paste -sd'|' "$X$GENERATOR" 2>&1)"
     check "postinst enables the socket (dh_installsystemd)" \
         grep -qF "deb-systemd-helper enable '$SOCKET'" "$WORK/control/postinst"
     check "postinst starts the socket" grep -qF "deb-systemd-invoke start '$SOCKET'" "$WORK/control/postinst"
@@ -118,6 +130,9 @@ socket_squat_checks() {
 
 # After the move to 127.0.0.1:9748 (config.d and dpkg-reconfigure).
 socket_moved_checks() {
+    check "the generator's drop-in is in /run/systemd/generator/$SOCKET.d/" exists "$SOCKET_DROPIN"
+    check "no drop-in folder in /etc/systemd/system (it would override the generator's)" \
+        absent "$LEGACY_SOCKET_DROPIN_DIR"
     eq "socket drop-in: ListenStream= reset, then 127.0.0.1:9748" "[Socket]|ListenStream=|ListenStream=127.0.0.1:9748" \
         "$(cx grep -v '^#' "$SOCKET_DROPIN" 2>&1 | paste -sd'|')"
     eq "socket drop-in mode" "644 root:root" "$(cx stat -c '%a %U:%G' "$SOCKET_DROPIN" 2>&1)"
@@ -135,6 +150,7 @@ socket_moved_checks() {
 socket_back_checks() {
     check "back on the default: the socket drop-in is gone" absent "$SOCKET_DROPIN"
     check "  ... and its folder" absent "$SOCKET_DROPIN_DIR"
+    check "  ... and no drop-in folder in /etc/systemd/system" absent "$LEGACY_SOCKET_DROPIN_DIR"
     eq "socket listens on 127.0.0.1:9747 again" "127.0.0.1:9747 (Stream)" "$(socket_listen)"
     check "no unfinished socket move recorded" absent "/var/lib/$PKG/socket-moving"
 }
@@ -170,7 +186,11 @@ while os.path.exists("/tmp/squat-hold") and time.monotonic() < end:
     eq "the onion service still targets its socket" "HiddenServicePort 80 $ONION_TARGET" "$(cx grep '^HiddenServicePort' "$DROPIN" || true)"
     check "tor still runs the socket target" contains "HiddenServicePort=80 $ONION_TARGET" "$(tor_hs_conf)"
     eq "tor not reloaded or restarted (same MainPID)" "$pid_before" "$(tor_pid)"
-    check "no socket drop-in left" absent "$SOCKET_DROPIN"
+    eq "the generator's drop-in says the configuration's 127.0.0.1:9749" "ListenStream=127.0.0.1:9749" \
+        "$(cx grep '^ListenStream=.' "$SOCKET_DROPIN" 2>&1)"
+    eq "  ... and postinst's runtime drop-in, of the same name, masks it with 127.0.0.1:9747" \
+        "[Socket]|ListenStream=|ListenStream=127.0.0.1:9747" "$(cx grep -v '^#' "$SOCKET_PIN" 2>&1 | paste -sd'|')"
+    check "no drop-in left in /etc/systemd/system" absent "$LEGACY_SOCKET_DROPIN_DIR"
     eq "the socket is back on 127.0.0.1:9747, listening" "127.0.0.1:9747 (Stream) active" \
         "$(socket_listen) $(unit_state "$SOCKET" active)"
     eq "exporter active" active "$(unit_state "$PKG.service" active)"
@@ -179,5 +199,53 @@ while os.path.exists("/tmp/squat-hold") and time.monotonic() < end:
     wait "$holder" || true
     cx rm -f /tmp/squat-held
     if cx dpkg-reconfigure "$PKG" >"$WORK/held-port2.log" 2>&1; then ok "dpkg-reconfigure after the port is free"; else nok "dpkg-reconfigure after the port is free"; sed 's/^/#   /' "$WORK/held-port2.log"; fi
+    check "the runtime drop-in is gone" absent "$SOCKET_PIN_DIR"
+    eq "the socket on 127.0.0.1:9747, listening" "127.0.0.1:9747 (Stream) active" \
+        "$(socket_listen) $(unit_state "$SOCKET" active)"
     check "no unfinished socket move recorded" absent "/var/lib/$PKG/socket-moving"
+}
+
+# What versions before the generator left for another address: their drop-in in /etc, with its
+# header (and what a run of theirs cut off left beside it). An upgrade takes it out, the
+# generator's takes over, and the socket stays where it was. Run while the configuration says
+# 127.0.0.1:9748.
+socket_legacy_upgrade_checks() {
+    section "upgrade from the drop-in in /etc/systemd/system (versions before the generator)"
+    cx install -d -m 0755 "$LEGACY_SOCKET_DROPIN_DIR"
+    cx sh -c "cat >$LEGACY_SOCKET_DROPIN" <<'EOF'
+# Managed by the securedrop-tor-exporter package from web.listen_address (rewritten by
+# dpkg-reconfigure, removed on purge): systemd holds the exporter's port here.
+[Socket]
+ListenStream=
+ListenStream=127.0.0.1:9748
+EOF
+    cx sh -c "ln $LEGACY_SOCKET_DROPIN $LEGACY_SOCKET_DROPIN_DIR/.listen.conf.$PKG-orig && : >$LEGACY_SOCKET_DROPIN_DIR/.listen.conf.$PKG-tmp.Ab12Cd"
+    cx systemctl daemon-reload
+    eq "legacy: the socket on 127.0.0.1:9748" "127.0.0.1:9748 (Stream)" "$(socket_listen)"
+    if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/legacy-socket.log" 2>&1; then
+        ok "dpkg -i $UVERSION over the legacy drop-in"
+    else
+        nok "dpkg -i $UVERSION over the legacy drop-in"
+        sed 's/^/#   /' "$WORK/legacy-socket.log"
+    fi
+    check "the legacy drop-in is gone" absent "$LEGACY_SOCKET_DROPIN"
+    check "  ... and its folder (with what a cut-off run left beside it)" absent "$LEGACY_SOCKET_DROPIN_DIR"
+    eq "the generator's drop-in says 127.0.0.1:9748" "[Socket]|ListenStream=|ListenStream=127.0.0.1:9748" \
+        "$(cx grep -v '^#' "$SOCKET_DROPIN" 2>&1 | paste -sd'|')"
+    eq "the socket still on 127.0.0.1:9748, listening" "127.0.0.1:9748 (Stream) active" \
+        "$(socket_listen) $(unit_state "$SOCKET" active)"
+    check "/metrics on 9748 answers" real_metrics 9748
+    # An admin's own file there is not the package's: it stays.
+    cx install -d -m 0755 "$LEGACY_SOCKET_DROPIN_DIR"
+    cx sh -c "printf '[Socket]\nBacklog=64\n' >$LEGACY_SOCKET_DROPIN"
+    if cx dpkg-reconfigure "$PKG" >"$WORK/legacy-admin.log" 2>&1; then
+        ok "dpkg-reconfigure with an admin's listen.conf"
+    else
+        nok "dpkg-reconfigure with an admin's listen.conf"
+        sed 's/^/#   /' "$WORK/legacy-admin.log"
+    fi
+    eq "an admin's listen.conf (no package header) stays" "[Socket]|Backlog=64" \
+        "$(cx paste -sd'|' "$LEGACY_SOCKET_DROPIN" 2>&1)"
+    cx rm -rf "$LEGACY_SOCKET_DROPIN_DIR"
+    cx systemctl daemon-reload
 }
