@@ -31,8 +31,9 @@ LAYERS = [
     ["cli"],
     ["crate"],  # lib.rs: run()
 ]
-# setup's socket unit follows web.listen_address, whose default the configuration owns.
-SAME_LAYER = {("logging", "config"), ("setup", "config")}
+# setup's socket unit follows web.listen_address, whose default the configuration owns; its
+# setup writes the client keys in their file formats.
+SAME_LAYER = {("logging", "config"), ("setup", "config"), ("setup", "keys")}
 
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
 if "--src" in sys.argv:

@@ -73,7 +73,7 @@ impl PrivateKey {
     }
 
     /// `descriptor:x25519:<PRIV>`, how we store the private half on disk.
-    fn private_line(&self) -> Zeroizing<String> {
+    pub(crate) fn private_line(&self) -> Zeroizing<String> {
         Zeroizing::new(format!("{PREFIX}{}", BASE32_NOPAD.encode(&self.0[..])))
     }
 

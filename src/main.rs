@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use securedrop_tor_exporter::cli::{
-    self, Cmd, ConfigFlags, KeyCmd, Parsed, Print, RecoverArgs, TorrcCmd,
+    self, Cmd, ConfigFlags, KeyCmd, Parsed, Print, RecoverArgs, SetupCmd, TorrcCmd,
 };
 use securedrop_tor_exporter::config;
 use securedrop_tor_exporter::keys;
@@ -64,6 +64,7 @@ fn real_main(command: Cmd) -> anyhow::Result<ExitCode> {
     match command {
         Cmd::ClientKey(k) => client_key(k).map(|()| ExitCode::SUCCESS),
         Cmd::Torrc(t) => torrc(t),
+        Cmd::Setup(s) => Ok(package_setup(s)),
         Cmd::CheckOnionAddress { print, file } => check_onion_address(print, file),
         Cmd::Recover(a) => recover(a),
         Cmd::OnionLabel => {
@@ -106,6 +107,64 @@ fn real_main(command: Cmd) -> anyhow::Result<ExitCode> {
             securedrop_tor_exporter::logging::init(c.log.level, c.log.target);
             serve(c).map(|()| ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `setup configure|remove`: the package's maintainer scripts' work (see `setup::configure`).
+/// Every line goes to standard error, which dpkg shows the admin; exit 1 after a failure.
+fn package_setup(s: SetupCmd) -> ExitCode {
+    use securedrop_tor_exporter::setup::configure::{self, Host, Options};
+    use securedrop_tor_exporter::setup::{paths::Root, remove, system, transaction};
+    let (root, configuring) = match s {
+        SetupCmd::Configure { root } => (root, true),
+        SetupCmd::Remove { root } => (root, false),
+    };
+    let root = Root::new(root);
+    let mut tor = system::RealTor::new(&root.at(setup::TORRC));
+    let mut say = |line: &str| eprintln!("securedrop-tor-exporter: {line}");
+    if let Some(w) = tor.warning() {
+        say(w);
+    }
+    let mut services = system::RealServices::new();
+    let mut faults = transaction::NoFaults;
+    let tor_installed = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("tor").is_file()));
+    let host = Host {
+        root: &root,
+        faults: &mut faults,
+        tor: &mut tor,
+        services: &mut services,
+        say: &mut say,
+    };
+    let done = if configuring {
+        // A configuration that does not load counts as the default address (the exporter
+        // itself refuses to start on it, and says why).
+        let listen_address = {
+            let f = ConfigFlags::default();
+            f.overrides()
+                .ok()
+                .and_then(|o| config::load(&f.sources(), o).ok())
+                .map(|c| c.web.listen_address.to_string())
+                .unwrap_or_else(|| config::WebConfig::default().listen_address.to_string())
+        };
+        let timeout = std::env::var("SECUREDROP_TOR_EXPORTER_HOSTNAME_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        let opts = Options {
+            no_client_key: std::env::var("SECUREDROP_TOR_EXPORTER_NO_CLIENT_KEY").as_deref()
+                == Ok("1"),
+            hostname_timeout: Duration::from_secs(timeout),
+            listen_address,
+            tor_installed,
+        };
+        configure::configure(host, &opts)
+    } else {
+        remove::remove(host, tor_installed)
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
     }
 }
 

@@ -147,8 +147,8 @@ fn postrms_removal_of_the_marked_include_is_the_binarys() {
     }
 }
 
-/// postinst and prerm ask the binary: neither runs tor on the configuration itself nor spells
-/// out the include line, its mark or the AppArmor decision.
+/// postinst and prerm leave the work to the binary: neither runs tor on the configuration
+/// itself nor spells out the include line, its mark or the AppArmor decision.
 #[test]
 fn postinst_and_prerm_hold_no_copy_of_the_binarys_facts() {
     let copies = [
@@ -171,18 +171,23 @@ fn postinst_and_prerm_hold_no_copy_of_the_binarys_facts() {
                 );
             }
         }
+        let call = if name == "postinst" {
+            "securedrop-tor-exporter setup configure"
+        } else {
+            "\"$EXPORTER\" setup remove"
+        };
         assert!(
-            text.contains("\"$EXPORTER\" torrc verify"),
-            "debian/{name} verifies through the binary"
+            text.contains(call),
+            "debian/{name} leaves the work to the binary"
         );
     }
 }
 
 /// The loopback socket's default address has one owner, the configuration's default
-/// `web.listen_address`: the socket unit listens there when the generator writes no drop-in,
-/// and postinst names it when the configuration does not load (as the generator then does).
+/// `web.listen_address`: the socket unit listens there when the generator writes no drop-in (the
+/// setup then compares with the same default, in Rust).
 #[test]
-fn the_socket_units_and_postinsts_default_address_are_the_binarys() {
+fn the_socket_units_default_address_is_the_binarys() {
     let want = securedrop_tor_exporter::setup::socket_unit::default_address().to_string();
     let unit = script("securedrop-tor-exporter.socket");
     let listen: Vec<&str> = unit
@@ -190,10 +195,16 @@ fn the_socket_units_and_postinsts_default_address_are_the_binarys() {
         .filter_map(|l| l.strip_prefix("ListenStream="))
         .collect();
     assert_eq!(listen, [want.as_str()]);
-    let postinst = script("postinst");
-    let copy = postinst
-        .lines()
-        .find_map(|l| l.strip_prefix("DEFAULT_TARGET="))
-        .expect("postinst sets DEFAULT_TARGET");
-    assert_eq!(copy, want);
+}
+
+/// postrm's comment for the drop-in that stays (purge, the torrc still including it) is the
+/// one `setup remove` writes.
+#[test]
+fn postrms_removed_stub_is_the_binarys() {
+    let postrm = script("postrm");
+    let stub = securedrop_tor_exporter::setup::configure::DROPIN_REMOVED.trim_end();
+    assert!(
+        postrm.contains(&format!("STUB=\"{stub}\"")),
+        "postrm's STUB differs from the binary's:\n{stub}"
+    );
 }

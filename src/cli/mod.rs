@@ -52,6 +52,7 @@ pub enum Cmd {
     ClientKey(KeyCmd),
     OnionLabel,
     Torrc(TorrcCmd),
+    Setup(SetupCmd),
     Recover(RecoverArgs),
     CheckOnionAddress {
         print: bool,
@@ -120,6 +121,13 @@ pub enum TorrcCmd {
         keep_onion_dirs: Option<PathBuf>,
         tor: TorFlags,
     },
+}
+
+/// The package's setup work (its maintainer scripts call these).
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetupCmd {
+    Configure { root: PathBuf },
+    Remove { root: PathBuf },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -246,6 +254,27 @@ const SPECS: &[Spec] = &[
         about: "Edit and check tor's configuration the way the package and the Ansible role do",
         opts: &[],
         positionals: &[],
+        config_flags: false,
+    },
+    Spec {
+        path: "setup",
+        about: "The package's setup of the metrics onion service, as its maintainer scripts run it (root only)",
+        opts: &[],
+        positional: None,
+        config_flags: false,
+    },
+    Spec {
+        path: "setup configure",
+        about: "Write the client-authorized onion service into tor's configuration, check it as tor will read it and reload tor (postinst); every change is journaled and undone on any error or after a crash",
+        opts: &[opt("root", "PATH", "The root of the system to set up [default: /]")],
+        positional: None,
+        config_flags: false,
+    },
+    Spec {
+        path: "setup remove",
+        about: "Take the metrics onion service out of tor's configuration and reload tor (prerm); undone if tor would not accept the rest",
+        opts: &[opt("root", "PATH", "The root of the system to set up [default: /]")],
+        positional: None,
         config_flags: false,
     },
     Spec {
@@ -673,6 +702,12 @@ fn build(path: &str, mut g: Got, flags: ConfigFlags) -> Result<Cmd, UsageError> 
             private_key_file: g.required("private-key-file", path)?,
         }),
         "onion-label" => Cmd::OnionLabel,
+        "setup configure" => Cmd::Setup(SetupCmd::Configure {
+            root: g.path("root").unwrap_or_else(|| "/".into()),
+        }),
+        "setup remove" => Cmd::Setup(SetupCmd::Remove {
+            root: g.path("root").unwrap_or_else(|| "/".into()),
+        }),
         "torrc onion-target" => Cmd::Torrc(TorrcCmd::OnionTarget { path: g.has("path") }),
         "torrc include-line" => {
             if g.has("old-layout") && !g.has("marked") {

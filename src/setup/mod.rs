@@ -8,14 +8,22 @@
 //! for `web.listen_address` ([`socket_unit`], pure, and [`socket_generator`], which writes it:
 //! the `systemd-generator` subcommand).
 
+pub mod accounts;
 pub mod address;
+pub mod configure;
 pub mod confinement;
+pub mod dir;
 pub mod edit;
 pub mod include;
+pub mod journal;
 pub mod onion_dirs;
+pub mod paths;
+pub mod remove;
 pub mod socket_generator;
 pub mod socket_unit;
+pub mod system;
 pub mod tor;
+pub mod transaction;
 
 /// tor@default's configuration file.
 pub const TORRC: &str = "/etc/tor/torrc";

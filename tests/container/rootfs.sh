@@ -14,7 +14,7 @@
 set -euo pipefail
 
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,dbus,tor,ca-certificates,procps,python3,python3-apt,sudo,iproute2,unattended-upgrades,apt-utils,gnupg
+PACKAGES=systemd,systemd-sysv,dbus,tor,ca-certificates,procps,python3,python3-apt,sudo,iproute2,unattended-upgrades,apt-utils,gnupg,strace
 CACHE_DIR=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 
 die() { echo "rootfs.sh: $*" >&2; exit 1; }

@@ -8,7 +8,8 @@
 # - hostile_auth: an empty or malformed standalone.auth;
 # - hostile_full_disk: /etc/tor on a full tmpfs (no space at all; space for the drop-in only);
 # - hostile_symlinked_torrc: /etc/tor/torrc a symlink;
-# - kill_sweep: the first install's postinst killed with SIGKILL at chosen points, then
+# - kill_sweep: the first install's setup killed with SIGKILL before each of its renames and
+#   hard links, then
 #   `dpkg --configure -a`, plainly or with a configuration tor rejects.
 # Each one leaves the package installed and configured as it found it (kill_sweep: purged).
 
@@ -282,36 +283,16 @@ sweep_listing() {
         printf '%s: ' \$d; ls -A \$d 2>&1 | tr '\n' ' '; echo; done"
 }
 
-# choose_points LOG: where to kill (LINE:N), from a counted run's log (kill_at.sh: INDEX DEPTH
-# LINE:N COMMAND): the first command; right after every command that creates, renames or removes
-# a file or folder, generates a key or starts or reloads a unit (the first later command no
-# deeper in functions: once it and all it called returned); and SDTE_SWEEP_EVEN (default 2)
-# commands spread evenly over the run. The state on disk changes only at those commands, so the
-# points after them are all the states a cut-off run can leave behind.
-choose_points() {
-    awk -v even="${SDTE_SWEEP_EVEN:-2}" '
-        { depth[$1] = $2; at[$1] = $3; cmd = $0; sub(/^[0-9]+ [0-9]+ [0-9]+:[0-9]+ /, "", cmd); text[$1] = cmd; n = $1 }
-        END {
-            w = "^(install|mkdir|mv|rm|deb-systemd-invoke|deb-systemd-helper enable)( |$)"
-            w = w "|^TMP_FILE=|^out=[$][(]securedrop-tor-exporter client-key generate"
-            w = w "|^printf .*> \"[$]IN_PROGRESS\"|^run_as \"[^\"]*\" (mv|ln|rm|mkdir) |^run_as debian-tor mkdir "
-            print 0, at[1]
-            for (i = 1; i <= n; i++) {
-                # (bash runs the trap twice for a function call: at the call and as it starts)
-                if (text[i] !~ w || text[i] == text[i - 1]) continue
-                for (j = i + 1; j <= n && depth[j] > depth[i]; j++) ;
-                if (j <= n) print j, at[j]
-            }
-            # (the first run of a line: a loop that runs a varying number of times has no fixed Nth)
-            for (k = 1; k <= even; k++) {
-                for (j = int(k * n / (even + 1)); j < n && at[j] !~ /:1$/; j++) ;
-                print j, at[j]
-            }
-        }' "$1" | sort -n -u -k1,1 | cut -d' ' -f2
+# wrap_setup: the unpacked binary moves to .real and setup_under_strace.sh takes its place, so
+# that the setup the postinst runs can be cut off at its Kth call of SDTE_KILL_SET (renames, then
+# hard links: each change the setup makes is one of those, journaled before it).
+wrap_setup() {
+    cx mv -f /usr/bin/$PKG /usr/bin/$PKG.real
+    cx install -m 0755 /root/pkgtest/setup_under_strace.sh /usr/bin/$PKG
 }
 
 kill_sweep() {
-    section "kill -9 at points of the first install's postinst, then dpkg --configure -a"
+    section "kill -9 before each rename and hard link of the first install's setup, then dpkg --configure -a"
     local deb log=/root/pkgtest/killpoints.log points p i=0 rc clean bad what t t0
     deb=/root/pkgtest/$(basename "$DEB")
     # start from tor's own torrc, with nothing of the sections before, the package purged
@@ -321,31 +302,40 @@ kill_sweep() {
     check "tor runs no onion service of ours before the sweep" wait_for 20 \
         bash -c "! nsenter -t $L -a python3 /root/pkgtest/torctl.py 'GETCONF HiddenServiceOptions' | grep -qF 'HiddenServiceDir=$HS'"
     cx rm -rf $HS
-    cp "$HERE/kill_at.sh" "$ROOT/root/pkgtest/"
+    cp "$HERE/setup_under_strace.sh" "$ROOT/root/pkgtest/"
     cx rm -f $log
     cx dpkg --unpack "$deb" >/dev/null 2>&1 || nok "dpkg --unpack for the counted run"
-    if cx env BASH_ENV=/root/pkgtest/kill_at.sh SDTE_KILL_LOG=$log dpkg --configure $PKG \
+    wrap_setup
+    if cx env SDTE_STRACE_LOG=$log SDTE_KILL_SET=renameat,renameat2,linkat dpkg --configure $PKG \
         >"$WORK/sweep-count.log" 2>&1; then
-        ok "first install with every command of the postinst counted (no kill)"
+        ok "first install with the setup's renames and links counted (no kill)"
     else
-        nok "first install with the command counter"
+        nok "first install with the setup under strace"
         say_log sweep-count
     fi
     clean=$(sweep_listing)
     cp "$ROOT$log" "$WORK/killpoints.log"
-    points=${SDTE_SWEEP_POINTS:-$(choose_points "$WORK/killpoints.log")}
-    echo "# the postinst ran $(wc -l <"$WORK/killpoints.log") commands; killing it before line:command" $points
+    local renames links
+    renames=$(grep -cE '^[0-9]+ +renameat2?\(' "$WORK/killpoints.log" || true)
+    links=$(grep -cE '^[0-9]+ +linkat\(' "$WORK/killpoints.log" || true)
+    # every rename (each puts one file in place), and every hard link (each keeps a replaced
+    # version): the points between changes of state
+    points=${SDTE_SWEEP_POINTS:-$(seq -f 'renameat,renameat2:%g' 1 "$renames"; seq -f 'linkat:%g' 1 "$links")}
+    echo "# the setup renamed $renames files and linked $links; killing it before each:" $points
     cx dpkg -P $PKG >/dev/null 2>&1 || nok "purge after the counted run"
+    cx rm -f /usr/bin/$PKG.real
     for p in $points; do
         i=$((i + 1))
         t0=$SECONDS
         bad=
-        what=$(awk -v p="$p" '$3 == p { $1 = $2 = $3 = ""; sub(/^ +/, ""); print substr($0, 1, 60) }' "$WORK/killpoints.log")
+        what="call ${p#*:} of ${p%:*}"
         cx dpkg --unpack "$deb" >/dev/null 2>&1 || bad+=" unpack failed;"
+        wrap_setup
         rc=0
-        cx env BASH_ENV=/root/pkgtest/kill_at.sh SDTE_KILL_AT="$p" dpkg --configure $PKG \
+        cx env SDTE_KILL_SET="${p%:*}" SDTE_KILL_AT="${p#*:}" dpkg --configure $PKG \
             >"$WORK/kill-$p.log" 2>&1 || rc=$?
-        { [ "$rc" -ne 0 ] && grep -q 'killed by signal' "$WORK/kill-$p.log"; } || bad+=" not killed (exit $rc);"
+        # the setup killed: the postinst (set -e) exits 137
+        { [ "$rc" -ne 0 ] && grep -qE 'killed by signal|exit status 137' "$WORK/kill-$p.log"; } || bad+=" not killed (exit $rc);"
         if [ $((i % 2)) -eq 1 ]; then
             if ! cx dpkg --configure -a >"$WORK/kill-$p-again.log" 2>&1; then bad+=" dpkg --configure -a failed;"; fi
             [ "$(unit_state tor@default active)" = active ] || bad+=" tor not active;"
@@ -371,6 +361,7 @@ kill_sweep() {
         t=$(temp_files)
         [ -z "$t" ] || bad+=" temp files left: $t;"
         cx dpkg -P $PKG >"$WORK/kill-$p-purge.log" 2>&1 || bad+=" purge failed;"
+        cx rm -f /usr/bin/$PKG.real
         if [ -z "$bad" ]; then
             ok "kill -9 before line $p, $what, $((SECONDS - t0))s"
         else
