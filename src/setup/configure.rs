@@ -32,6 +32,10 @@ pub const DROPIN_REMOVED: &str = "# securedrop-tor-exporter is removed: no onion
 pub const LEGACY_SOCKET_DROPIN: &str =
     "/etc/systemd/system/securedrop-tor-exporter.socket.d/listen.conf";
 const LEGACY_SOCKET_MARK: &str = "# Managed by the securedrop-tor-exporter package";
+/// Keeps the loopback socket on its previous address when it cannot move: in /run, so it lasts
+/// until the next run or boot; the generator's drop-in's name, which it masks.
+pub const SOCKET_PIN: &str =
+    "/run/systemd/system/securedrop-tor-exporter.socket.d/50-listen-address.conf";
 
 /// A line tor accepts in `authorized_clients/*.auth` (and the shape of our stored private key):
 /// `descriptor:x25519:` and 52 base32 characters, alone (trailing newlines aside).
@@ -359,6 +363,10 @@ impl Run<'_, '_> {
             self.legacy_interrupted = false;
         }
         let _ = std::fs::remove_file(self.tx.real(paths::LEGACY_IN_PROGRESS));
+        // the 0.1.x socket drop-in's folder, empty once that file went
+        if let Some(d) = self.tx.real(LEGACY_SOCKET_DROPIN).parent() {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 
     // ---- tor's configuration ------------------------------------------------------------------
@@ -642,10 +650,14 @@ impl Run<'_, '_> {
 
     // ---- systemd's sockets ----------------------------------------------------------------------
 
-    /// The loopback socket listens where the exporter's configuration says: the socket
-    /// generator writes its drop-in at every daemon-reload; a socket listening elsewhere is
-    /// restarted (with the exporter, which requires it). The shell postinst of 0.1.x wrote the
-    /// address into /etc instead, which would override the generator: that file goes.
+    /// The loopback socket listens where the exporter's configuration says: the package's
+    /// systemd generator (`securedrop-tor-exporter systemd-generator`) writes its drop-in in
+    /// /run/systemd/generator/ each time systemd loads its units. This step has systemd load
+    /// them again and, where the socket listens elsewhere, restarts it (and the exporter, which
+    /// requires it) on the new address. A port someone else holds stops the run, with the socket
+    /// pinned where it listened before ([`SOCKET_PIN`], in /run: until the next run or boot). The
+    /// shell postinst of 0.1.x wrote the address into /etc instead, which would override the
+    /// generator: that file goes (when its header says it is the package's).
     fn apply_listen_address(&mut self, opts: &Options) -> Result<(), Failed> {
         if let Ok(Some(text)) = self.tx.read(LEGACY_SOCKET_DROPIN, 4096) {
             if text.starts_with(LEGACY_SOCKET_MARK.as_bytes()) {
@@ -657,13 +669,25 @@ impl Run<'_, '_> {
         if !self.services.systemd_running() {
             return Ok(());
         }
+        // What the socket listens on, read before the reload, after which systemd would show the
+        // generator's new address though the socket has not moved yet.
+        let listening = self.services.property(SOCKET_UNIT, "Listen");
+        let pin = self.tx.real(SOCKET_PIN);
+        if pin.exists() {
+            let _ = std::fs::remove_file(&pin);
+            if let Some(d) = pin.parent() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
         self.services.daemon_reload();
         if !self.services.is_active(SOCKET_UNIT) {
             return Ok(());
         }
-        let listen = self.services.property(SOCKET_UNIT, "Listen");
-        let now = listen.split_whitespace().next().unwrap_or("");
-        if now == opts.listen_address {
+        let want = &opts.listen_address;
+        if listening
+            .lines()
+            .any(|l| l.trim() == format!("{want} (Stream)"))
+        {
             return Ok(());
         }
         if self.services.forbidden(SOCKET_UNIT, "restart") {
@@ -672,13 +696,47 @@ impl Run<'_, '_> {
         }
         self.services
             .invoke("restart", &[SOCKET_UNIT, SERVICE_UNIT]);
-        if !self.services.is_active(SOCKET_UNIT) {
-            return self.fail(&format!(
-                "systemd cannot listen on {} for the exporter (does another process hold it?).",
-                opts.listen_address
+        if self.services.is_active(SOCKET_UNIT) {
+            return Ok(());
+        }
+        self.pin_socket(&listening, want);
+        self.fail(&format!(
+            "systemd cannot listen on {want} for the exporter (does another process hold it?)."
+        ))
+    }
+
+    /// The socket could not move to `want`: back on what it listened on, with a drop-in in /run
+    /// that masks the generator's, so that it holds the port again and the exporter serves there,
+    /// also across daemon-reloads, until the next run or boot.
+    fn pin_socket(&mut self, listening: &str, want: &str) {
+        let mut text = format!("# Written by the securedrop-tor-exporter package: systemd could not listen on {want}\n# (web.listen_address), so the socket stays where it was until the next\n# 'dpkg-reconfigure securedrop-tor-exporter' or boot.\n[Socket]\nListenStream=\n");
+        let mut n = 0;
+        for l in listening.lines() {
+            if let Some(addr) = l.trim().strip_suffix(" (Stream)") {
+                text.push_str(&format!("ListenStream={addr}\n"));
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return;
+        }
+        let pin = self.tx.real(SOCKET_PIN);
+        let tmp = pin.with_extension("conf.tmp");
+        let written = pin
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, &text))
+            .and_then(|()| std::fs::rename(&tmp, &pin));
+        if written.is_ok() {
+            self.services.daemon_reload();
+            self.services
+                .invoke("restart", &[SOCKET_UNIT, SERVICE_UNIT]);
+        } else {
+            let _ = std::fs::remove_file(&tmp);
+            self.say(&format!(
+                "WARNING: could not put {SOCKET_UNIT} back where it listened."
             ));
         }
-        Ok(())
     }
 
     /// Starts a socket unit of the package that is not running (enabling it on a first install,

@@ -44,7 +44,14 @@ pub fn orig_name(name: &str) -> String {
 
 /// The folders where a cut-off run of this or an earlier version may have left temp files and
 /// backups, with the names of earlier versions' work files.
-pub const LEFTOVER_DIRS: &[&str] = &["/etc/tor", OLD_TORRC_D, ETC_DIR, CONF_D, STATE_DIR];
+pub const LEFTOVER_DIRS: &[&str] = &[
+    "/etc/tor",
+    OLD_TORRC_D,
+    ETC_DIR,
+    CONF_D,
+    STATE_DIR,
+    "/etc/systemd/system/securedrop-tor-exporter.socket.d",
+];
 pub fn is_leftover(name: &str) -> bool {
     let ours = name.starts_with('.')
         && (name.contains(&format!(".{TMP_TAG}.")) || name.ends_with(&format!(".{ORIG_TAG}")));

@@ -9,8 +9,8 @@ rules with AppArmor's glob semantics (apparmor.d(5), "Globbing"): `*` is any run
 a `*` or `**` right after a `/` matches at least one character (so `/etc/tor/*` does not match the
 directory `/etc/tor/` itself), and a directory is looked up with a trailing `/`.
 
-The paths come from the files that set them: debian/postinst, prerm, postrm (the drop-in, the
-onion folder), the binary's src/setup/include.rs (the include line), the role's vars and defaults, and the SecureDrop patch series (the include line and
+The paths come from the files that set them: the binary's src/setup/include.rs and paths.rs (the
+drop-in, the onion folder, the include line), postrm's copies, the role's vars and defaults, and the SecureDrop patch series (the include line and
 the file its role creates). The rules come from the tor package's profile on this machine
 (/etc/apparmor.d/system_tor and abstractions/tor), once as installed and once with the abstraction's
 `/etc/tor/** r` rule put back to the old `/etc/tor/* r` (or the other way round). Negative controls
@@ -98,13 +98,14 @@ RULESETS = {
 # --- the paths, from the files that set them
 deb = os.path.join(REPO, "debian")
 role = os.path.join(REPO, "ansible", "roles", "tor_exporter")
-dropin = var(os.path.join(deb, "postinst"), "DROPIN")
-hs_dir = var(os.path.join(deb, "postinst"), "HS_DIR")
-# the package's include line: the binary owns it (postinst asks `torrc add-include`)
+# the drop-in, the onion folder and the include line: the binary owns them (its setup writes them)
 include_rs = open(os.path.join(REPO, "src", "setup", "include.rs"), encoding="utf-8").read()
+paths_rs = open(os.path.join(REPO, "src", "setup", "paths.rs"), encoding="utf-8").read()
+dropin = re.search(r'^pub const DROPIN: &str = "([^"]+)";$', include_rs, re.M).group(1)
+hs_dir = re.search(r'^pub const HS_DIR: &str = "([^"]+)";$', paths_rs, re.M).group(1)
 include_line = re.search(r'^pub const INCLUDE_LINE: &str = "([^"]+)";$', include_rs, re.M).group(1)
-for script in ("prerm", "postrm"):
-    result(var(os.path.join(deb, script), "DROPIN") == dropin, f"{script} names the postinst's drop-in ({dropin})")
+result(var(os.path.join(deb, "postrm"), "DROPIN") == dropin, f"postrm names the binary's drop-in ({dropin})")
+result(var(os.path.join(deb, "postrm"), "HS_DIR") == hs_dir, f"postrm names the binary's onion folder ({hs_dir})")
 role_dropin = yaml_scalar(os.path.join(role, "vars", "main.yml"), "_tor_exporter_dropin")
 role_include = yaml_scalar(os.path.join(role, "defaults", "main.yml"), "tor_exporter_torrc_include")
 role_onion = yaml_scalar(os.path.join(role, "defaults", "main.yml"), "tor_exporter_onion_dir")
