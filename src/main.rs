@@ -145,7 +145,7 @@ fn package_setup(s: SetupCmd) -> ExitCode {
                 .ok()
                 .and_then(|o| config::load(&f.sources(), o).ok())
                 .map(|c| c.web.listen_address.to_string())
-                .unwrap_or_else(|| config::WebConfig::default().listen_address.to_string())
+                .unwrap_or_else(|| setup::socket_unit::default_address().to_string())
         };
         let timeout = std::env::var("SECUREDROP_TOR_EXPORTER_HOSTNAME_TIMEOUT")
             .ok()

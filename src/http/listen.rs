@@ -113,8 +113,8 @@ struct Passed {
 /// Tells the passed descriptors apart by their kind: at most one TCP socket (the loopback port)
 /// and at most one unix socket (the onion's); anything else is refused.
 ///
-/// The package keeps the TCP socket on `web.listen_address` (postinst, from `check-config
-/// --print`): when the configuration says otherwise (edited, not yet applied with
+/// The package keeps the TCP socket on `web.listen_address` (its systemd generator, applied by
+/// `setup configure`): when the configuration says otherwise (edited, not yet applied with
 /// `dpkg-reconfigure`), the exporter still serves on the passed socket and warns, naming both.
 /// Refusing would take the metrics down and, through systemd's start limits, could fail the
 /// socket unit. A TCP socket outside loopback is refused unless `web.allow_non_loopback` allows
