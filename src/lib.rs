@@ -25,7 +25,9 @@
 //!   `unnamed_…` labels), [`logging`] (journald or stderr), [`setup`] (what the package, the
 //!   role and the tests share about tor's configuration: the drop-in's `%include`, checking a
 //!   torrc as tor@default reads it, v3 addresses; the `torrc` and `check-onion-address` commands;
-//!   and the socket unit's drop-in for `web.listen_address`, the `systemd-generator` command).
+//!   the socket unit's drop-in for `web.listen_address`, the `systemd-generator` command; and
+//!   the package's setup, `setup configure|remove`: one journaled transaction that its postinst
+//!   and prerm only call).
 //! - [`source`]: pure parsing and state, no I/O: [`source::status`] (the batched GETINFO,
 //!   without traffic), [`source::traffic`] (raw counters and the coarsener), [`source::relay`],
 //!   [`source::descriptor`] (our own v3 descriptors), [`source::onion`] (HS_DESC events,

@@ -635,3 +635,29 @@ fn a_run_of_the_shell_postinst_cut_off_means_ours_goes_out_if_tor_rejects() {
         .join("var/lib/securedrop-tor-exporter/configure-in-progress")
         .exists());
 }
+
+#[test]
+fn a_symlinked_onion_folder_is_refused_by_name_and_not_followed() {
+    let t = new_root();
+    let r = t.path();
+    configure_ok(r);
+    let clients = r.join("var/lib/tor/securedrop-tor-exporter/authorized_clients");
+    let elsewhere = r.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::rename(&clients, r.join("clients.real")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &clients).unwrap();
+    let before = tree(r);
+    let o = run(r, &mut NoFaults, true, true);
+    assert!(!o.ok);
+    assert!(
+        o.said
+            .contains("/var/lib/tor/securedrop-tor-exporter/authorized_clients is a symbolic link"),
+        "{}",
+        o.said
+    );
+    assert_eq!(
+        tree(r),
+        before,
+        "nothing written, the link's folder untouched"
+    );
+}

@@ -7,6 +7,14 @@
 //! ([`address`], pure). Also where systemd holds the loopback port: the socket unit's drop-in
 //! for `web.listen_address` ([`socket_unit`], pure, and [`socket_generator`], which writes it:
 //! the `systemd-generator` subcommand).
+//!
+//! And the package's setup itself, which its postinst and prerm only call (`setup configure`,
+//! `setup remove`): the plans ([`configure`], [`remove`]), read top to bottom; the one way they
+//! change files ([`transaction`]: journaled first ([`journal`], pure), written beside, synced,
+//! renamed in, undone on error or after a crash), folders opened without following links
+//! ([`dir`]), where everything lies relative to a root ([`paths`]) and who owns it
+//! ([`accounts`]), and what they ask of tor and systemd ([`system`], traits, so that
+//! `tests/setup_engine.rs` runs the plans against a temp root).
 
 pub mod accounts;
 pub mod address;

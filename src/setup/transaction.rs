@@ -146,6 +146,18 @@ impl<'a> Tx<'a> {
     pub fn folder(&self, abs: &str) -> Result<Dir, TxError> {
         let tor = abs == paths::HS_DIR || abs == paths::CLIENTS_DIR;
         let p = self.root.at(abs);
+        // said by name before the open (which refuses a link anyway, as "not a folder")
+        if p.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(if tor {
+                TxError::TorDirLink(abs.to_owned())
+            } else {
+                TxError::NotRootOnly {
+                    dir: abs.to_owned(),
+                }
+            });
+        }
         let d = match Dir::open(&p) {
             Ok(d) => d,
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) && tor => {

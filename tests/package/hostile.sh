@@ -195,11 +195,15 @@ hostile_full_disk() {
     cx sh -c "printf '\nHiddenServiceDir $sd/\nHiddenServicePort 80 127.0.0.1:8080\n' >>$TORRC"
     cx systemctl reload tor@default
     check "tor runs a second onion service (as SecureDrop's)" wait_for 20 cx test -s $sd/hostname
-    # something to write: the exporter on another port, so the drop-in changes
+    # the exporter on another port too (the socket moves; nothing of tor's changes for it)
     cx sh -c "printf '[web]\nlisten_address = \"127.0.0.1:9748\"\n' >/etc/$PKG/config.d/60-pkgtest-port.toml"
     for free in 0 1; do
-        # with one page free the drop-in fits and the torrc (our include taken out) does not
-        if [ "$free" -eq 1 ]; then
+        # something to write in /etc/tor: with no page free, the drop-in (edited, so the setup
+        # rewrites it); with one page free the drop-in fits and the torrc (our include taken
+        # out) does not
+        if [ "$free" -eq 0 ]; then
+            cx sh -c "printf '# edited by hand\n' >>$DROPIN"
+        else
             drop_include_py >"$ROOT/root/pkgtest/drop-include.py"
             cx python3 /root/pkgtest/drop-include.py $TORRC "$MARKED_INCLUDE"
         fi
@@ -306,7 +310,7 @@ kill_sweep() {
     cx rm -f $log
     cx dpkg --unpack "$deb" >/dev/null 2>&1 || nok "dpkg --unpack for the counted run"
     wrap_setup
-    if cx env SDTE_STRACE_LOG=$log SDTE_KILL_SET=renameat,renameat2,linkat dpkg --configure $PKG \
+    if cx env SDTE_STRACE_LOG=$log SDTE_KILL_SET=renameat,renameat2,linkat,unlinkat dpkg --configure $PKG \
         >"$WORK/sweep-count.log" 2>&1; then
         ok "first install with the setup's renames and links counted (no kill)"
     else
@@ -315,13 +319,15 @@ kill_sweep() {
     fi
     clean=$(sweep_listing)
     cp "$ROOT$log" "$WORK/killpoints.log"
-    local renames links
+    local renames links unlinks
     renames=$(grep -cE '^[0-9]+ +renameat2?\(' "$WORK/killpoints.log" || true)
     links=$(grep -cE '^[0-9]+ +linkat\(' "$WORK/killpoints.log" || true)
-    # every rename (each puts one file in place), and every hard link (each keeps a replaced
-    # version): the points between changes of state
-    points=${SDTE_SWEEP_POINTS:-$(seq -f 'renameat,renameat2:%g' 1 "$renames"; seq -f 'linkat:%g' 1 "$links")}
-    echo "# the setup renamed $renames files and linked $links; killing it before each:" $points
+    unlinks=$(grep -cE '^[0-9]+ +unlinkat\(' "$WORK/killpoints.log" || true)
+    # every rename (each puts one file in place), every hard link (each keeps a replaced
+    # version) and every removal (the backups and the journal at the commit): the points between
+    # changes of state
+    points=${SDTE_SWEEP_POINTS:-$(seq -f 'renameat,renameat2:%g' 1 "$renames"; seq -f 'linkat:%g' 1 "$links"; seq -f 'unlinkat:%g' 1 "$unlinks")}
+    echo "# the setup renamed $renames files, linked $links and removed $unlinks; killing it before each:" $points
     cx dpkg -P $PKG >/dev/null 2>&1 || nok "purge after the counted run"
     cx rm -f /usr/bin/$PKG.real
     for p in $points; do
@@ -343,7 +349,7 @@ kill_sweep() {
             [ "$(cx grep -cxF "$INCLUDE" $TORRC || true)" = 1 ] || bad+=" not one include line;"
             cx grep -q "^HiddenServiceDir $HS/\$" "$DROPIN" || bad+=" drop-in without our service;"
             [ "$(sweep_listing)" = "$clean" ] || bad+=" files differ from a clean install: $(sweep_listing | tr '\n' ' ');"
-            what="then dpkg --configure -a: configured, as a clean install ($what)"
+            what="$what, then dpkg --configure -a: configured, as a clean install"
         else
             # tor would reject the configuration with our drop-in: its torrc has a service in our folder
             cx sh -c "printf 'HiddenServiceDir $HS/\nHiddenServicePort 80 127.0.0.1:9999\n' >>$TORRC"
@@ -356,16 +362,16 @@ kill_sweep() {
             [ "$(unit_state tor@default active)" = active ] || bad+=" tor not active;"
             cx cp -p /root/torrc.orig $TORRC
             cx systemctl reload tor@default >>"$WORK/kill-$p-again.log" 2>&1 || bad+=" tor reload failed;"
-            what="then a configuration tor rejects: everything of ours out, tor starts ($what)"
+            what="$what, then a configuration tor rejects: everything of ours out, tor starts"
         fi
         t=$(temp_files)
         [ -z "$t" ] || bad+=" temp files left: $t;"
         cx dpkg -P $PKG >"$WORK/kill-$p-purge.log" 2>&1 || bad+=" purge failed;"
         cx rm -f /usr/bin/$PKG.real
         if [ -z "$bad" ]; then
-            ok "kill -9 before line $p, $what, $((SECONDS - t0))s"
+            ok "kill -9 before $what, $((SECONDS - t0))s"
         else
-            nok "kill -9 before line $p, $what:$bad"
+            nok "kill -9 before $what:$bad"
             sed 's/^/#   /' "$WORK/kill-$p.log" "$WORK/kill-$p-again.log"
         fi
     done
