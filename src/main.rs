@@ -125,7 +125,7 @@ fn package_setup(s: SetupCmd) -> ExitCode {
     if let Some(w) = tor.warning() {
         say(w);
     }
-    let mut services = system::RealServices::new();
+    let mut services = system::RealServices::new(root.path() == std::path::Path::new("/"));
     let mut faults = transaction::NoFaults;
     let tor_installed = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("tor").is_file()));

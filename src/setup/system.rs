@@ -73,19 +73,17 @@ pub trait Services {
 
 pub struct RealServices {
     start: std::time::Instant,
+    /// Off for another root than `/` (`setup --root`): this machine's systemd and tor are not
+    /// that root's, so the setup acts as in a chroot and never reloads them.
+    enabled: bool,
 }
 
 impl RealServices {
-    pub fn new() -> RealServices {
+    pub fn new(enabled: bool) -> RealServices {
         RealServices {
             start: std::time::Instant::now(),
+            enabled,
         }
-    }
-}
-
-impl Default for RealServices {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -104,7 +102,7 @@ fn on_path(name: &str) -> bool {
 
 impl Services for RealServices {
     fn systemd_running(&mut self) -> bool {
-        Path::new("/run/systemd/system").is_dir()
+        self.enabled && Path::new("/run/systemd/system").is_dir()
     }
     fn is_active(&mut self, unit: &str) -> bool {
         quiet(Command::new("systemctl").args(["is-active", "--quiet", unit]))
