@@ -515,6 +515,9 @@ fn a_full_disk_at_any_write_leaves_every_file_as_it_was() {
 /// tor's account swaps the name of change k in its folders for a symlink to a root-only file, or
 /// for a FIFO: the file is never written or read through, no run hangs, and once the account
 /// stops, a run repairs everything.
+/// A named way to prepare the root before the run under test.
+type Case<'a> = (&'a str, &'a dyn Fn(&Path));
+
 #[test]
 fn links_and_fifos_planted_in_tors_folders_lead_nowhere() {
     // a first install, and a run that must write standalone.auth again (emptied: a full disk
@@ -527,7 +530,7 @@ fn links_and_fifos_planted_in_tors_folders_lead_nowhere() {
         )
         .unwrap();
     };
-    let cases: [(&str, &dyn Fn(&Path)); 2] = [("first install", &|_| {}), ("repair", &broken_auth)];
+    let cases: [Case; 2] = [("first install", &|_| {}), ("repair", &broken_auth)];
     for ((case, prepare), what) in cases
         .iter()
         .flat_map(|c| [(*c, Fault::Symlink), (*c, Fault::Fifo)])
