@@ -28,8 +28,8 @@ LAYERS = [
     ["policy", "health"],
     ["metrics", "page", "recovery"],
     ["http", "tasks"],
-    ["cli"],
     ["crate"],  # lib.rs: run()
+    ["cli"],  # the commands, `serve` among them, over everything (src/main.rs only wires them)
 ]
 # setup's socket unit follows web.listen_address, whose default the configuration owns; its
 # setup writes the client keys in their file formats.

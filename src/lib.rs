@@ -43,9 +43,12 @@
 //!   own bind of `web.listen_address`, and [`http::connection_policy`]: pure deadlines and whom
 //!   to shed when full) and [`tasks`] (the refresher, the onion-event listener and the
 //!   systemd notifier; both control connections kept by [`tasks::reconnect`]).
-//! - [`cli`]: the command line's grammar and help (the binary only dispatches what it parses),
-//!   with every configuration key as a flag ([`cli::flags`]).
 //! - This root: [`run`], which starts the tasks and serves.
+//! - [`cli`], on top of everything, the root's [`run`] included: the command line's grammar and
+//!   help, with every configuration key as a flag ([`cli::flags`]); [`cli::run()`], which runs
+//!   each command (one file per group: `torrc`, `address`, `keys`, `load`, `package`,
+//!   `recover`, `serve`); and [`cli::CliError`], what they fail with. `src/main.rs` only wires
+//!   them: parse, help and version, [`cli::run()`], [`cli::error_chain`] and the exit code.
 
 pub mod cli;
 pub mod clock;

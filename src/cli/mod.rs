@@ -1,16 +1,32 @@
-//! The command line's grammar: which subcommands there are, what each takes, and their help.
+//! The command line: its grammar and help (this file), and what each command does ([`run()`]).
 //!
 //! Parsed with `lexopt` (one small crate that only splits arguments) against tables in this
 //! module, rather than clap and its six crates: the grammar is a dozen fixed subcommands, and a
-//! table per subcommand keeps what is parsed and what `--help` says in one place. The binary
-//! (`src/main.rs`) only dispatches what [`parse`] returns.
+//! table per subcommand keeps what is parsed and what `--help` says in one place.
+//!
+//! The commands live here rather than in the binary so that they are library code like the rest
+//! (typed errors, unit-testable, under the import layers' check) and `src/main.rs` is only the
+//! wiring: [`parse`], help and version, [`run()`], [`error_chain`] and the exit code. One file per
+//! group of commands: `run` (the dispatch), `torrc`, `address` (`check-onion-address`,
+//! `onion-label`), `keys` (`client-key`), `load` (the configuration as every command loads it;
+//! `check-config`, `systemd-generator`), `package` (`setup`), `recover`, `serve`; [`error`] (one error type
+//! for them all).
 //!
 //! Conventions kept from before: `--flag value` and `--flag=value`; configuration flags (the
 //! rows of [`flags::CONFIG_FLAGS`]) before the subcommand or after the subcommands that load
 //! the configuration (`serve`, `check-config`, `systemd-generator`), the later winning; a usage
 //! error exits 2 with the problem and a pointer to `--help`.
 
+mod address;
+pub mod error;
 pub mod flags;
+mod keys;
+mod load;
+mod package;
+mod recover;
+mod run;
+mod serve;
+mod torrc;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -18,7 +34,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use error::{error_chain, CliError};
 pub use flags::ConfigFlags;
+pub use run::run;
 
 use crate::recovery::run::STATE_FILE;
 use crate::setup::{self, confinement};
@@ -64,6 +82,18 @@ pub enum Cmd {
         normal_dir: PathBuf,
         flags: ConfigFlags,
     },
+}
+
+impl Cmd {
+    /// A command that answers yes or no by its exit code (0 or 1), so that a failure has to
+    /// exit with something else (2): `torrc has-include`, `check-onion-address`. The package's
+    /// scripts tell "no" from "could not tell" by it.
+    pub fn is_question(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Torrc(TorrcCmd::HasInclude { .. }) | Cmd::CheckOnionAddress { .. }
+        )
+    }
 }
 
 /// The values `check-config --print` gives, so that the package reads each from the binary
