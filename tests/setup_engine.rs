@@ -335,6 +335,8 @@ impl Faults for Injector {
 extern "C" {
     #[link_name = "mkfifo"]
     fn libc_mkfifo(path: *const std::ffi::c_char, mode: u32) -> i32;
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
 }
 
 fn changes_of_a_clean_run(prepare: impl Fn(&Path)) -> usize {
@@ -683,4 +685,25 @@ fn a_symlinked_onion_folder_is_refused_by_name_and_not_followed() {
         before,
         "nothing written, the link's folder untouched"
     );
+}
+
+/// Only the owner of the root folder (root, on a server) may run the setup: anyone else would
+/// fail halfway. Checked where the test runs as root (CI), with a root folder of `nobody`'s.
+#[test]
+fn the_setup_refuses_to_run_as_another_account_than_the_roots_owner() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("skipped: needs root to give the root folder to another account");
+        return;
+    }
+    let t = new_root();
+    let before = tree(t.path());
+    std::os::unix::fs::chown(t.path(), Some(65534), Some(65534)).unwrap();
+    for configuring in [true, false] {
+        let o = run(t.path(), &mut NoFaults, true, configuring);
+        assert!(!o.ok);
+        assert!(o.said.contains("the setup must run as root"), "{}", o.said);
+    }
+    assert_eq!(tree(t.path()), before, "nothing written");
+    std::os::unix::fs::chown(t.path(), Some(0), Some(0)).unwrap();
 }

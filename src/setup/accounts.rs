@@ -22,6 +22,9 @@ pub enum AccountsError {
     NoGroup,
     #[error("the {TOR_ACCOUNT} account is missing (is tor installed?)")]
     NoUser,
+    /// The setup changes root's files and chowns files to tor's account.
+    #[error("the setup must run as root (the owner of the root folder)")]
+    NotAdmin,
 }
 
 /// The third field (the id) of the line of `name` in a `passwd` or `group` text.
@@ -41,15 +44,38 @@ impl Accounts {
         let read = |p: &str| std::fs::read_to_string(root.at(p)).unwrap_or_default();
         let tor_gid = id_of(&read("/etc/group"), TOR_ACCOUNT).ok_or(AccountsError::NoGroup)?;
         let tor_uid = id_of(&read("/etc/passwd"), TOR_ACCOUNT).ok_or(AccountsError::NoUser)?;
+        Ok(Accounts {
+            tor_uid,
+            tor_gid,
+            ..Accounts::admin_only(root)
+        })
+    }
+
+    /// The administrator alone, where tor's account is gone (tor purged before this package):
+    /// removing the package then writes only root's files.
+    pub fn admin_only(root: &Root) -> Accounts {
         use std::os::unix::fs::MetadataExt as _;
         let (admin, admin_gid) =
             std::fs::metadata(root.path()).map_or((0, 0), |m| (m.uid(), m.gid()));
-        Ok(Accounts {
+        Accounts {
             admin,
             admin_gid,
-            tor_uid,
-            tor_gid,
-        })
+            tor_uid: admin,
+            tor_gid: admin_gid,
+        }
+    }
+
+    /// The setup runs as the administrator, who owns the root folder: root for `/`, the test's
+    /// own account for a temp root. Anyone else could neither write root's folders nor hand
+    /// files to tor's account, and would fail halfway.
+    pub fn check_runner(&self) -> Result<(), AccountsError> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        if euid == self.admin {
+            Ok(())
+        } else {
+            Err(AccountsError::NotAdmin)
+        }
     }
 }
 

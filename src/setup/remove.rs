@@ -18,12 +18,11 @@ pub fn remove(h: Host<'_>, tor_installed: bool) -> Result<(), Failed> {
         services,
         say,
     } = h;
-    let acc = Accounts::of(root).unwrap_or(Accounts {
-        admin: 0,
-        admin_gid: 0,
-        tor_uid: 0,
-        tor_gid: 0,
-    });
+    let acc = Accounts::of(root).unwrap_or_else(|_| Accounts::admin_only(root));
+    if let Err(e) = acc.check_runner() {
+        say(&format!("ERROR: {e}"));
+        return Err(Failed);
+    }
     let mut tx = Tx::new(root, acc, faults);
     if let Err(e) = tx.recover() {
         say(&format!(

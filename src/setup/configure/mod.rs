@@ -105,7 +105,7 @@ pub fn configure(h: Host<'_>, opts: &Options) -> Result<(), Failed> {
         services,
         say,
     } = h;
-    let acc = match Accounts::of(root) {
+    let acc = match Accounts::of(root).and_then(|a| a.check_runner().map(|()| a)) {
         Ok(a) => a,
         Err(e) => {
             say(&format!("ERROR: {e}"));
