@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{load, ConfigFlags, SetupCmd};
+use super::SetupCmd;
+use crate::config;
 use crate::setup::configure::{self, Host, Options};
 use crate::setup::{self, paths::Root, remove, system, transaction};
 
@@ -33,11 +34,22 @@ pub(super) fn package_setup(s: SetupCmd) -> ExitCode {
         say: &mut say,
     };
     let done = if configuring {
-        // A configuration that does not load counts as the default address (the exporter
-        // itself refuses to start on it, and says why).
-        let listen_address = load::load(&ConfigFlags::default())
+        // The files alone, as the service (its unit sets no environment) and the socket
+        // generator (systemd runs it with none) read them: dpkg's environment may hold the
+        // setup's own SECUREDROP_TOR_EXPORTER_* knobs below, which the loader would take for
+        // configuration keys. A configuration that does not load counts as the default address
+        // (the exporter itself refuses to start on it, and says why).
+        // Read under the root being set up.
+        let sources = config::Sources {
+            file: root.at(config::DEFAULT_CONFIG_FILE),
+            dir: Some(root.at(config::DEFAULT_CONFIG_DIR)),
+            env: false,
+            ..config::Sources::default()
+        };
+        let listen_address = config::load(&sources, Vec::new())
+            .ok()
             .map(|c| c.web.listen_address.to_string())
-            .unwrap_or_else(|_| setup::socket_unit::default_address().to_string());
+            .unwrap_or_else(|| setup::socket_unit::default_address().to_string());
         let timeout = std::env::var("SECUREDROP_TOR_EXPORTER_HOSTNAME_TIMEOUT")
             .ok()
             .and_then(|v| v.parse().ok())
