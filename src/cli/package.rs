@@ -24,8 +24,7 @@ pub(super) fn package_setup(s: SetupCmd) -> ExitCode {
     }
     let mut services = system::RealServices::new(root.path() == std::path::Path::new("/"));
     let mut faults = transaction::NoFaults;
-    let tor_installed = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("tor").is_file()));
+    let tor_installed = setup::tor::on_path("tor");
     let host = Host {
         root: &root,
         faults: &mut faults,

@@ -246,6 +246,14 @@ impl Dir {
             .map(drop)
     }
 
+    /// Makes the folder `name` (0700 until it has its owner), gives it `uid:gid` and `mode`
+    /// through its own descriptor, and syncs this folder.
+    pub fn make_dir(&self, name: &str, uid: u32, gid: u32, mode: u32) -> io::Result<()> {
+        self.mkdir(name, 0o700)?;
+        self.open_dir(name)?.set_owner_mode(uid, gid, mode)?;
+        self.sync()
+    }
+
     /// Opens the folder `name` inside this one, as [`Dir::open`] does.
     pub fn open_dir(&self, name: &str) -> io::Result<Dir> {
         let c = component(name)?;

@@ -34,9 +34,7 @@ pub fn remove(h: Host<'_>, tor_installed: bool) -> Result<(), Failed> {
             Ok(t) => t,
             Err(_) => continue,
         };
-        if text == DROPIN_REMOVED.as_bytes()
-            || text.strip_suffix(b"\n") == Some(DROPIN_REMOVED.trim_end().as_bytes())
-        {
+        if text == DROPIN_REMOVED.as_bytes() {
             continue;
         }
         let changed = if abs == paths::DROPIN {

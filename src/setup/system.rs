@@ -95,11 +95,6 @@ fn quiet(cmd: &mut Command) -> Option<std::process::ExitStatus> {
         .ok()
 }
 
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-}
-
 impl Services for RealServices {
     fn systemd_running(&mut self) -> bool {
         self.enabled && Path::new("/run/systemd/system").is_dir()
@@ -118,7 +113,7 @@ impl Services for RealServices {
             .unwrap_or_default()
     }
     fn forbidden(&mut self, unit: &str, action: &str) -> bool {
-        on_path("policy-rc.d")
+        tor::on_path("policy-rc.d")
             && quiet(Command::new("policy-rc.d").args([unit, action]))
                 .is_some_and(|s| s.code() == Some(101))
     }

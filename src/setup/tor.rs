@@ -40,8 +40,9 @@ pub fn detect() -> Confinement {
     confinement::decide(enabled.as_deref(), profiles.as_deref(), on_path("aa-exec"))
 }
 
-/// Is there an executable `name` in a folder of `PATH` (as `command -v` finds it)?
-fn on_path(name: &str) -> bool {
+/// Is there an executable `name` in a folder of `PATH` (as `command -v` finds it)? For
+/// `aa-exec` here, and for the setup's `tor` and `policy-rc.d`.
+pub fn on_path(name: &str) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     let Some(path) = std::env::var_os("PATH") else {
         return false;

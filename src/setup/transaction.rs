@@ -388,10 +388,7 @@ impl<'a> Tx<'a> {
         self.append(Entry::MadeDir(abs.to_owned()))?;
         self.seen.push(abs.to_owned());
         self.fault(Op::MakeDir, abs)
-            .and_then(|()| d.mkdir(n, 0o700))
-            .and_then(|()| d.open_dir(n))
-            .and_then(|sub| sub.set_owner_mode(uid, gid, mode))
-            .and_then(|()| d.sync())
+            .and_then(|()| d.make_dir(n, uid, gid, mode))
             .map_err(change("create", abs))?;
         Ok(true)
     }
@@ -414,10 +411,7 @@ impl<'a> Tx<'a> {
             return Ok(());
         }
         self.fault(Op::MakeDir, abs)
-            .and_then(|()| d.mkdir(n, 0o700))
-            .and_then(|()| d.open_dir(n))
-            .and_then(|sub| sub.set_owner_mode(uid, gid, mode))
-            .and_then(|()| d.sync())
+            .and_then(|()| d.make_dir(n, uid, gid, mode))
             .map_err(change("create", abs))
     }
 

@@ -348,11 +348,9 @@ impl Run<'_, '_> {
             self.say(&format!("WARNING: {e}"));
         }
         self.committed = true;
-        if self.legacy_interrupted {
-            let _ = std::fs::remove_file(self.tx.real(paths::LEGACY_IN_PROGRESS));
-            self.legacy_interrupted = false;
-        }
+        // what tor runs now is known to be good: the 0.1.x marker has nothing left to say
         let _ = std::fs::remove_file(self.tx.real(paths::LEGACY_IN_PROGRESS));
+        self.legacy_interrupted = false;
         // the 0.1.x socket drop-in's folder, empty once that file went
         if let Some(d) = self.tx.real(LEGACY_SOCKET_DROPIN).parent() {
             let _ = std::fs::remove_dir(d);
