@@ -12,7 +12,8 @@
 #     --no-services   no service may start while they are installed (policy-rc.d says no, unless
 #                     the machine has a policy already): Debian's tor, prometheus and the like
 #                     start on install, and a system tor would join the public Tor network
-# need_packages says what it installs on stderr and returns apt-get's status.
+# need_packages says what it installs on stderr and returns apt-get's status. It waits for apt's locks
+# (up to 15 min) and for any other need_packages of ours (SDTE_APT_LOCK, up to 30 min).
 
 missing_packages() {
     local item name pkg mod missing=()
@@ -41,7 +42,7 @@ missing_packages() {
 }
 
 need_packages() {
-    local recommends=--no-install-recommends no_services='' policy_added='' rc=0 missing
+    local recommends=--no-install-recommends no_services='' policy_added='' rc=0 missing apt_lock_fd
     while [ $# -gt 0 ]; do
         case $1 in
             --recommends) recommends= ;;
@@ -50,18 +51,33 @@ need_packages() {
         esac
         shift
     done
-    missing=$(missing_packages "$@")
-    [ -n "$missing" ] || return 0
-    echo "${0##*/}: installing $missing" >&2
-    if [ -n "$no_services" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 0755 /usr/sbin/policy-rc.d
-        policy_added=1
+    [ -n "$(missing_packages "$@")" ] || return 0
+    # One install at a time: the suites of scripts/test.sh run side by side, and a fresh machine
+    # often runs apt at boot (its first try here failed at once on "Could not get lock
+    # /var/lib/dpkg/lock-frontend"). Our own callers queue on SDTE_APT_LOCK; anyone else's apt
+    # is waited for by apt itself (DPkg::Lock::Timeout, which covers the lists' lock too).
+    exec {apt_lock_fd}>"${SDTE_APT_LOCK:-/tmp/sdte-host-apt.lock}"
+    if ! flock -w 1800 "$apt_lock_fd"; then
+        echo "${0##*/}: waited 30 min for ${SDTE_APT_LOCK:-/tmp/sdte-host-apt.lock}" >&2
+        exec {apt_lock_fd}>&-
+        return 1
     fi
-    # Package lists may be missing or stale on a fresh machine; a failed update is not fatal.
-    apt-get update -qq >/dev/null 2>&1 || true
-    # shellcheck disable=SC2086  # $missing is a list of package names; $recommends may be empty
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $recommends $missing >/dev/null || rc=$?
-    [ -z "$policy_added" ] || rm -f /usr/sbin/policy-rc.d
+    # Asked again under the lock: the caller before us may have installed them.
+    missing=$(missing_packages "$@")
+    if [ -n "$missing" ]; then
+        echo "${0##*/}: installing $missing" >&2
+        if [ -n "$no_services" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod 0755 /usr/sbin/policy-rc.d
+            policy_added=1
+        fi
+        # Package lists may be missing or stale on a fresh machine; a failed update is not fatal.
+        apt-get -o DPkg::Lock::Timeout=900 update -qq >/dev/null 2>&1 || true
+        # shellcheck disable=SC2086  # $missing is a list of package names; $recommends may be empty
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q \
+            $recommends $missing >/dev/null || rc=$?
+        [ -z "$policy_added" ] || rm -f /usr/sbin/policy-rc.d
+    fi
+    exec {apt_lock_fd}>&-
     return "$rc"
 }
