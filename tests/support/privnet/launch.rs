@@ -28,8 +28,8 @@ impl PrivNet {
     /// up to `opts.attempts` times. The error carries each attempt's diagnosis.
     pub fn start_with(opts: Options) -> Result<PrivNet> {
         preflight()?;
-        // One network at a time per process and per machine: a second `start` waits for the
-        // first network to be dropped (parallel networks overload a 2-core machine).
+        // One network at a time per process, two per machine (slot.rs says why): a further
+        // `start` waits for a network to be dropped.
         let slot = NetworkSlot::acquire()?;
         let mut failures = Vec::new();
         for attempt in 1..=opts.attempts.max(1) {

@@ -79,7 +79,7 @@ pub use node::{Kind, Node, OnionService};
 pub use options::{Options, ServiceSpec, TIMEOUT_ENV};
 pub use ready::Timings;
 #[allow(unused_imports)]
-pub use slot::LOCK_WAIT_ENV;
+pub use slot::{DEFAULT_SLOTS, LOCK_WAIT_ENV, SLOTS_ENV};
 #[allow(unused_imports)]
 pub use static_server::StaticServer;
 
