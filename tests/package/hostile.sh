@@ -53,7 +53,8 @@ hostile_fifo() {
     nsenter -t "$L" -a runuser -u debian-tor -- /usr/local/bin/pkgtest-race-symlinks \
         "$CLIENTS" fifo $stop 300 >"$WORK/race-fifo.out" 2>&1 &
     job=$!
-    wait_for 10 grep -q . "$WORK/race-fifo.out" || true
+    # its PID line says it polls; on a loaded machine (suites side by side) that can take a while
+    wait_for 120 grep -q . "$WORK/race-fifo.out" || true
     race_pid=$(head -n 1 "$WORK/race-fifo.out")
     # the clients as they are, put back at the end; none left, so the postinst writes one
     cx sh -c "rm -rf /root/fifo-aside && mkdir -m 0700 /root/fifo-aside && cp -p $CLIENTS/*.auth /root/fifo-aside/"
@@ -93,7 +94,8 @@ hostile_race() {
     nsenter -t "$L" -a runuser -u debian-tor -- /usr/local/bin/pkgtest-race-symlinks \
         "$CLIENTS" $secret $stop 120 >"$WORK/race.out" 2>&1 &
     job=$!
-    wait_for 10 grep -q . "$WORK/race.out" || true
+    # its PID line says it polls; on a loaded machine (suites side by side) that can take a while
+    wait_for 120 grep -q . "$WORK/race.out" || true
     race_pid=$(head -n 1 "$WORK/race.out")
     for i in $(seq 1 $runs); do
         # the attacker's way to force the window: no .auth left, so the postinst writes one

@@ -71,7 +71,7 @@ recovery_checks() {
     eq "... tor left alone after that (same MainPID over 10 more runs)" "$pid_after" "$(tor_pid)"
     check "... the give-up line names the state and the count" \
         contains "2 restarts did not help" "$(recover_lines | grep recovery_exhausted)"
-    check "/metrics counts the recovery's actions (1 reload, 2 restarts)" wait_for 15 recovery_counted
+    check "/metrics counts the recovery's actions (1 reload, 2 restarts)" wait_for 60 recovery_counted
 
     # undo: no drop-ins, no state, the exporter on its real holds, tor running
     cx rm -rf "$RECOVER_DROPIN_DIR" "$SCALED_CONF" "/var/lib/$PKG-recover"

@@ -123,7 +123,7 @@ uu_stop_agent() {
         sed -n 's/^D \([0-9][0-9]*\)$/\1/p')
     [ -n "$pid" ] || return 0
     cx kill "$pid"
-    wait_for 10 uu_gone "$pid" || { nok "gpg-agent ($pid) stopped"; return 1; }
+    wait_for 60 uu_gone "$pid" || { nok "gpg-agent ($pid) stopped"; return 1; }
 }
 
 # the onion address, the service's key, the authorized clients and the generated client key
