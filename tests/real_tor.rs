@@ -1,5 +1,6 @@
-//! End-to-end against a real tor (Debian's `tor`, `DisableNetwork 1`): up, killed, restarted,
-//! frozen and thawed, with the exporter running throughout.
+//! End-to-end against a real tor (Debian's `tor`, or `$SDTE_TOR`: tests/support/tor.rs;
+//! `DisableNetwork 1`): up, killed, restarted, frozen and thawed, with the exporter running
+//! throughout.
 //!
 //! On the wall clock: what is timed is a separate tor process, which a paused tokio clock
 //! would not govern.

@@ -6,7 +6,8 @@
 //! - [`exporter`]: the exporter's `run()` on a thread of its own or as a task.
 //! - [`process`]: signals, exits with a deadline, commands that must succeed.
 //! - [`log_capture`]: the exporter's log in memory.
-//! - [`tor`]: a throwaway real tor with `DisableNetwork 1`.
+//! - [`tor`]: which tor the tests run (`SDTE_TOR`, else `tor` on PATH), and a throwaway real
+//!   tor with `DisableNetwork 1`.
 //! - [`fake_peer`]: a scriptable fake tor control peer, for fault tests.
 //! - [`privnet`]: a private Tor network on loopback (docs/privnet.md).
 //! - [`temp_dir`]: throwaway folders and files, removed on drop.

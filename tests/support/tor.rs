@@ -1,10 +1,55 @@
-//! A throwaway real tor for one test (`DisableNetwork 1`), and the installed tor's version.
+//! Which tor the tests run ([`program`], [`gencert_program`]: the one place that decides), a
+//! throwaway real tor for one test (`DisableNetwork 1`), and that tor's version.
+//!
+//! `SDTE_TOR=/path/to/tor` runs every real-tor and private-network test against that tor (its
+//! `tor-gencert` is the one beside it); unset, `tor` and `tor-gencert` on PATH (Debian's package).
+//! scripts/cargo-tor-0.4.8.sh sets it to the tor of scripts/tor-0.4.8.sh.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::poll;
+
+/// The environment variable naming the tor binary the tests run.
+pub const ENV: &str = "SDTE_TOR";
+
+/// The tor the tests run: `$SDTE_TOR`, else `tor` (looked up on PATH).
+pub fn program() -> OsString {
+    match std::env::var_os(ENV) {
+        Some(p) if !p.is_empty() => p,
+        _ => "tor".into(),
+    }
+}
+
+/// The `tor-gencert` of the same tor: beside `$SDTE_TOR` (both come in Debian's package `tor`),
+/// else `tor-gencert` on PATH.
+pub fn gencert_program() -> OsString {
+    let tor = program();
+    let path = Path::new(&tor);
+    if path.components().count() > 1 {
+        path.with_file_name("tor-gencert").into_os_string()
+    } else {
+        "tor-gencert".into()
+    }
+}
+
+/// Where `program` (a path, or a name looked up on PATH) is, if it is an executable file.
+pub fn locate(program: &std::ffi::OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let path = Path::new(program);
+    if path.components().count() > 1 {
+        return runnable(path).then(|| path.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| runnable(p))
+}
 
 /// A tor started for one test: `DisableNetwork 1`, its own DataDirectory and control socket,
 /// cookie auth, no defaults file. Killed (SIGCONT first, then SIGKILL) and reaped on drop.
@@ -42,7 +87,7 @@ impl TestTor {
         std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .unwrap();
         let _ = std::fs::remove_file(self.control_socket());
-        let child = Command::new("tor")
+        let child = Command::new(program())
             .args(["--defaults-torrc", "/dev/null", "-f"])
             .arg(d.join("torrc"))
             .args([
@@ -67,7 +112,12 @@ impl TestTor {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tor must be installed (apt-get install tor)");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {:?} ({e}): apt-get install tor, or set {ENV} to a tor",
+                    program()
+                )
+            });
         self.child = Some(child);
         let socket = self.control_socket();
         let opened = poll::wait_for(
@@ -121,13 +171,13 @@ impl Drop for TestTor {
     }
 }
 
-/// `tor --version`'s version number, e.g. "0.4.9.11".
+/// `tor --version`'s version number, e.g. "0.4.9.11", of the tor the tests run.
 pub fn version() -> Result<String, String> {
-    let out = Command::new("tor")
+    let out = Command::new(program())
         .arg("--version")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("tor --version: {e}"))?;
+        .map_err(|e| format!("{:?} --version: {e}", program()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .find_map(|l| l.strip_prefix("Tor version "))

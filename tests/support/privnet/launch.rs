@@ -281,7 +281,7 @@ impl PrivNet {
             .map_err(err("open stdout.log"))?;
         let out2 = out.try_clone().map_err(err("dup stdout.log"))?;
         let child = netns
-            .command("tor")
+            .command(crate::support::tor::program())
             .args(["--defaults-torrc", "/dev/null", "-f"])
             .arg(&node.torrc)
             .stdin(Stdio::null())
@@ -295,18 +295,22 @@ impl PrivNet {
 }
 
 fn preflight() -> Result<()> {
+    use crate::support::tor;
+    let from_env = std::env::var_os(tor::ENV).is_some();
     for (prog, pkg) in [
-        ("tor", "tor"),
-        ("tor-gencert", "tor"),
-        ("unshare", "util-linux"),
-        ("nsenter", "util-linux"),
-        ("ip", "iproute2"),
+        (tor::program(), "tor"),
+        (tor::gencert_program(), "tor"),
+        ("unshare".into(), "util-linux"),
+        ("nsenter".into(), "util-linux"),
+        ("ip".into(), "iproute2"),
     ] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Err(Error(format!("{prog} not found: apt-get install -y {pkg}")));
+        if tor::locate(&prog).is_none() {
+            let hint = if from_env && pkg == "tor" {
+                format!("(from {}={:?})", tor::ENV, tor::program())
+            } else {
+                format!("apt-get install -y {pkg}")
+            };
+            return Err(Error(format!("{prog:?} not found: {hint}")));
         }
     }
     Ok(())

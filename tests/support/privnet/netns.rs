@@ -109,7 +109,7 @@ impl NetNs {
     }
 
     /// A command that runs `program` inside the namespace.
-    pub fn command(&self, program: &str) -> Command {
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("nsenter");
         cmd.arg("-t")
             .arg(self.holder.id().to_string())

@@ -23,7 +23,7 @@ impl PrivNet {
         // Inside the namespace too, though it only touches files.
         let mut gencert = self
             .netns()
-            .command("tor-gencert")
+            .command(crate::support::tor::gencert_program())
             .arg("--create-identity-key")
             .args(["--passphrase-fd", "0"])
             .args(["-m", "12"])
@@ -66,7 +66,7 @@ impl PrivNet {
         let empty = self.root_path.join("empty-torrc");
         let out = self
             .netns()
-            .command("tor")
+            .command(crate::support::tor::program())
             .args(["--list-fingerprint", "--defaults-torrc", "/dev/null", "-f"])
             .arg(&empty)
             .arg("--DataDirectory")
