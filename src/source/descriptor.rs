@@ -476,6 +476,47 @@ mod tests {
         }
     }
 
+    // The same two services built by tor 0.4.8.14 (Debian's bookworm-backports, what SecureDrop
+    // servers may still run) on the private test network; recorded by
+    // tests/privnet_tor_replies.rs (docs/tor-versions.md). Same layers and lines as 0.4.9's.
+    const SOURCE_048: &str = include_str!("../../tests/fixtures/descriptors/tor-0.4.8/source.desc");
+    const SOURCE_048_ONION: &str =
+        include_str!("../../tests/fixtures/descriptors/tor-0.4.8/source.onion");
+    const JOURNALIST_048: &str =
+        include_str!("../../tests/fixtures/descriptors/tor-0.4.8/journalist.desc");
+    const JOURNALIST_048_ONION: &str =
+        include_str!("../../tests/fixtures/descriptors/tor-0.4.8/journalist.onion");
+
+    #[test]
+    fn tor_0_4_8_descriptors_read_as_0_4_9_ones() {
+        let source = addr(SOURCE_048_ONION.trim());
+        assert_eq!(
+            inspect(SOURCE_048, &source),
+            Ok(Descriptor::Open(InnerLayer {
+                introduction_points: 3,
+                pow: Some(PowParams {
+                    suggested_effort: 0
+                }),
+            }))
+        );
+        assert_eq!(
+            inspect(JOURNALIST_048, &addr(JOURNALIST_048_ONION.trim())),
+            Ok(Descriptor::Closed)
+        );
+        assert_eq!(
+            inspect(SOURCE_048, &addr(JOURNALIST_048_ONION.trim())),
+            Err(DescriptorError::OuterMac)
+        );
+        let (source_id, journalist_id) = (
+            descriptor_id(SOURCE_048).unwrap(),
+            descriptor_id(JOURNALIST_048).unwrap(),
+        );
+        assert_ne!(source_id.blinded_key, journalist_id.blinded_key);
+        // Recorded on 2026-12-07, as the 0.4.9 fixtures were.
+        let day = source_id.issued_after() / 86_400.0;
+        assert!((day - 20_794.0).abs() < 2.0, "{source_id:?}");
+    }
+
     // A service restarted on the private test network (tor 0.4.9.11, throwaway keys): the first
     // tor's own descriptor (GETINFO hs/service/desc/id), the one a client fetched back from
     // an HSDir after the restart (HS_DESC_CONTENT), and the restarted tor's own, which it never

@@ -170,6 +170,25 @@ mod tests {
         assert!(s.malformed.is_empty(), "{:?}", s.malformed);
     }
 
+    /// What tor 0.4.8.14 (bookworm-backports) answered on the private test network, an onion
+    /// node bootstrapped and its version recommended (tests/privnet_tor_replies.rs; the same
+    /// keys and forms as 0.4.9.11's: docs/tor-versions.md).
+    const REAL_048: &str = "250-version=0.4.8.14\r\n250-status/version/current=recommended\r\n250-status/bootstrap-phase=NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY=\"Done\"\r\n250-status/enough-dir-info=1\r\n250-network-liveness=up\r\n250-status/circuit-established=1\r\n250-dormant=0\r\n250-uptime=75\r\n250-traffic/read=807677\r\n250-traffic/written=3291608\r\n250-net/listeners/or=\r\n250 OK\r\n";
+
+    #[test]
+    fn parses_tor_0_4_8s_answer() {
+        let (s, traffic) = TorStatus::from_getinfo(&reply(REAL_048));
+        assert_eq!(s.version.as_deref(), Some("0.4.8.14"));
+        assert_eq!(s.version_status, Some("recommended"));
+        assert_eq!(s.bootstrap_progress, Some(100));
+        assert_eq!(s.network_liveness, Some(true));
+        assert_eq!(s.circuit_established, Some(true));
+        assert_eq!(s.uptime_seconds, Some(75));
+        assert_eq!(traffic.written, Some(3291608));
+        assert!(!s.is_relay);
+        assert!(s.malformed.is_empty(), "{:?}", s.malformed);
+    }
+
     #[test]
     fn stuck_bootstrap_keeps_only_the_number() {
         let v = "WARN BOOTSTRAP PROGRESS=14 TAG=handshake SUMMARY=\"Handshaking\" WARNING=\"x\" REASON=NOROUTE COUNT=3 RECOMMENDATION=warn HOSTID=\"$ABCD~relay\" HOSTADDR=\"192.0.2.7:443\"";

@@ -149,6 +149,27 @@ mod tests {
         assert_eq!(e.action, Action::Received);
     }
 
+    /// Lines tor 0.4.8.14 (bookworm-backports) sent on the private test network, the service's
+    /// and a client's, for the `source` service of tests/fixtures/descriptors/tor-0.4.8/
+    /// (recorded by tests/privnet_tor_replies.rs): the same forms as 0.4.9.11's, with the
+    /// service side's AuthType `UNKNOWN` that tells an upload failure from a fetch failure.
+    #[test]
+    fn tor_0_4_8s_event_lines() {
+        const O: &str = "p6rfagntig4542ejn6hsumtm2dze3375t3vyehuz3tpns2pmppoqorqd";
+        for (line, action) in [
+            ("CREATED {O} UNKNOWN UNKNOWN Q83rdSZhmiUFc80xbeXJxrvYZ529e5xBEIx6uvoBiL8", Action::Created),
+            ("UPLOAD {O} UNKNOWN $E453F05D7F92CCA5EB1EC215637B89044C87A756~auth0 Q83rdSZhmiUFc80xbeXJxrvYZ529e5xBEIx6uvoBiL8 HSDIR_INDEX=F6B87F45B3AA4CEDC36D56BAD8760A0A59E53967CCEB8E00FE28D35557ADC281", Action::Upload),
+            ("UPLOADED {O} UNKNOWN $4FE279624FC2F95FF7BDC12B48D95D1A0AF89C86~relay2", Action::Uploaded),
+            ("REQUESTED {O} NO_AUTH $4FE279624FC2F95FF7BDC12B48D95D1A0AF89C86~relay2 UL312j6no1uTnvf6lgAvopIW5GC2PL7BW4DG3pA49x4 HSDIR_INDEX=264667628524B02B5D5A186472A0E7B53404EA316E7224E81DB2F6C897574E4B", Action::Requested),
+            ("RECEIVED {O} NO_AUTH $4FE279624FC2F95FF7BDC12B48D95D1A0AF89C86~relay2 UL312j6no1uTnvf6lgAvopIW5GC2PL7BW4DG3pA49x4", Action::Received),
+        ] {
+            let line = format!("650 HS_DESC {}", line.replace("{O}", O));
+            let e = ev(&line);
+            assert_eq!(e.action, action, "{line}");
+            assert_eq!(e.address.as_ref().map(|a| a.expose()), Some(O), "{line}");
+        }
+    }
+
     #[test]
     fn other_events_and_garbage_are_ignored() {
         let mut p = ReplyParser::default();
