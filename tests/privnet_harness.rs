@@ -372,3 +372,143 @@ fn failed_start_is_retried_once_and_cleaned_up() {
         }
     }
 }
+
+// ---- Not a test of behaviour: a recorder, run by hand (docs/tor-versions.md). ----
+//
+// What a tor says on the private network to the control commands the exporter sends, for
+// comparing tor versions and for fixtures, once per tor:
+//
+//     RECORD_TOR_REPLIES=/tmp/replies-0.4.9 cargo test --test privnet_harness record_tor_replies -- --ignored
+//     SDTE_TOR=$(scripts/tor-0.4.8.sh) RECORD_TOR_REPLIES=/tmp/replies-0.4.8 \
+//         cargo test --test privnet_harness record_tor_replies -- --ignored
+//     diff -r /tmp/replies-0.4.9 /tmp/replies-0.4.8
+//
+// It writes the onion node's and the relay's answers to the exporter's GETINFO and GETCONF
+// batches, the first lines of the HS_DESC events the onion node and the client saw, and both
+// services' own descriptors (`source`: PoW on; `journalist`: client authorization) with their
+// addresses: a throwaway network with throwaway keys. Here rather than in a file of its own, whose
+// test binary would cost the suite ~17 s of building.
+
+fn record_write(dir: &std::path::Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A reply as lines of text: its code and each line (a data reply's body after its line).
+fn reply_lines(code: u16, lines: &[String]) -> String {
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&format!("{code} {l}\n"));
+    }
+    out
+}
+
+fn record_ask(control: &mut privnet::Control, command: &str) -> String {
+    match control.command(command) {
+        Ok(r) => format!(">>> {command}\n{}", reply_lines(r.code, &r.lines)),
+        Err(e) => format!(">>> {command}\nerror: {e}\n"),
+    }
+}
+
+#[test]
+#[ignore = "records tor's replies for docs/tor-versions.md: RECORD_TOR_REPLIES=DIR, by hand"]
+fn record_tor_replies() {
+    let Some(dir) = std::env::var_os("RECORD_TOR_REPLIES").map(std::path::PathBuf::from) else {
+        eprintln!("RECORD_TOR_REPLIES is not set: nothing recorded");
+        return;
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let (client_pub, _) = privnet::x25519_keypair().expect("x25519 key");
+    let mut source = privnet::ServiceSpec::new("source");
+    source.extra_torrc = vec!["HiddenServicePoWDefensesEnabled 1".into()];
+    let mut journalist = privnet::ServiceSpec::new("journalist");
+    journalist.authorized_client = Some(format!("descriptor:x25519:{client_pub}"));
+    let net = PrivNet::start_with(Options {
+        services: vec![source, journalist],
+        ..Options::default()
+    })
+    .expect("private tor network");
+    record_write(&dir, "tor-version", &format!("{}\n", net.tor_version()));
+
+    let mut onion = net
+        .onion_node()
+        .control()
+        .expect("onion node's control port");
+    let mut out = record_ask(&mut onion, "PROTOCOLINFO 1");
+    out.push_str(&record_ask(
+        &mut onion,
+        &format!(
+            "GETINFO {}",
+            securedrop_tor_exporter::source::status::GETINFO_KEYS.join(" ")
+        ),
+    ));
+    out.push_str(&record_ask(&mut onion, "GETCONF HiddenServiceOptions"));
+    for k in [
+        "status/version/recommended",
+        "onions/current",
+        "onions/detached",
+    ] {
+        out.push_str(&record_ask(&mut onion, &format!("GETINFO {k}")));
+    }
+    record_write(&dir, "onion-node.txt", &out);
+
+    for s in net.services() {
+        record_write(
+            &dir,
+            &format!("{}.onion", s.role),
+            &format!("{}\n", s.onion),
+        );
+        let desc = net
+            .onion_node()
+            .getinfo(&format!("hs/service/desc/id/{}", s.onion))
+            .expect("own descriptor");
+        record_write(&dir, &format!("{}.desc", s.role), &desc);
+    }
+
+    let mut relay_control = net
+        .relay_under_test()
+        .control()
+        .expect("relay's control port");
+    let mut out = record_ask(
+        &mut relay_control,
+        &format!(
+            "GETINFO {}",
+            securedrop_tor_exporter::source::status::GETINFO_KEYS.join(" ")
+        ),
+    );
+    out.push_str(&record_ask(
+        &mut relay_control,
+        &format!(
+            "GETINFO {}",
+            securedrop_tor_exporter::source::relay::GETINFO_KEYS.join(" ")
+        ),
+    ));
+    out.push_str(&record_ask(
+        &mut relay_control,
+        &format!(
+            "GETCONF {}",
+            securedrop_tor_exporter::source::relay::GETCONF_KEYS.join(" ")
+        ),
+    ));
+    let fpr = net.relay_under_test().fingerprint().expect("fingerprint");
+    out.push_str(&record_ask(
+        &mut relay_control,
+        &format!("GETINFO ns/id/{fpr}"),
+    ));
+    record_write(&dir, "relay.txt", &out);
+
+    // The events' first lines (addresses, fingerprints and blinded keys as they are: a
+    // throwaway network).
+    for (name, log) in [
+        ("events-onion-node.txt", net.onion_events()),
+        ("events-client.txt", net.client_events()),
+    ] {
+        let text: String = log
+            .snapshot()
+            .iter()
+            .map(|(_, line)| format!("{line}\n"))
+            .collect();
+        record_write(&dir, name, &text);
+    }
+    eprintln!("recorded into {}", dir.display());
+}
