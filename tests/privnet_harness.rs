@@ -503,11 +503,11 @@ fn record_tor_replies() {
         ("events-onion-node.txt", net.onion_events()),
         ("events-client.txt", net.client_events()),
     ] {
-        let text: String = log
-            .snapshot()
-            .iter()
-            .map(|(_, line)| format!("{line}\n"))
-            .collect();
+        let mut text = String::new();
+        for (_, line) in log.snapshot() {
+            text.push_str(&line);
+            text.push('\n');
+        }
         record_write(&dir, name, &text);
     }
     eprintln!("recorded into {}", dir.display());

@@ -306,11 +306,11 @@ fn preflight() -> Result<()> {
     ] {
         if tor::locate(&prog).is_none() {
             let hint = if from_env && pkg == "tor" {
-                format!("(from {}={:?})", tor::ENV, tor::program())
+                format!(" (from {}={:?})", tor::ENV, tor::program())
             } else {
-                format!("apt-get install -y {pkg}")
+                format!(": apt-get install -y {pkg}")
             };
-            return Err(Error(format!("{prog:?} not found: {hint}")));
+            return Err(Error(format!("{prog:?} not found{hint}")));
         }
     }
     Ok(())
