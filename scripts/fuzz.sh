@@ -65,6 +65,14 @@ fi
 passed=0
 failed=0
 failed_names=()
+# Where CARGO_TARGET_DIR is set (.ci/run keeps one in the tests' cache), the fuzz builds go in a
+# folder of their own inside it, named to cargo-fuzz, which then finds its binaries there; else in
+# fuzz/target/ as cargo-fuzz does by itself.
+target_args=()
+if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
+    target_args=(--target-dir "$CARGO_TARGET_DIR/fuzz")
+    unset CARGO_TARGET_DIR
+fi
 cd "$fuzz_dir"
 for t in "${targets[@]}"; do
     corpus="$fuzz_dir/corpus/$t"
@@ -74,7 +82,7 @@ for t in "${targets[@]}"; do
     fi
     echo "fuzz.sh: $t for ${seconds}s (corpus $corpus)"
     log="$(mktemp)"
-    if cargo +nightly fuzz run "$t" "$corpus" -- \
+    if cargo +nightly fuzz run "${target_args[@]}" "$t" "$corpus" -- \
         -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=1024 -print_final_stats=1 \
         >"$log" 2>&1; then
         runs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -n1)"
