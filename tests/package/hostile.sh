@@ -19,6 +19,21 @@ CLIENTS=$HS/authorized_clients
 
 # reconf NAME: dpkg-reconfigure, its output in $WORK/NAME.log; returns its exit status.
 reconf() { cx dpkg-reconfigure "$PKG" >"$WORK/$1.log" 2>&1; }
+# The races below hold each of the setup's renames for RACE_DELAY_US (setup_under_strace.sh), so
+# every temp file sits under its temp name for that long: the attacker, polling, is always in the
+# race, however loaded the machine (without it, the window was microseconds, and under load the
+# attacker could miss every one: "swapped 0 files").
+RACE_DELAY_US=300000
+race_setup_on() {
+    cp "$HERE/setup_under_strace.sh" "$ROOT/root/pkgtest/"
+    wrap_setup
+}
+race_setup_off() { cx mv -f /usr/bin/$PKG.real /usr/bin/$PKG; }
+# reconf_raced NAME [TIMEOUT]: reconf with the setup's renames held (race_setup_on first).
+reconf_raced() {
+    cx timeout "${2:-280}" env SDTE_KILL_SET=renameat,renameat2 SDTE_DELAY_US=$RACE_DELAY_US \
+        dpkg-reconfigure "$PKG" >"$WORK/$1.log" 2>&1
+}
 # say_log NAME: the log, indented, as comment lines of the suite's output.
 say_log() { sed 's/^/#   /' "$WORK/$1.log"; }
 # The root-only file's mode, owner, size and checksum.
@@ -61,7 +76,9 @@ hostile_fifo() {
     cx runuser -u debian-tor -- find "$CLIENTS" -maxdepth 1 -name '*.auth' -delete
     started=$SECONDS
     # the suite's own bound, far above the postinst's: a hang shows as exit 124 here
-    cx timeout 280 dpkg-reconfigure "$PKG" >"$WORK/race-fifo.log" 2>&1 || rc=$?
+    race_setup_on
+    reconf_raced race-fifo 280 || rc=$?
+    race_setup_off
     took=$((SECONDS - started))
     cx touch $stop
     if ! wait_for 10 bash -c "! kill -0 $job 2>/dev/null"; then
@@ -97,15 +114,17 @@ hostile_race() {
     # its PID line says it polls; on a loaded machine (suites side by side) that can take a while
     wait_for 120 grep -q . "$WORK/race.out" || true
     race_pid=$(head -n 1 "$WORK/race.out")
+    race_setup_on
     for i in $(seq 1 $runs); do
         # the attacker's way to force the window: no .auth left, so the postinst writes one
         cx runuser -u debian-tor -- find "$CLIENTS" -maxdepth 1 -name '*.auth' -delete
         rc=0
-        reconf race-$i || rc=$?
+        reconf_raced race-$i || rc=$?
         [ "$rc" -eq 0 ] || failed=$((failed + 1))
         eq "race run $i (postinst exit $rc): the root-only file keeps its mode, owner and content" \
             "$before" "$(file_id $secret)"
     done
+    race_setup_off
     cx touch $stop
     if ! wait_for 10 bash -c "! kill -0 $job 2>/dev/null"; then
         [ -z "$race_pid" ] || cx kill "$race_pid" 2>/dev/null || true
