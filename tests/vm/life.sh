@@ -130,6 +130,7 @@ cycle() {
         check "control: a folder include is valid under system_tor" run control tor_verify "$ctl"
     fi
     rm -rf "$ctl" "$ctld"
+    [ "$abstraction" = old ] || no_denials
 
     step "[$abstraction] install"
     before=$(etc_tor)
