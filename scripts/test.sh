@@ -5,22 +5,24 @@
 #      the real-tor tests again against tor 0.4.8 (scripts/cargo-tor-0.4.8.sh);
 #   2. tests/package/run.sh: the .deb (lintian, shellcheck, reproducibility, systemd-analyze) and
 #      its install/upgrade/remove/purge scenario in a booted systemd container;
-#   3. molecule/run.sh: the Ansible role on two booted staging containers;
-#   4. tests/securedrop/run.sh: contrib/securedrop/patches on SecureDrop's data-only snapshot: the
+#   3. tests/vm/run.sh: the package's life in Debian 12 and 13 VMs (qemu) with AppArmor enforcing,
+#      under tor's current and pre-0.4.9.8 AppArmor rules: no denial, both confined, profile unloaded;
+#   4. molecule/run.sh: the Ansible role on two booted staging containers;
+#   5. tests/securedrop/run.sh: contrib/securedrop/patches on SecureDrop's data-only snapshot: the
 #      data patches applied (git am), yamllint, playbook syntax checks, torrc rendering checked by
 #      tor; the admin-code patch checked as text (SecureDrop's admin tests are run by hand);
-#   5. monitoring/test.sh: the monitoring side (alerting rules with promtool, the Alertmanager
+#   6. monitoring/test.sh: the monitoring side (alerting rules with promtool, the Alertmanager
 #      sample with amtool and a real Alertmanager on loopback, the Grafana dashboard, templates);
-#   6. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
+#   7. scripts/fuzz.sh: the cargo-fuzz targets of the control-protocol parser, 20 s each (skipped,
 #      and said so, where no nightly toolchain can be had);
-#   7. scripts/supply-chain.sh: cargo deny (RustSec snapshot, offline) and cargo vet --locked
+#   8. scripts/supply-chain.sh: cargo deny (RustSec snapshot, offline) and cargo vet --locked
 #      --frozen on Cargo.lock, a made-up advisory that must fail, the audit coverage table.
-# Pass suite names to run only some: scripts/test.sh cargo package molecule securedrop monitoring fuzz supply
+# Pass suite names to run only some: scripts/test.sh cargo package vm molecule securedrop monitoring fuzz supply
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(cargo package molecule securedrop monitoring fuzz supply)
+[ ${#suites[@]} -gt 0 ] || suites=(cargo package vm molecule securedrop monitoring fuzz supply)
 
 # shellcheck source=scripts/lib/apt.sh
 . scripts/lib/apt.sh
@@ -33,7 +35,7 @@ need_packages --recommends --no-services cmd:tor:tor cmd:ip:iproute2 cmd:unshare
 # different lanes, and the .deb the package, Molecule and VM suites install is built once
 # (tests/package/cached-deb.sh, under a lock). SDTE_JOBS=1 runs every suite one after the other,
 # its output streamed; with lanes, a suite's output is printed whole when it ends.
-LANES=("cargo fuzz supply securedrop" "package" "molecule monitoring")
+LANES=("cargo vm" "package fuzz supply securedrop" "molecule monitoring")
 
 known=" ${LANES[*]} "
 for s in "${suites[@]}"; do
