@@ -11,8 +11,9 @@
 #
 # In the container: a throwaway signing key (ed25519, made here, trusted through
 # /etc/apt/trusted.gpg.d/ as SecureDrop's keyring package does), a flat-pool repository made with
-# apt-ftparchive whose Release says Origin and Label "SecureDrop" and Codename bookworm (what
-# SecureDrop's Origins-Pattern "origin=SecureDrop,codename=${distro_codename}" allows), a sources
+# apt-ftparchive whose Release says Origin and Label "SecureDrop" and Codename the container's own
+# (bookworm or trixie: SecureDrop's Origins-Pattern "origin=SecureDrop,codename=${distro_codename}"
+# allows only the server's codename, as SecureDrop publishes one suite per codename), a sources
 # line like SecureDrop's (`deb [arch=amd64] URI CODENAME main`), SecureDrop's 50unattended-upgrades,
 # 20auto-upgrades and 80securedrop. The current version is installed from the repository with
 # apt-get, the admin edits the AppArmor profile and config.toml, the higher version is published
@@ -25,6 +26,7 @@ UU_GNUPG=/root/sdte-gnupg
 UU_LOG=/var/log/unattended-upgrades/unattended-upgrades.log
 UU_DPKG_LOG=/var/log/unattended-upgrades/unattended-upgrades-dpkg.log
 UU_PROFILE=/etc/apparmor.d/$PKG
+UU_CODENAME=   # the container's VERSION_CODENAME, set by unattended_upgrade_checks
 
 # SecureDrop as released (read only; tests/securedrop/run.sh looks in the same places).
 uu_securedrop_snapshot() {
@@ -89,14 +91,14 @@ uu_apt_conf() {
 uu_publish() {
     cx env GNUPGHOME=$UU_GNUPG sh -euc "
         cd $UU_REPO
-        d=dists/bookworm
+        d=dists/$UU_CODENAME
         mkdir -p \$d/main/binary-amd64
         apt-ftparchive packages pool >\$d/main/binary-amd64/Packages
         gzip -9nkf \$d/main/binary-amd64/Packages
         apt-ftparchive -o APT::FTPArchive::Release::Origin=SecureDrop \
             -o APT::FTPArchive::Release::Label=SecureDrop \
-            -o APT::FTPArchive::Release::Suite=bookworm \
-            -o APT::FTPArchive::Release::Codename=bookworm \
+            -o APT::FTPArchive::Release::Suite=$UU_CODENAME \
+            -o APT::FTPArchive::Release::Codename=$UU_CODENAME \
             -o APT::FTPArchive::Release::Architectures=amd64 \
             -o APT::FTPArchive::Release::Components=main release \$d >/root/Release.new
         mv /root/Release.new \$d/Release
@@ -136,6 +138,8 @@ unattended_upgrade_checks() {
     local root=$1 x=$2 name src out rc=0 keys_before pid_before restarts_before pkgs_before sd
     section "upgrade by unattended-upgrades from a signed repository, SecureDrop's apt configuration"
     cx rm -f "/etc/$PKG/no-standalone-client-key"
+    UU_CODENAME=$(cx sh -c '. /etc/os-release && echo "$VERSION_CODENAME"')
+    echo "# the container's codename: ${UU_CODENAME:-?}"
 
     # SecureDrop's apt configuration, as its servers have it
     sd=$(uu_securedrop_snapshot)
@@ -166,21 +170,21 @@ unattended_upgrade_checks() {
     fi
     mkdir -p "$root$UU_REPO/pool/main/s/$PKG"
     cp "$DEB" "$root$UU_REPO/pool/main/s/$PKG/"
-    cx sh -c "echo 'deb [arch=amd64] file:$UU_REPO bookworm main' >$UU_LIST"
+    cx sh -c "echo 'deb [arch=amd64] file:$UU_REPO $UU_CODENAME main' >$UU_LIST"
     if uu_publish >"$WORK/uu-publish.log" 2>&1 && uu_update_lists >"$WORK/uu-update.log" 2>&1; then
         ok "repository with $VERSION published, signed; apt-get update accepts its signature"
     else
         nok "repository with $VERSION published and read"
         sed 's/^/#   /' "$WORK/uu-publish.log" "$WORK/uu-update.log"
     fi
-    eq "its Release is labelled as SecureDrop's" "Codename: bookworm|Label: SecureDrop|Origin: SecureDrop" \
-        "$(cx grep -E '^(Origin|Label|Codename):' "$UU_REPO/dists/bookworm/Release" | sort | paste -sd'|')"
+    eq "its Release is labelled as SecureDrop's" "Codename: $UU_CODENAME|Label: SecureDrop|Origin: SecureDrop" \
+        "$(cx grep -E '^(Origin|Label|Codename):' "$UU_REPO/dists/$UU_CODENAME/Release" | sort | paste -sd'|')"
     # apt's view of the repository: `release o=…,a=…,n=…,l=…,c=…,b=…` under its source's line
     out=$(cx apt-cache policy 2>&1)
-    if grep -A1 -F "file:$UU_REPO bookworm/main" <<<"$out" | grep -q "release .*o=SecureDrop,.*n=bookworm,l=SecureDrop,"; then
-        ok "apt-cache policy: the repository is o=SecureDrop, n=bookworm, l=SecureDrop"
+    if grep -A1 -F "file:$UU_REPO $UU_CODENAME/main" <<<"$out" | grep -q "release .*o=SecureDrop,.*n=$UU_CODENAME,l=SecureDrop,"; then
+        ok "apt-cache policy: the repository is o=SecureDrop, n=$UU_CODENAME, l=SecureDrop"
     else
-        nok "apt-cache policy: the repository is o=SecureDrop, n=bookworm, l=SecureDrop"
+        nok "apt-cache policy: the repository is o=SecureDrop, n=$UU_CODENAME, l=SecureDrop"
         printf '%s\n' "$out" | sed 's/^/#   /'
     fi
     if cx apt-get -q -y install "$PKG=$VERSION" >"$WORK/uu-install.log" 2>&1; then
