@@ -7,6 +7,17 @@
 # purge scenario with real dpkg, systemd and tor in a booted container (tests/container/). Needs root and the Rust toolchain (cargo on PATH or in ~/.cargo/bin);
 # installs the Debian tools it needs. Ends with `N passed, M failed`; exit 1 on any failure.
 #
+# Both Debian releases, for little more than the time of one: the full scenario in a Debian 12
+# (bookworm) container, and beside it, at the same time, a focused one in a Debian 13 (trixie)
+# container (the release nearest SecureDrop's Ubuntu 24.04: systemd 257, tor 0.4.9.15, apt 3,
+# unattended-upgrades 2.12). Focused leaves out what tests the maintainer scripts' own file handling
+# against dpkg and the kernel, which both containers share with this machine: the hostile tor
+# account, the kill -9 sweep, the AppArmor stand-ins, the first install under a squatted port, the
+# migrations from old layouts. It keeps everything that meets the release's own systemd, tor, dpkg
+# and apt: install, reinstall, upgrades, tor's trigger and reinstall, the sockets and the generator,
+# recovery, a conflicting drop-in, remove, purge, the chroot install, the opt-out and the upgrade
+# by unattended-upgrades. docs/packaging.md, "Tests", has the measured cost.
+#
 # Environment:
 #   SDTE_CACHE   cache folder (rootfs tarball, .debs by tree, cargo targets of builds A and B,
 #                tor's .deb), default /var/cache/securedrop-tor-exporter-tests
@@ -15,12 +26,23 @@
 #                always: B even so; scratch: B with an empty cargo target (slow, the strictest);
 #                0: no B
 #   SDTE_KEEP=1  keep the work folder (container root, builds, logs) for debugging
+#   SDTE_SUITE   bookworm or trixie: the full scenario on that release alone (no focused one);
+#                unset (the default): full on bookworm and focused on trixie, side by side
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CONTAINER=$REPO/tests/container
 export SDTE_CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
+# The Debian releases of the containers (tests/container/rootfs.sh). The .deb is always the one
+# built on this (bookworm) machine, installed in both, as SecureDrop builds once per codename. The
+# suite is in the containers' names, so scenarios and runs side by side never share one.
+case ${SDTE_SUITE:-} in
+    '') SUITE=bookworm OTHER_SUITE=trixie ;;
+    bookworm | trixie) SUITE=$SDTE_SUITE OTHER_SUITE= ;;
+    *) echo "run.sh: SDTE_SUITE must be bookworm or trixie, not '$SDTE_SUITE'" >&2; exit 1 ;;
+esac
+OTHER_PID=
 PKG=securedrop-tor-exporter
 # The upgrade test's version: the tree's, with .pkgtest1 between the upstream version and the
 # distro suffix (0.1.0+bookworm -> 0.1.0.pkgtest1+bookworm), as SecureDrop's nightly builds put
@@ -41,13 +63,27 @@ WORK=
 # shellcheck source=scripts/lib/tap.sh
 . "$REPO/scripts/lib/tap.sh"
 
-# Stop every container and remove the work folder (idempotent).
-release() {
+# Stop every container of this scenario (idempotent).
+stop_states() {
     local s
     for s in "${STATES[@]}"; do
         "$CONTAINER/stop.sh" "$s" || echo "run.sh: could not stop the container of $s" >&2
     done
     STATES=()
+}
+
+# The focused scenario beside this one: ended (TERM; it stops its containers in its EXIT trap).
+stop_other() {
+    [ -n "$OTHER_PID" ] || return 0
+    kill -TERM "$OTHER_PID" 2>/dev/null || true
+    wait "$OTHER_PID" 2>/dev/null || true
+    OTHER_PID=
+}
+
+# Stop every container and remove the work folder (idempotent).
+release() {
+    stop_other
+    stop_states
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "${SDTE_KEEP:-0}" = 1 ]; then
             echo "# kept $WORK"
@@ -297,18 +333,23 @@ for sub in serve check-config "client-key generate" "client-key show" "client-ke
     check "man page documents '$sub'" grep -qF "$sub" <<<"$man_src"
 done
 
-# --- the container -----------------------------------------------------------------------------
-section "container: build/extract rootfs and boot"
+# --- the container scenario --------------------------------------------------------------------
+# container_scenario full|focused: everything from here to its end, in containers of $SUITE (the
+# body is not indented: it was the script's top level, and its here-documents stay as they were).
+# focused leaves out the sections named in the header.
+container_scenario() {
+SCOPE=$1
+section "container ($SUITE, $SCOPE scenario): build/extract rootfs and boot"
 ROOT=$WORK/root
 STATE=$WORK/state
-"$CONTAINER/rootfs.sh" "$ROOT"
+SDTE_SUITE=$SUITE "$CONTAINER/rootfs.sh" "$ROOT"
 "$CONTAINER/prepare-tor.sh" "$ROOT"
 mkdir -p "$ROOT/root/pkgtest"
 # and the package's binary, to verify tor's configuration the way the maintainer scripts do, even
 # once the package is purged
 cp "$DEB" "$UDEB" "$HERE/torctl.py" "$HERE/race_symlinks.py" "$BIN" "$ROOT/root/pkgtest/"
 STATES+=("$STATE")
-L=$("$CONTAINER/boot.sh" "$ROOT" pkgtest-$$ "$STATE")
+L=$("$CONTAINER/boot.sh" "$ROOT" "pkgtest-$SUITE-$$" "$STATE")
 ok "container booted (leader $L)"
 
 # Run a command in the container with a clean environment.
@@ -450,6 +491,8 @@ eq "tor NRestarts still 0 after upgrade" 0 "$(tor_restarts)"
 eq "exporter active after upgrade" active "$(unit_state $PKG active)"
 check "/metrics shows tor_up 1 after upgrade" wait_tor_up
 
+keys() { cx sh -c "cd / && sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/hs_ed25519_public_key $HS/authorized_clients/*.auth $KEY $ONIONCONF 2>&1"; }
+if [ "$SCOPE" = full ]; then
 section "upgrade from the old layout (/etc/tor/torrc.d/, up to 0.1.0)"
 # What 0.1.0's postinst left: the drop-in in /etc/tor/torrc.d/ (a folder it made), its marked
 # include of that folder, tor running the service from there. The next postinst run (an upgrade)
@@ -473,7 +516,6 @@ check "old layout made" cx python3 /root/pkgtest/old-layout.py "$("$BIN" torrc i
 check "old layout: no top-level drop-in" absent $DROPIN
 cx systemctl reload tor@default
 check "old layout: tor runs the service from /etc/tor/torrc.d/" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -a python3 /root/pkgtest/torctl.py 'GETCONF HiddenServiceOptions' 2>/dev/null | grep -qF 'HiddenServiceDir=$HS'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
-keys() { cx sh -c "cd / && sha256sum $HS/hostname $HS/hs_ed25519_secret_key $HS/hs_ed25519_public_key $HS/authorized_clients/*.auth $KEY $ONIONCONF 2>&1"; }
 keys_before=$(keys)
 dropin_before=$(cx cat $OLD_DROPIN)
 pid_before=$(tor_pid)
@@ -494,6 +536,7 @@ before=$(snapshot)
 if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/migrate2.log" 2>&1; then ok "dpkg -i again after the migration"; else nok "dpkg -i again after the migration"; fi
 eq "a second run changes nothing" "$before" "$(snapshot)"
 check "a second run is quiet" lacks "$PKG:" "$(cat "$WORK/migrate2.log")"
+fi
 
 section "tor's torrc replaced (file trigger)"
 # as when a tor upgrade installs the maintainer's torrc: the include line is gone.
@@ -507,7 +550,8 @@ check "tor still runs the onion service" contains "HiddenServiceDir=$HS" "$(tor_
 
 section "tor's package reinstalled (real file trigger)"
 # dpkg activates the file trigger on /etc/tor/torrc whenever tor's package is unpacked. The tor
-# .deb comes from apt (cached); without it this step is skipped, the simulated one above stays.
+# .deb comes from the cache (rootfs.sh keeps the one it installed) or the host's apt (bookworm's
+# only); without it this step is skipped, the simulated one above stays.
 TOR_DEBS=$SDTE_CACHE/tor-deb
 mkdir -p "$TOR_DEBS"
 tor_version=$(cx dpkg-query -W -f='${Version}' tor)
@@ -537,7 +581,7 @@ check "tor still runs the socket target" contains "HiddenServicePort=80 $ONION_T
 eq "tor neither reloaded nor restarted for the new port" "$pid_before" "$(tor_pid)"
 check "/metrics on 9748 shows tor_up 1" bash -c "deadline=\$((SECONDS + 30)); until nsenter -t $L -n curl -fsS --max-time 5 http://127.0.0.1:9748/metrics 2>/dev/null | grep -qx 'tor_up 1'; do [ \$SECONDS -lt \$deadline ] || exit 1; sleep 0.2; done"
 socket_moved_checks
-socket_legacy_upgrade_checks
+[ "$SCOPE" != full ] || socket_legacy_upgrade_checks
 cx rm -f /etc/$PKG/config.d/60-pkgtest-port.toml
 cx dpkg-reconfigure $PKG >"$WORK/port2.log" 2>&1 || nok "dpkg-reconfigure back to the default port"
 eq "drop-in still on the onion socket" "HiddenServicePort 80 $ONION_TARGET" "$(cx grep '^HiddenServicePort' $DROPIN || true)"
@@ -549,12 +593,14 @@ socket_held_port_checks
 # each section leaves the package configured as it found it.
 # shellcheck source=tests/package/hostile.sh
 . "$HERE/hostile.sh"
-hostile_race
-hostile_fifo
-hostile_onion_dirs
-hostile_auth
-hostile_full_disk
-hostile_symlinked_torrc
+if [ "$SCOPE" = full ]; then
+    hostile_race
+    hostile_fifo
+    hostile_onion_dirs
+    hostile_auth
+    hostile_full_disk
+    hostile_symlinked_torrc
+fi
 # shellcheck source=tests/package/recovery.sh
 . "$HERE/recovery.sh"
 recovery_checks
@@ -633,11 +679,12 @@ eq "tor MainPID unchanged through purge" "$pid_before" "$(tor_pid)"
 check "tor --verify-config as debian-tor clean after purge" verify_as_tor
 eq "package unknown to dpkg" "" "$(cx dpkg-query -W -f='${Status}' $PKG 2>/dev/null || true)"
 
-# shellcheck source=tests/package/apparmor_unload.sh
-. "$HERE/apparmor_unload.sh"
-apparmor_unload_checks
-
-onion_first_install_squat_checks
+if [ "$SCOPE" = full ]; then
+    # shellcheck source=tests/package/apparmor_unload.sh
+    . "$HERE/apparmor_unload.sh"
+    apparmor_unload_checks
+    onion_first_install_squat_checks
+fi
 
 section "broken first install rolls everything back"
 # tor itself already runs a service in our onion folder (from its torrc): our drop-in conflicts.
@@ -664,7 +711,7 @@ eq "tor NRestarts unchanged" "$restarts_before" "$(tor_restarts)"
 eq "tor's onion configuration unchanged" "$hs_before" "$(tor_hs_conf)"
 cx dpkg -P $PKG >/dev/null 2>&1 || true
 
-kill_sweep
+[ "$SCOPE" != full ] || kill_sweep
 
 section "stop the container"
 if "$CONTAINER/stop.sh" "$STATE"; then ok "container stopped"; else nok "container stopped"; fi
@@ -673,7 +720,7 @@ if "$CONTAINER/stop.sh" "$STATE"; then ok "container stopped"; else nok "contain
 section "install in a chroot (no systemd), then boot"
 ROOT2=$WORK/root2
 STATE2=$WORK/state2
-"$CONTAINER/rootfs.sh" "$ROOT2"
+SDTE_SUITE=$SUITE "$CONTAINER/rootfs.sh" "$ROOT2"
 "$CONTAINER/prepare-tor.sh" "$ROOT2"
 mkdir -p "$ROOT2/root/pkgtest"
 cp "$DEB" "$HERE/torctl.py" "$ROOT2/root/pkgtest/"
@@ -691,7 +738,7 @@ check "chroot: a client is authorized" test -f "$ROOT2$HS/authorized_clients/sta
 check "chroot: exporter enabled" test -L "$ROOT2/etc/systemd/system/multi-user.target.wants/$PKG.service"
 check "chroot: no onion address yet, so no config.d file" test ! -e "$ROOT2$ONIONCONF"
 STATES+=("$STATE2")
-L=$("$CONTAINER/boot.sh" "$ROOT2" pkgtest2-$$ "$STATE2")
+L=$("$CONTAINER/boot.sh" "$ROOT2" "pkgtest2-$SUITE-$$" "$STATE2")
 ok "booted the image (leader $L)"
 eq "image: tor active" active "$(unit_state tor@default active)"
 eq "image: exporter active" active "$(unit_state $PKG active)"
@@ -735,6 +782,46 @@ unattended_upgrade_checks "$ROOT2" "$X"
 
 section "stop the container"
 if "$CONTAINER/stop.sh" "$STATE2"; then ok "container stopped"; else nok "container stopped"; fi
+}
+
+# other_scenario: the focused scenario on $OTHER_SUITE, run in the background; its own work folder,
+# counts and containers (stopped by its EXIT trap, also when run.sh ends it with TERM). Its last
+# line is its count, which collect_other reads.
+other_scenario() {
+    SUITE=$OTHER_SUITE
+    WORK=$WORK/$SUITE
+    STATES=()
+    PASS=0 FAIL=0
+    trap stop_states EXIT
+    trap 'exit 143' TERM
+    mkdir -p "$WORK"
+    container_scenario focused
+    stop_states
+    echo "$PASS passed, $FAIL failed"
+}
+
+# collect_other: wait for the focused scenario, print its lines (each check named with its
+# release) and add its counts to this run's.
+collect_other() {
+    local log=$WORK/$OTHER_SUITE.tap p f
+    wait "$OTHER_PID" 2>/dev/null || true
+    OTHER_PID=
+    section "the focused scenario on $OTHER_SUITE (ran beside the full one; its sections' times are since the start)"
+    sed -e '/^[0-9]* passed, [0-9]* failed$/d' -e "s/^ok - /ok - [$OTHER_SUITE] /" \
+        -e "s/^not ok - /not ok - [$OTHER_SUITE] /" "$log"
+    p=$(grep -c '^ok - ' "$log" || true)
+    f=$(grep -c '^not ok - ' "$log" || true)
+    PASS=$((PASS + p))
+    FAIL=$((FAIL + f))
+    grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$log" || nok "[$OTHER_SUITE] the focused scenario ended early"
+}
+
+if [ -n "$OTHER_SUITE" ]; then
+    other_scenario >"$WORK/$OTHER_SUITE.tap" 2>&1 &
+    OTHER_PID=$!
+fi
+container_scenario full
+[ -z "$OTHER_SUITE" ] || collect_other
 
 section "clean up"
 release
