@@ -109,7 +109,9 @@ files_in() { # DIR: the admin's files are there
     done
 }
 
-"$VENV/bin/ansible-playbook" --version | head -n 1 >&2
+# sed reads to the end: `head -n 1` closed the pipe early, and ansible-playbook then died of
+# BrokenPipeError, which pipefail turned into a failed run (seen once under load).
+"$VENV/bin/ansible-playbook" --version | sed -n 1p >&2
 # The SecureDrop-like tor only (the play that builds a local apt repository is not needed here).
 playbook "$HERE/default/prepare.yml" --limit securedrop
 # 2.11-like layout
