@@ -23,6 +23,10 @@
 #                      with tests/package/build-deb.sh (dpkg-buildpackage -us -uc -b)
 #   SDTE_CACHE         cache folder
 #   SDTE_MOLECULE_ONLY=1  skip the linters and pytest (while working on the scenario)
+#   SDTE_SUITE         bookworm or trixie: both staging containers on that Debian release. Unset
+#                      (the default, and what CI runs): mon-staging on Debian 13 (trixie) and
+#                      app-staging on Debian 12 (bookworm), below
+#   SDTE_SUITES        the same per container, words NAME=SUITE (molecule/default/container.sh)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -32,6 +36,17 @@ CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 # shellcheck source=molecule/tools.sh
 . "$HERE/tools.sh"
 HOSTS=(app-staging mon-staging)
+
+# Both Debian releases in one scenario run, at no extra cost: the two staging containers run
+# different releases (a second, trixie-only run would add the whole scenario's time again, ~7 min).
+# mon-staging takes trixie, the release nearest SecureDrop's Ubuntu 24.04 (systemd 257, apt 3 with
+# its sqv signature check of the role's signed-by key), and installs the way production servers do,
+# from a signed apt repository; app-staging stays on bookworm, where the .deb is built, and installs
+# it with dpkg as SecureDrop's staging does. The compat run (ansible-core 2.15.9) uses the same two.
+if [ -n "${SDTE_SUITE:-}" ]; then
+    SDTE_SUITES="app-staging=$SDTE_SUITE mon-staging=$SDTE_SUITE"
+fi
+export SDTE_SUITES=${SDTE_SUITES:-app-staging=bookworm mon-staging=trixie}
 
 passed=0
 failed=0
@@ -123,7 +138,7 @@ deb() {
     fi
     TOR_EXPORTER_DEB=$(cd "$(dirname "$TOR_EXPORTER_DEB")" && pwd)/$(basename "$TOR_EXPORTER_DEB")
     export TOR_EXPORTER_DEB
-    log "testing $TOR_EXPORTER_DEB"
+    log "testing $TOR_EXPORTER_DEB on $SDTE_SUITES"
 }
 
 # --- the checks ------------------------------------------------------------------------------
