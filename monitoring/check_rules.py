@@ -329,13 +329,29 @@ def promtool_passes(test_files):
     return res.returncode == 0
 
 
+def groups_seeing(groups, name, reads_alerts):
+    """The test groups of a test file whose outcome a mutation of the alert NAME can change.
+    promtool runs each group on storage of its own, and an alert_rule_test looks at its
+    alertname only: a group that tests other alerts alone, with no promql_expr_test, gives the
+    same result on the mutated rules as on the shipped ones, unless a rule reads ALERTS
+    (READS_ALERTS: an alert firing differently could change another's): then every group is
+    kept (and every rule of the mutant's rule file, which mutants() otherwise leaves out but for
+    the mutated alert and the recording rules)."""
+    if reads_alerts:
+        return groups
+    return [g for g in groups
+            if g.get("promql_expr_test")
+            or any(c["alertname"] == name for c in g.get("alert_rule_test", []))]
+
+
 def mutants():
     """For each alert and each mutation, rewrite its rule file in a temporary folder, point copies
     of the test files that test that alert at it, and require promtool to fail."""
     problems = []
     count = 0
-    jobs = []  # (what a surviving mutant means, its test files)
+    jobs = []  # (what the wrong outcome means, its test files, whether promtool must pass)
     work = tempfile.TemporaryDirectory()
+    reads_alerts = any(re.search(r"\bALERTS(_FOR_STATE)?\b", r["expr"]) for _, r in alerts())
     for path, rule in list(alerts()):
         name = rule["alert"]
         tests = [t for t in TESTS
@@ -370,21 +386,35 @@ def mutants():
                 "keep_firing_for": duration_text(max(keep - step, 0))}
             mutations["keep_firing_for one evaluation interval longer"] = {
                 "keep_firing_for": duration_text(keep + step)}
-        for label, change in mutations.items():
-            count += 1
-            tmp = os.path.join(work.name, str(count))
+        # Only the test groups that can see a mutation of this alert (groups_seeing()), and in
+        # its rule file only the alerts those groups test and the recording rules: the rest pass
+        # on the shipped rules (checked before) and so on the mutant too. An unmutated copy made
+        # the same way must pass (the control), so no mutant is caught by the trimming itself.
+        seeing = {t: groups_seeing(load(t)["tests"], name, reads_alerts) for t in tests}
+        tested = {c["alertname"] for groups in seeing.values() for g in groups
+                  for c in g.get("alert_rule_test", [])} | {name}
+        for label, change in [(None, {})] + list(mutations.items()):
+            count += label is not None
+            tmp = os.path.join(work.name, str(len(jobs)))
             os.mkdir(tmp)
             doc = load(path)
             for group in doc["groups"]:
                 for r in group["rules"]:
                     if r.get("alert") == name:
                         r.update(change)
+                if not reads_alerts:
+                    group["rules"] = [r for r in group["rules"]
+                                      if "record" in r or r.get("alert") in tested]
+            doc["groups"] = [g for g in doc["groups"] if g["rules"]]
             mutated = os.path.join(tmp, os.path.basename(path))
             with open(mutated, "w", encoding="utf-8") as f:
                 yaml.safe_dump(doc, f)
             copies = []
             for t in tests:
                 tdoc = load(t)
+                tdoc["tests"] = seeing[t]
+                if not tdoc["tests"]:
+                    continue
                 tdoc["rule_files"] = [
                     mutated if os.path.basename(rf) == os.path.basename(path)
                     else os.path.normpath(os.path.join(os.path.dirname(t), rf))
@@ -394,13 +424,21 @@ def mutants():
                 with open(copy, "w", encoding="utf-8") as f:
                     yaml.safe_dump(tdoc, f)
                 copies.append(copy)
-            jobs.append((f"{name}: its tests still pass when it {label}", copies))
+            if label is None:
+                jobs.append((f"{name}: its tests, trimmed as for its mutants, fail unmutated",
+                             copies, True))
+            else:
+                jobs.append((f"{name}: its tests still pass when it {label}", copies, False))
     # One promtool per core at a time: each mutant is its own process and folder.
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        survived = pool.map(lambda job: promtool_passes(job[1]), jobs)
-        problems += [problem for (problem, _), passes in zip(jobs, survived) if passes]
+        passed = pool.map(lambda job: promtool_passes(job[1]), jobs)
+        problems += [problem for (problem, _, want), passes in zip(jobs, passed)
+                     if passes != want]
     work.cleanup()
-    print(f"{count} mutants, {count - len(problems)} caught", file=sys.stderr)
+    caught = sum(1 for (_, _, want) in jobs if not want) - sum(
+        1 for p in problems if "still pass" in p)
+    print(f"{count} mutants, {caught} caught; {len(jobs) - count} trimmed controls",
+          file=sys.stderr)
     return problems
 
 
