@@ -45,17 +45,24 @@ results = []
 
 def check(ok, what):
     results.append(ok)
-    print(("ok: " if ok else "FAIL: ") + what, flush=True)
+    print(("ok: " if ok else "FAIL: ") + prefix() + what, flush=True)
+
+
+def prefix():
+    """The scenario's name, in a scenario's thread (they run at the same time)."""
+    name = threading.current_thread().name
+    return "" if name == "MainThread" else f"[{name}] "
 
 
 class Hook(BaseHTTPRequestHandler):
-    received = []  # (receiver path, payload)
+    received = []  # (scenario, receiver, payload), from the path /<scenario>/<receiver>
     lock = threading.Lock()
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        scenario, _, receiver = self.path.strip("/").partition("/")
         with Hook.lock:
-            Hook.received.append((self.path.strip("/"), json.loads(body)))
+            Hook.received.append((scenario, receiver, json.loads(body)))
         self.send_response(200)
         self.end_headers()
 
@@ -63,26 +70,39 @@ class Hook(BaseHTTPRequestHandler):
         pass
 
 
+def scenario_name():
+    return threading.current_thread().name
+
+
 def got(receiver):
-    """alertname/instance pairs of firing alerts the receiver has been sent."""
+    """alertname/instance pairs of firing alerts the receiver has been sent (in this thread's
+    scenario: each runs its own Alertmanager, whose webhooks are /<scenario>/<receiver>)."""
     with Hook.lock:
         return {
             (a["labels"].get("alertname"), a["labels"].get("instance"))
-            for r, payload in Hook.received if r == receiver
+            for s, r, payload in Hook.received if s == scenario_name() and r == receiver
             for a in payload["alerts"] if a["status"] == "firing"
         }
 
 
 def notifications(receiver):
     with Hook.lock:
-        return sum(1 for r, _ in Hook.received if r == receiver)
+        return sum(1 for s, r, _ in Hook.received if s == scenario_name() and r == receiver)
+
+
+PORTS = set()  # given out already: the scenarios start their Alertmanagers at the same time
 
 
 def free_port():
     import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with Hook.lock:
+            if port not in PORTS:
+                PORTS.add(port)
+                return port
 
 
 def http(method, url, data=None):
@@ -100,12 +120,12 @@ def wait_for(what, cond, deadline=DEADLINE):
         if cond():
             return True
         time.sleep(0.2)
-    print(f"timed out after {deadline} s waiting for {what}", flush=True)
+    print(f"{prefix()}timed out after {deadline} s waiting for {what}", flush=True)
     return False
 
 
 class Alertmanager:
-    def __init__(self, hook_port):
+    def __init__(self, hook_port, scenario):
         self.tmp = tempfile.mkdtemp(prefix="am-live-")
         with open(SAMPLE, encoding="utf-8") as f:
             conf = yaml.safe_load(f)
@@ -114,7 +134,7 @@ class Alertmanager:
             name = r["name"]
             for k in [k for k in r if k != "name"]:
                 del r[k]
-            r["webhook_configs"] = [{"url": f"http://127.0.0.1:{hook_port}/{name}",
+            r["webhook_configs"] = [{"url": f"http://127.0.0.1:{hook_port}/{scenario}/{name}",
                                      "send_resolved": True}]
         path = os.path.join(self.tmp, "alertmanager.yml")
         with open(path, "w", encoding="utf-8") as f:
@@ -237,11 +257,28 @@ def monitoring_host_broken(am):
 def watchdog(am):
     am.post([dict(alertname="Watchdog", severity="info", scope="monitoring-host")])
     # group_wait 0s on its route. An alert is routed once, when it arrives, to the first route it
-    # matches (no `continue`): once the watchdog receiver has it, no other receiver will.
-    wait_for("the watchdog receiver's notification", lambda: got("watchdog"), DEADLINE)
+    # matches (no `continue`): once a receiver has it, no other receiver will. So this waits for
+    # the first receiver that gets it (the watchdog's at once; without its route, the mail
+    # receiver's after that route's 30 s group_wait) rather than for the watchdog's only.
+    receivers = ("watchdog", "securedrop-admin-page", "securedrop-admin-mail", "null")
+    wait_for("a receiver's notification", lambda: any(got(r) for r in receivers), DEADLINE)
     check(got("watchdog") == {("Watchdog", None)}, f"the Watchdog reaches its receiver: {got('watchdog')}")
     others = {r: got(r) for r in ("securedrop-admin-page", "securedrop-admin-mail", "null")}
     check(not any(others.values()), f"and no other receiver: {others}")
+
+
+def run(scenario, port):
+    """One scenario on an Alertmanager of its own (this thread's, named after the scenario)."""
+    am = Alertmanager(port, scenario.__name__)
+    try:
+        if not wait_for("Alertmanager ready", am.ready, 30):
+            check(False, f"{scenario.__name__}: Alertmanager started")
+            return
+        scenario(am)
+    except Exception as e:  # noqa: BLE001 (reported as a failed check, the others go on)
+        check(False, f"{scenario.__name__}: {e!r}")
+    finally:
+        am.stop()
 
 
 def main():
@@ -251,17 +288,14 @@ def main():
         scenarios = [per_server, monitoring_host_broken, watchdog]
         if sys.argv[1:]:
             scenarios = [f for f in scenarios if f.__name__ in sys.argv[1:]]
-        for scenario in scenarios:
-            with Hook.lock:
-                Hook.received.clear()
-            am = Alertmanager(server.server_address[1])
-            try:
-                if not wait_for("Alertmanager ready", am.ready, 30):
-                    check(False, f"{scenario.__name__}: Alertmanager started")
-                    continue
-                scenario(am)
-            finally:
-                am.stop()
+        # At the same time: each has its own Alertmanager (own port, folder, no cluster) and its
+        # own webhook paths, and most of each is waiting out a group_wait.
+        threads = [threading.Thread(target=run, args=(f, server.server_address[1]),
+                                    name=f.__name__) for f in scenarios]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
     finally:
         server.shutdown()
     print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
