@@ -10,9 +10,11 @@ a line), never from the command line.
     e2e.py webhook PORT OUT                 receive webhooks on 127.0.0.1:PORT, one JSON a line
                                             to OUT (runs until killed)
     e2e.py healthy PROM DASHBOARD RULES...  the checks of a healthy network (see healthy())
-    e2e.py alert OUT ALERT INSTANCE STATUS SECONDS
+    e2e.py alert OUT ALERT INSTANCE STATUS SECONDS [SINCE AT_LEAST]
                                             wait for a notification of ALERT{instance=INSTANCE}
-                                            with status firing/resolved; no onion address in it
+                                            with status firing/resolved; no onion address in it;
+                                            received AT_LEAST seconds after SINCE (Unix time)
+    e2e.py scrapes PROM JOB SINCE N         PROM has N samples of up{job=JOB} since SINCE
     e2e.py scaled FACTOR REFRESH OUT PROMETHEUS ALERTMANAGER RULES...
                                             OUT/prometheus.yml, OUT/alertmanager.yml and
                                             OUT/rules/<each rule file>: copies with every duration
@@ -76,10 +78,15 @@ DROP_KEEP_FIRING_FOR = os.environ.get("E2E_DROP_KEEP_FIRING_FOR") == "1"
 EXPRESSIONS = {"rules": re.compile(r"^\$\.groups\[\d+\]\.rules\[\d+\]\.expr$")}
 
 
+# The stack this run checks ("prometheus 2.42.0"): the test runs one per Prometheus server, at
+# the same time, and their lines are told apart by it.
+LABEL = os.environ.get("E2E_LABEL", "")
+
+
 def check(ok, what):
     if not ok:
         failures.append(what)
-    print(("ok: " if ok else "FAIL: ") + what, flush=True)
+    print(("ok: " if ok else "FAIL: ") + (f"[{LABEL}] " if LABEL else "") + what, flush=True)
 
 
 def onions():
@@ -221,7 +228,10 @@ def webhook(port, out):
     HTTPServer(("127.0.0.1", port), Hook).serve_forever()
 
 
-def alert(out, name, instance, status, seconds):
+def alert(out, name, instance, status, seconds, since=None, at_least=0.0):
+    """Waits up to SECONDS for the notification; with SINCE (Unix time: when the outage or the
+    recovery began), it must have been received at least AT_LEAST seconds after it (not before
+    the alert's for:)."""
     start = time.monotonic()
 
     def cond():
@@ -241,6 +251,11 @@ def alert(out, name, instance, status, seconds):
     check(ok, f"{name}{{instance={instance}}} {status} reached the webhook after {took:.0f} s (bound {seconds} s)")
     if ok:
         payload, line = found
+        if since is not None:
+            after = payload["_received"] - since
+            print(f"{status} after {after:.1f} s (at least {at_least:g} s, bound {seconds} s)"
+                  + (f" [{LABEL}]" if LABEL else ""), flush=True)
+            check(after >= at_least, f"{name} {status} not before {at_least:g} s ({after:.1f} s)")
         check(not has_onion(line), f"the {status} notification names no onion address")
         check(payload["_receiver"] == "securedrop-admin-page",
               f"it went to {payload['_receiver']} (critical -> securedrop-admin-page)")
@@ -416,6 +431,16 @@ def order(prom, since, first, first_instance, second, second_instance, seconds):
           f" before it ({at})")
 
 
+def scrapes(prom, job, since, least):
+    """PROM has at least LEAST samples of up{job=JOB} since SINCE (Unix time): its own scrapes,
+    counted in its own database."""
+    window = max(int(time.time() - since), 1)
+    status, res = query(prom, f'count_over_time(up{{job="{job}"}}[{window}s])')
+    count = sum(float(r["value"][1]) for r in res)
+    check(status == "success" and count >= least,
+          f"Prometheus scraped job {job} {count:g} times in the last {window} s (at least {least})")
+
+
 def inhibited(am, name, instance, by, seconds):
     """Alertmanager holds ALERT{instance} back, inhibited by a firing BY alert."""
     def cond():
@@ -565,7 +590,10 @@ def main(argv):
         recovery(argv[2], argv[3], argv[4], float(argv[5]), argv[6], argv[7], float(argv[8]),
                  int(argv[9]))
     elif cmd == "alert":
-        alert(argv[2], argv[3], argv[4], argv[5], int(argv[6]))
+        extra = (float(argv[7]), float(argv[8])) if len(argv) > 8 else ()
+        alert(argv[2], argv[3], argv[4], argv[5], int(argv[6]), *extra)
+    elif cmd == "scrapes":
+        scrapes(argv[2], argv[3], float(argv[4]), int(argv[5]))
     else:
         print(__doc__, file=sys.stderr)
         return 2
