@@ -14,7 +14,8 @@ a line), never from the command line.
                                             wait for a notification of ALERT{instance=INSTANCE}
                                             with status firing/resolved; no onion address in it;
                                             received AT_LEAST seconds after SINCE (Unix time)
-    e2e.py scrapes PROM JOB SINCE N         PROM has N samples of up{job=JOB} since SINCE
+    e2e.py scrapes PROM JOB SINCE N         PROM has N samples of up{job=JOB} since SINCE (waits
+                                            up to 120 s for them)
     e2e.py scaled FACTOR REFRESH OUT PROMETHEUS ALERTMANAGER RULES...
                                             OUT/prometheus.yml, OUT/alertmanager.yml and
                                             OUT/rules/<each rule file>: copies with every duration
@@ -431,14 +432,16 @@ def order(prom, since, first, first_instance, second, second_instance, seconds):
           f" before it ({at})")
 
 
-def scrapes(prom, job, since, least):
+def scrapes(prom, job, since, least, seconds=120):
     """PROM has at least LEAST samples of up{job=JOB} since SINCE (Unix time): its own scrapes,
-    counted in its own database."""
-    window = max(int(time.time() - since), 1)
-    status, res = query(prom, f'count_over_time(up{{job="{job}"}}[{window}s])')
-    count = sum(float(r["value"][1]) for r in res)
-    check(status == "success" and count >= least,
-          f"Prometheus scraped job {job} {count:g} times in the last {window} s (at least {least})")
+    counted in its own database; waits up to SECONDS for them."""
+    def cond():
+        window = max(int(time.time() - since), 1)
+        status, res = query(prom, f'count_over_time(up{{job="{job}"}}[{window}s])')
+        count = sum(float(r["value"][1]) for r in res)
+        return status == "success" and count >= least, (count, window)
+    ok, (count, window) = wait(f"{least} scrapes", cond, seconds)
+    check(ok, f"Prometheus scraped job {job} {count:g} times in the last {window} s (at least {least})")
 
 
 def inhibited(am, name, instance, by, seconds):
