@@ -67,54 +67,9 @@ if [ -x "$dir/usr/bin/tor" ]; then
     exit
 fi
 
-# The mirror of the machine's Debian sources (deb822 `URIs:` or one-line `deb URI suite`): the
-# first one that serves the machine's own release (not -security, -updates, a snapshot).
-codename=$(sed -n "s/^VERSION_CODENAME=//p" /etc/os-release | tr -d "\"")
-mirror=$(
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        case $f in
-            *.sources)
-                awk -v want="$codename" '
-                    /^[ \t]*#/ { next }
-                    /^[ \t]*$/ { if (uris != "" && ok && deb) print uris; uris = ""; ok = 0; deb = 0; next }
-                    tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
-                    tolower($1) == "uris:" { uris = $2 }
-                    tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == want) ok = 1 }
-                    tolower($1) == "enabled:" && tolower($2) == "no" { uris = "" }
-                    END { if (uris != "" && ok && deb) print uris }' "$f"
-                ;;
-            *)
-                sed -n -E 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]]+([^[:space:]]+).*/\2 \3/p' "$f" |
-                    awk -v want="$codename" '$2 == want { print $1 }'
-                ;;
-        esac
-    done | grep -E '^https?://' | grep -v -E 'security|snapshot' | head -1
-) || true
-if [ -z "$mirror" ]; then
-    mirror=http://deb.debian.org/debian
-    say "no Debian mirror for '$codename' in /etc/apt/sources.list*; using $mirror"
-fi
-mirror=${mirror%/}
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-echo "deb [signed-by=$keyring] $mirror $suite main" >"$state/sources.list"
-
-mkdir -p "$state/lists/partial" "$state/cache/archives/partial"
-apt_opts=(
-    -o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=-
-    -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache"
-    -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
-    # Only the private state is locked, but should a lock be held elsewhere it is waited for.
-    -o DPkg::Lock::Timeout=900
-    # Only the Packages index: no translations, no AppStream metadata, no Contents.
-    -o Acquire::Languages=none
-    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
-    -o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
-    -o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false
-    -o Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false
-    -o Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false
-    -o Acquire::Retries=3
-)
+# shellcheck source=scripts/lib/private-apt.sh
+. "$(dirname "$0")/lib/private-apt.sh"
+private_apt_setup "$state" "$suite"
 
 if ! timeout 900 apt-get "${apt_opts[@]}" -q --error-on=any update >"$state/update.log" 2>&1; then
     say "apt-get update of $mirror $suite failed:"
