@@ -34,12 +34,15 @@ T0=$SECONDS
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (mmdebstrap, the package builds)" >&2; exit 1; }
 RUN=$(mktemp -d /var/tmp/sdte-vm.XXXXXX)
 
-# stop_qemu PIDFILE: stop the qemu whose PID the file holds, if it runs (idempotent)
+# stop_qemu PIDFILE: stop the qemu whose PID the file holds, if it runs (idempotent). Only a
+# process that is still that qemu: a PID of one that ended may belong to another process by now
+# (pid_max is 32768 here, and the suites beside this one start processes by the thousand).
 stop_qemu() {
     local pid
     [ -s "$1" ] || return 0
     pid=$(cat "$1")
-    if kill -0 "$pid" 2>/dev/null; then
+    if [[ "$pid" =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-system-x86 ] &&
+        kill -0 "$pid" 2>/dev/null; then
         kill "$pid"
         wait_for 20 bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null
     fi
