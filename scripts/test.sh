@@ -32,10 +32,11 @@ need_packages --recommends --no-services cmd:tor:tor cmd:ip:iproute2 cmd:unshare
 # The suites in lanes: the suites of one lane run one after the other, the lanes side by side.
 # Most of the suites' time is waiting (tor's consensus, alerts' for:, containers booting), so the
 # lanes overlap waits with the work of others; the heavy CPU users (cargo's builds, the VMs) are in
-# different lanes, and the .deb the package, Molecule and VM suites install is built once
+# different lanes, the two Molecule runs (the role's and the monitoring suite's) too, and the .deb
+# the package, Molecule and VM suites install is built once
 # (tests/package/cached-deb.sh, under a lock). SDTE_JOBS=1 runs every suite one after the other,
 # its output streamed; with lanes, a suite's output is printed whole when it ends.
-LANES=("cargo vm" "package fuzz supply securedrop" "molecule monitoring")
+LANES=("cargo vm" "package monitoring fuzz supply securedrop" "molecule")
 
 known=" ${LANES[*]} "
 for s in "${suites[@]}"; do

@@ -177,7 +177,7 @@ while os.path.exists("/tmp/squat-hold") and time.monotonic() < end:
     until cx test -e /tmp/squat-held || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.1; done
     check "nobody holds 127.0.0.1:9749" exists /tmp/squat-held
     cx sh -c "printf '[web]\nlisten_address = \"127.0.0.1:9749\"\n' >/etc/$PKG/config.d/60-pkgtest-port.toml"
-    if cx dpkg-reconfigure "$PKG" >"$WORK/held-port.log" 2>&1; then
+    if cx_admin dpkg-reconfigure "$PKG" >"$WORK/held-port.log" 2>&1; then
         nok "dpkg-reconfigure fails when the new port is held"
     else
         ok "dpkg-reconfigure fails when the new port is held"
@@ -198,7 +198,7 @@ while os.path.exists("/tmp/squat-hold") and time.monotonic() < end:
     cx rm -f /tmp/squat-hold "/etc/$PKG/config.d/60-pkgtest-port.toml"
     wait "$holder" || true
     cx rm -f /tmp/squat-held
-    if cx dpkg-reconfigure "$PKG" >"$WORK/held-port2.log" 2>&1; then ok "dpkg-reconfigure after the port is free"; else nok "dpkg-reconfigure after the port is free"; sed 's/^/#   /' "$WORK/held-port2.log"; fi
+    if cx_admin dpkg-reconfigure "$PKG" >"$WORK/held-port2.log" 2>&1; then ok "dpkg-reconfigure after the port is free"; else nok "dpkg-reconfigure after the port is free"; sed 's/^/#   /' "$WORK/held-port2.log"; fi
     check "the runtime drop-in is gone" absent "$SOCKET_PIN_DIR"
     eq "the socket on 127.0.0.1:9747, listening" "127.0.0.1:9747 (Stream) active" \
         "$(socket_listen) $(unit_state "$SOCKET" active)"
@@ -222,7 +222,7 @@ EOF
     cx sh -c "ln $LEGACY_SOCKET_DROPIN $LEGACY_SOCKET_DROPIN_DIR/.listen.conf.$PKG-orig && : >$LEGACY_SOCKET_DROPIN_DIR/.listen.conf.$PKG-tmp.Ab12Cd"
     cx systemctl daemon-reload
     eq "legacy: the socket on 127.0.0.1:9748" "127.0.0.1:9748 (Stream)" "$(socket_listen)"
-    if cx dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/legacy-socket.log" 2>&1; then
+    if cx_admin dpkg -i "/root/pkgtest/$(basename "$UDEB")" >"$WORK/legacy-socket.log" 2>&1; then
         ok "dpkg -i $UVERSION over the legacy drop-in"
     else
         nok "dpkg -i $UVERSION over the legacy drop-in"
@@ -238,7 +238,7 @@ EOF
     # An admin's own file there is not the package's: it stays.
     cx install -d -m 0755 "$LEGACY_SOCKET_DROPIN_DIR"
     cx sh -c "printf '[Socket]\nBacklog=64\n' >$LEGACY_SOCKET_DROPIN"
-    if cx dpkg-reconfigure "$PKG" >"$WORK/legacy-admin.log" 2>&1; then
+    if cx_admin dpkg-reconfigure "$PKG" >"$WORK/legacy-admin.log" 2>&1; then
         ok "dpkg-reconfigure with an admin's listen.conf"
     else
         nok "dpkg-reconfigure with an admin's listen.conf"
