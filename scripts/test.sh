@@ -6,7 +6,8 @@
 #   2. tests/package/run.sh: the .deb (lintian, shellcheck, reproducibility, systemd-analyze) and
 #      its install/upgrade/remove/purge scenario in a booted systemd container;
 #   3. tests/vm/run.sh: the package's life in Debian 12 and 13 VMs (qemu) with AppArmor enforcing,
-#      under tor's current and pre-0.4.9.8 AppArmor rules: no denial, both confined, profile unloaded;
+#      under tor's shipped AppArmor rule (12) and the pre-0.4.9.8 one (13): no denial, both
+#      confined, profile unloaded;
 #   4. molecule/run.sh: the Ansible role on two booted staging containers;
 #   5. tests/securedrop/run.sh: contrib/securedrop/patches on SecureDrop's data-only snapshot: the
 #      data patches applied (git am), yamllint, playbook syntax checks, torrc rendering checked by
@@ -52,22 +53,33 @@ results=$(mktemp -d "${TMPDIR:-/tmp}/sdte-test.XXXXXX")
 trap "rm -rf '$results'" EXIT
 
 # The crate's own tests, then devtests/ (property and screenshot tests, whose crates stay out of
-# the exporter's Cargo.lock), in the same target folder; beside them, the real-tor tests against
-# tor 0.4.8 (scripts/cargo-tor-0.4.8.sh: it waits for cargo's build lock, then its private network
-# runs in the second of the machine's two slots while the first runs the others).
+# the exporter's Cargo.lock), in the same target folder. Beside them, each in the background with
+# its output printed after: the real-tor tests against tor 0.4.8 (scripts/cargo-tor-0.4.8.sh), and
+# the restarted-onion test, which waits on the private network's descriptor periods (4 min each:
+# 40 s to 6.5 min, by where in its period the network is) while using almost no CPU. cargo builds
+# one at a time (its build lock) and runs the tests after; the private networks share the
+# machine's slots (tests/support/privnet/slot.rs).
+RESTART_TEST=a_restarted_tor_that_uploads_nothing_is_not_published
 cargo_suite() {
-    local tor048_log rc=0 tor048_rc=0
+    local tor048_log restart_log rc=0 tor048_rc=0 restart_rc=0
     tor048_log=$(mktemp)
+    restart_log=$(mktemp)
     bash scripts/cargo-tor-0.4.8.sh >"$tor048_log" 2>&1 &
     local tor048=$!
-    cargo test --locked --all-targets --no-fail-fast &&
+    cargo test --locked --no-fail-fast --test privnet_onion_restart -- --exact "$RESTART_TEST" \
+        >"$restart_log" 2>&1 &
+    local restart=$!
+    cargo test --locked --all-targets --no-fail-fast -- --skip "$RESTART_TEST" --exact &&
         cargo test --locked --no-fail-fast --manifest-path devtests/Cargo.toml \
             --target-dir "${CARGO_TARGET_DIR:-target}" || rc=$?
+    wait "$restart" || restart_rc=$?
+    echo "=== tests/privnet_onion_restart.rs, run beside the others (exit $restart_rc):"
+    cat "$restart_log"
     wait "$tor048" || tor048_rc=$?
     echo "=== the real-tor tests against tor 0.4.8 (scripts/cargo-tor-0.4.8.sh, exit $tor048_rc):"
     cat "$tor048_log"
-    rm -f "$tor048_log"
-    [ "$rc" -eq 0 ] && [ "$tor048_rc" -eq 0 ]
+    rm -f "$tor048_log" "$restart_log"
+    [ "$rc" -eq 0 ] && [ "$restart_rc" -eq 0 ] && [ "$tor048_rc" -eq 0 ]
 }
 # The package suite's .deb of this very tree, from its cache (built now if missing); empty on
 # failure, and then molecule/run.sh builds its own.

@@ -9,9 +9,9 @@
 #            system_tor reloaded (not restored: the guest's disk is a throw-away -snapshot)
 # Each time: a control (tor under system_tor verifies a torrc that includes a folder of /etc/tor/:
 # valid under current, denied under old, so the switch is real), then install, reinstall and
-# upgrade to UPGRADE_DEB (current only: their postinst runs tor's check and reload as the install
-# does), tor reload, tor restart (the time until the exporter says tor_up 1 again is printed), then
-# remove and purge (current) or the profile unloaded by hand and purge from installed (old). After
+# upgrade to UPGRADE_DEB, tor reload, tor restart (the time until the exporter says tor_up 1 again
+# is printed), then remove and purge (current) or the profile unloaded by hand and purge from
+# installed (old: what an admin's by-hand clean-up meets). After
 # every step: no apparmor="DENIED" line for tor or the exporter in the kernel log since the step
 # began, tor running as `system_tor (enforce)`; with the package installed: `tor_up 1` on
 # loopback, the exporter running as `securedrop-tor-exporter (enforce)`, its profile loaded, the
@@ -142,19 +142,17 @@ cycle() {
     HOSTNAME_SUM=$(hostname_sum)
     no_denials
 
-    if [ "$abstraction" != old ]; then
-        step "[$abstraction] reinstall"
-        check "dpkg -i again" run reinstall dpkg -i "$DEB"
-        tor_confined "$pid"
-        exporter_ok
-        no_denials
-        step "[$abstraction] upgrade to $UVERSION"
-        check "dpkg -i $UVERSION" run upgrade dpkg -i "$UDEB"
-        eq "installed version" "$UVERSION" "$(dpkg-query -W -f '${Version}' $PKG)"
-        tor_confined "$pid"
-        exporter_ok
-        no_denials
-    fi
+    step "[$abstraction] reinstall"
+    check "dpkg -i again" run reinstall dpkg -i "$DEB"
+    tor_confined "$pid"
+    exporter_ok
+    no_denials
+    step "[$abstraction] upgrade to $UVERSION"
+    check "dpkg -i $UVERSION" run upgrade dpkg -i "$UDEB"
+    eq "installed version" "$UVERSION" "$(dpkg-query -W -f '${Version}' $PKG)"
+    tor_confined "$pid"
+    exporter_ok
+    no_denials
 
     step "[$abstraction] tor reload"
     check "systemctl reload tor@default" systemctl reload tor@default

@@ -4,14 +4,22 @@
 # with qemu (TCG: KVM is not assumed), `apparmor=1 security=apparmor`, the disk as -snapshot, a
 # `restrict=on` user network with only ssh forwarded from 127.0.0.1, tor offline (`DisableNetwork
 # 1`); copies in the .deb of this tree (tests/package/cached-deb.sh) and a higher version of it,
-# and runs tests/vm/life.sh there: the package's life with tor's AppArmor abstraction as shipped,
-# then as before tor 0.4.9.8 (`/etc/tor/* r`). Run as root. Ends with `N passed, M failed`; exit 1
-# on any failure, and on a missing qemu or mmdebstrap ("NOT run").
+# and runs tests/vm/life.sh there: the package's whole life (install, reinstall, upgrade, tor
+# reload and restart, remove or unload, purge) under one of tor's AppArmor abstractions per guest:
+# by default Debian 12 (AppArmor 3) with the rule as shipped (`/etc/tor/** r`) and Debian 13
+# (AppArmor 4, the nearest to SecureDrop's Ubuntu 24.04) with the rule of tor's packaging before
+# 0.4.9.8 (`/etc/tor/* r`), what a server on tor 0.4.8 has. The old rule is the shipped one with
+# less allowed, so a life without denials under it on AppArmor 4 is one under the shipped rule
+# too; each guest's control step shows its rule is the one in force. SDTE_VM_LIFE=all runs both
+# rules on every guest (twice the time). Run as root. Ends with `N passed, M failed`; exit 1 on any
+# failure, and on a missing qemu or mmdebstrap ("NOT run").
 #
 # Environment:
 #   SDTE_VM_SUITES   the guests, default "bookworm trixie"
 #   SDTE_VM_JOBS     guests booted at once, default 2 (a guest's dpkg runs mostly on one of its
 #                    two emulated CPUs, so one host core: two guests fill a 2-core machine)
+#   SDTE_VM_LIFE     the abstractions per guest, words SUITE=current|old, default
+#                    "bookworm=current trixie=old"; "all": both, one after the other, on every guest
 #   SDTE_VM_RESTART_BOUND  seconds tor_up may take to come back after tor's restart (default 60)
 #   SDTE_CACHE       cache folder (images under vm/, .debs), default /var/cache/securedrop-tor-exporter-tests
 #   SDTE_KEEP=1      keep the run folder (serial consoles, qemu logs); it is kept on failure too
@@ -22,6 +30,17 @@ REPO=$(cd "$HERE/../.." && pwd)
 export SDTE_CACHE=${SDTE_CACHE:-/var/cache/securedrop-tor-exporter-tests}
 SUITES=${SDTE_VM_SUITES:-bookworm trixie}
 JOBS=${SDTE_VM_JOBS:-2}
+LIFE=${SDTE_VM_LIFE:-bookworm=current trixie=old}
+# abstractions SUITE: the abstractions life.sh runs on that guest (both when SDTE_VM_LIFE is "all"
+# or names none for it)
+abstractions() {
+    local w found=
+    [ "$LIFE" != all ] || { echo current old; return; }
+    for w in $LIFE; do
+        [ "${w%%=*}" != "$1" ] || found="${found:+$found }${w#*=}"
+    done
+    echo "${found:-current old}"
+}
 PKG=securedrop-tor-exporter
 # the upgrade's version mark, as tests/package/run.sh's build U
 UPGRADE_MARK=.pkgtest1
@@ -31,6 +50,14 @@ T0=$SECONDS
 # shellcheck source=tests/container/lib.sh
 . "$HERE/../container/lib.sh"
 
+for s in $SUITES; do
+    for a in $(abstractions "$s"); do
+        case "$a" in current | old) ;; *)
+            echo "run.sh: SDTE_VM_LIFE: '$a' for $s is not an abstraction (current or old)" >&2
+            exit 2 ;;
+        esac
+    done
+done
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (mmdebstrap, the package builds)" >&2; exit 1; }
 RUN=$(mktemp -d /var/tmp/sdte-vm.XXXXXX)
 
@@ -157,13 +184,14 @@ guest() (
         nok "$s: systemd is '$state' after $((SECONDS - t)) s"
         ssh_guest systemctl --failed --no-legend | sed 's/^/#   /'
     fi
-    section "$s: the package's life"
+    section "$s: the package's life, tor's AppArmor abstraction: $(abstractions "$s")"
     tar -C "$REPO" -cf - scripts/lib/tap.sh tests/container/lib.sh tests/vm/life.sh -C "$(dirname "$deb")" \
         "$(basename "$deb")" -C "$(dirname "$udeb")" "$(basename "$udeb")" |
         ssh_guest 'mkdir -p /root/vm && tar -C /root/vm -xf - --transform "s|.*/||"'
     t=$SECONDS
+    # shellcheck disable=SC2046  # the abstractions are words (ssh joins its arguments anyway)
     ssh_guest SDTE_VM_RESTART_BOUND="${SDTE_VM_RESTART_BOUND:-60}" bash /root/vm/life.sh \
-        "/root/vm/$(basename "$deb")" "/root/vm/$(basename "$udeb")" current old | tee "$d/life"
+        "/root/vm/$(basename "$deb")" "/root/vm/$(basename "$udeb")" $(abstractions "$s") | tee "$d/life"
     rc=${PIPESTATUS[0]}
     echo "# $s: life.sh $((SECONDS - t)) s, guest $((SECONDS - T0)) s in all; qemu used $(ps -o times= -p "$qpid" | xargs) s of CPU"
     if [ "$rc" -ne 0 ]; then
