@@ -63,7 +63,12 @@ install_tool() {
             rm -rf "$dir.partial"
             # From the cache folder, so that no cargo configuration of this tree applies.
             cd "$tools"
-            CARGO_TARGET_DIR=$tools/target-$name@$version \
+            # The tools' own release profiles are for their releases (cargo-deny's: fat LTO, one
+            # codegen unit, built on one core for minutes); here they read one small Cargo.lock,
+            # so a quick optimised build does: this profile, set from the environment, takes
+            # precedence over their manifests'.
+            CARGO_TARGET_DIR=$tools/target-$name@$version CARGO_PROFILE_RELEASE_LTO=off \
+                CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
                 cargo +stable install --locked --quiet --version "$version" \
                 --root "$dir.partial" "$name" >&2
             mv "$dir.partial" "$dir"
