@@ -31,13 +31,14 @@ need_packages --recommends --no-services cmd:tor:tor cmd:ip:iproute2 cmd:unshare
     cmd:openssl:openssl
 
 # The suites in lanes: the suites of one lane run one after the other, the lanes side by side.
-# Most of the suites' time is waiting (tor's consensus, alerts' for:, containers booting), so the
-# lanes overlap waits with the work of others; the heavy CPU users (cargo's builds, the VMs) are in
-# different lanes, the two Molecule runs (the role's and the monitoring suite's) too, and the .deb
-# the package, Molecule and VM suites install is built once
-# (tests/package/cached-deb.sh, under a lock). SDTE_JOBS=1 runs every suite one after the other,
-# its output streamed; with lanes, a suite's output is printed whole when it ends.
-LANES=("cargo vm" "package monitoring fuzz supply securedrop" "molecule")
+# Most of the suites' time is waiting (tor's consensus and descriptor periods, alerts' for:,
+# containers and VMs booting), so the lanes overlap waits with the work of others; the heavy CPU
+# users (cargo's builds, the VMs, the two Molecule runs) are in different lanes, the two longest
+# suites (monitoring and molecule, each with a Molecule run) have a lane each, and the .deb the
+# package, Molecule and VM suites install is built once (tests/package/cached-deb.sh, under a
+# lock). SDTE_JOBS=1 runs every suite one after the other, its output streamed; with lanes, a
+# suite's output is printed whole when it ends.
+LANES=("cargo vm" "package fuzz supply securedrop" "monitoring" "molecule")
 
 known=" ${LANES[*]} "
 for s in "${suites[@]}"; do
