@@ -65,13 +65,19 @@ step() {
     # between foreground commands).
     "$@" &
     child=$!
-    if wait "$child"; then
+    local rc=0
+    wait "$child" || rc=$?
+    tally "$name" "$rc" "$start"
+}
+# tally NAME STATUS START: counts a finished step and says how it ended
+tally() {
+    if [ "$2" -eq 0 ]; then
         passed=$((passed + 1))
-        log "$name: passed in $((SECONDS - start)) s"
+        log "$1: passed in $((SECONDS - $3)) s"
     else
         failed=$((failed + 1))
-        failures+=("$name")
-        log "$name: FAILED after $((SECONDS - start)) s"
+        failures+=("$1")
+        log "$1: FAILED after $((SECONDS - $3)) s"
     fi
 }
 
@@ -91,14 +97,7 @@ bg_collect() {
     bg_pid=
     log "$bg_name: output"
     cat "$DEBDIR/background.log" >&2
-    if [ "$rc" -eq 0 ]; then
-        passed=$((passed + 1))
-        log "$bg_name: passed in $((SECONDS - bg_t0)) s"
-    else
-        failed=$((failed + 1))
-        failures+=("$bg_name")
-        log "$bg_name: FAILED after $((SECONDS - bg_t0)) s"
-    fi
+    tally "$bg_name" "$rc" "$bg_t0"
 }
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: must run as root (it boots containers)" >&2; exit 1; }

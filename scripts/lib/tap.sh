@@ -8,6 +8,8 @@
 #   eq DESCRIPTION EXPECTED ACTUAL        passes when the two strings are equal (says both if not)
 #   section TITLE                         a comment line with the time since T0
 #   summary                               the total time and "N passed, M failed", once
+#   summary_at_exit STATUS                in an EXIT trap: a script stopping early (STATUS not 0) before
+#                                         its summary is a failed check; then the summary, once
 # shellcheck disable=SC2034  # PASS and FAIL are read by the scripts that source this file
 PASS=0
 FAIL=0
@@ -30,4 +32,9 @@ summary() {
     SUMMARY_DONE=1
     echo "# total time $((SECONDS - T0))s"
     echo "$PASS passed, $FAIL failed"
+}
+summary_at_exit() {
+    [ -z "$SUMMARY_DONE" ] || return 0
+    [ "$1" -eq 0 ] || nok "${0##*/} stopped early (exit $1)"
+    summary
 }

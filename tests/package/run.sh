@@ -98,8 +98,7 @@ cleanup() {
     local rc=$?
     release
     if [ -z "$SUMMARY_DONE" ]; then
-        [ "$rc" -eq 0 ] || nok "run.sh stopped early (exit $rc)"
-        summary
+        summary_at_exit "$rc"
         [ "$FAIL" -eq 0 ] || exit 1
     fi
 }

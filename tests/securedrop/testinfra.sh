@@ -54,10 +54,7 @@ cleanup() {
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "${SDTE_KEEP:-0}" = 1 ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
     fi
-    if [ -z "$SUMMARY_DONE" ]; then
-        [ "$rc" -eq 0 ] || nok "testinfra.sh stopped early (exit $rc)"
-        summary
-    fi
+    summary_at_exit "$rc"
     [ "$FAIL" -eq 0 ] || exit 1
 }
 trap cleanup EXIT

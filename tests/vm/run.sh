@@ -83,10 +83,7 @@ stop_guests() {
 cleanup() {
     local rc=$?
     stop_guests
-    if [ -z "$SUMMARY_DONE" ]; then
-        [ "$rc" -eq 0 ] || nok "run.sh stopped early (exit $rc)"
-        summary
-    fi
+    summary_at_exit "$rc"
     if [ "${SDTE_KEEP:-0}" = 1 ] || [ "$FAIL" -ne 0 ]; then echo "# kept $RUN"; else rm -rf "$RUN"; fi
     [ "$FAIL" -eq 0 ] || exit 1
 }
